@@ -1,0 +1,147 @@
+"""argv -> API call -> reporter -> exit code. No logic of its own.
+
+Exit status (SPEC 2): 0 done, 1 a problem with a spec, 2 usage, 3 internal error, 4 solver gave up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import traceback
+from typing import TextIO
+
+from planner import api
+from planner.executor.run import run_plan
+from planner.report import text as text_report
+from planner.report import yaml_out
+from planner.solver.solve import SolveResult, Status
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+EXIT_BY_STATUS = {Status.SOLVED: EXIT_OK, Status.INFEASIBLE: EXIT_SPEC, Status.INVALID: EXIT_SPEC,
+                  Status.UNKNOWN: EXIT_UNKNOWN}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # raise instead of exiting, so main() returns 2
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="planner", description="Solve convolution arithmetic for a network spec.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    solve = commands.add_parser("solve", help="solve a spec for its unknowns and print the plans")
+    solve.add_argument("spec")
+    how_many = solve.add_mutually_exclusive_group()
+    how_many.add_argument("--all", action="store_true", help="print every plan (and their count)")
+    how_many.add_argument("--max-solutions", type=_positive_int, default=1, metavar="N", help="print up to N plans")
+    solve.add_argument("--count", action="store_true", help="count every plan")
+    solve.add_argument("--format", choices=("text", "json", "yaml"), default="text")
+    solve.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    solve.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 4)")
+    solve.add_argument("--no-verify", action="store_true", help="do not execute the plans in NumPy")
+
+    run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
+    run.add_argument("spec")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--timeout", type=_positive_float, metavar="S")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as e:
+        print(e, file=stderr)
+        return EXIT_USAGE
+    try:
+        return {"solve": _solve, "run": _run}[args.command](args, stdout, stderr)
+    except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
+        return _internal_error(e, args.debug, stderr)
+
+
+def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
+    if debug:
+        traceback.print_exc(file=stderr)
+    print(f"planner: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)", file=stderr)
+    return EXIT_BUG
+
+
+def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    result = api.solve(args.spec, max_solutions=None if args.all else args.max_solutions,
+                       count=args.count or args.all, timeout=args.timeout, verify=not args.no_verify)
+    with_count = args.count or args.all
+    if args.format == "json":
+        output = json.dumps(result.to_dict(with_count=with_count), indent=2) + "\n"
+    elif args.format == "yaml" and result.status is Status.SOLVED:
+        output = yaml_out.render(result.network, result.plans)
+    else:
+        output = text_report.render(result, with_count=with_count)
+    if args.format == "yaml" and result.status is not Status.SOLVED:
+        stderr.write(output)  # no spec to print: the diagnostics go where errors go
+        return EXIT_BY_STATUS[result.status]
+    _emit(output, args.output, stdout)
+    if args.format == "json" and result.status is not Status.SOLVED:
+        stderr.write("".join(f"{d}\n" for d in result.diagnostics))
+    return EXIT_BY_STATUS[result.status]
+
+
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    result: SolveResult = api.solve(args.spec, timeout=args.timeout, verify=False)
+    if result.status is not Status.SOLVED:
+        stderr.write(text_report.render(result))
+        return EXIT_BY_STATUS[result.status]
+    plan = result.plans[0]
+    runs = run_plan(plan, seed=args.seed)
+    width = max(len(r.name) for r in runs)
+    stdout.write(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}\n")
+    for layer, r in zip(plan.layers, runs):
+        flag = "" if r.shape == layer.output_shape else f"  MISMATCH: planned {list(layer.output_shape)}"
+        stdout.write(f"  {r.name.ljust(width)}  {r.op:<16} {str(list(r.shape)):<22} {r.seconds * 1000:9.2f} ms{flag}\n")
+    total = sum(r.seconds for r in runs)
+    stdout.write(f"  total {total * 1000:.2f} ms\n")
+    if any(r.shape != layer.output_shape for layer, r in zip(plan.layers, runs)):
+        print("planner: internal error: execution disagrees with the plan", file=stderr)
+        return EXIT_BUG
+    return EXIT_OK
+
+
+def _emit(output: str, path: str | None, stdout: TextIO) -> None:
+    """Write to stdout, or to a file atomically (never half-written)."""
+    if path is None:
+        stdout.write(output)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".planner-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(output)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,331 @@
+"""From a validated `Spec` to a `Network`: names, references, order, and unknowns.
+
+Every value form of SPEC 1.1/1.2 becomes a `Term`: a known int or an `Unknown` with a
+finite `Domain`. A scalar form is one term shared by all spatial axes; a `"$name"` is one
+`Unknown` shared wherever it is written.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Union
+
+from planner.errors import Diagnostic, SpecError
+from planner.spec.load import LoadedSpec, did_you_mean
+from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
+
+AXIS_PARAMS = ("kernel", "stride", "dilation", "output_padding")
+LOWER_BOUND = {"kernel": 1, "stride": 1, "dilation": 1, "padding": 0, "output_padding": 0, "size": 1}
+SPLIT_LIMIT = 4096  # a domain with more members is never listed, only bounded
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A finite set of ints: lo..hi, multiples of `step`, or an explicit list of values."""
+
+    lo: int
+    hi: int
+    step: int = 1
+    values: tuple[int, ...] | None = None
+
+    def members(self) -> list[int]:
+        if self.values is not None:
+            return [v for v in self.values if self.lo <= v <= self.hi]
+        first = -(-self.lo // self.step) * self.step
+        return list(range(first, self.hi + 1, self.step))
+
+    def size(self) -> int:
+        if self.values is not None:
+            return len(self.members())
+        first = -(-self.lo // self.step) * self.step
+        return max(0, (self.hi - first) // self.step + 1)
+
+    def restrict(self, lo: int, hi: int | None = None) -> Domain:
+        return Domain(max(self.lo, lo), self.hi if hi is None else min(self.hi, hi), self.step, self.values)
+
+    def __contains__(self, v: int) -> bool:
+        if self.values is not None:
+            return v in self.values and self.lo <= v <= self.hi
+        return self.lo <= v <= self.hi and v % self.step == 0
+
+    def __str__(self) -> str:
+        if self.values is not None:
+            return "{" + ", ".join(map(str, self.members())) + "}"
+        step = f" step {self.step}" if self.step != 1 else ""
+        return f"{self.lo}..{self.hi}{step}"
+
+
+@dataclass(frozen=True, eq=False)
+class Unknown:
+    """One unknown of the spec: what the solver chooses. Identity is the object."""
+
+    name: str  # e.g. "enc2.kernel", "enc2.padding[0][1]", "$k", "input.shape[2]"
+    kind: str  # kernel, stride, padding, dilation, output_padding, size
+    domain: Domain
+    path: tuple  # YAML path where it is written (for diagnostics and yaml output)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+Term = Union[int, Unknown]
+Padding = Union[str, tuple[tuple[Term, Term], ...]]  # a mode, or per-axis (begin, end)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer: its op, the layers it reads, and its parameters as terms."""
+
+    name: str
+    op: str
+    index: int
+    inputs: tuple[str, ...]
+    params: dict[str, Any]  # axis params: tuple[Term, ...]; padding: Padding; the rest as written
+    expect: tuple[int | None, ...] | None
+    model: LayerBase
+
+    @property
+    def path(self) -> tuple:
+        return ("layers", self.index)
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    dialect: str
+    loaded: LoadedSpec
+    input_shape: tuple[Term, ...]
+    nodes: tuple[Node, ...]
+    unknowns: tuple[Unknown, ...]
+
+    @property
+    def file(self) -> str:
+        return self.loaded.file
+
+    @property
+    def rank(self) -> int:
+        return len(self.input_shape) - 2
+
+    def node(self, name: str) -> Node:
+        return next(n for n in self.nodes if n.name == name)
+
+    def diagnostic(self, path: tuple, code: str, message: str, *, layer: str | None = None,
+                   severity: str = "error") -> Diagnostic:
+        d = self.loaded.source.diagnostic(list(path), code, message, layer=layer)
+        return d if severity == "error" else Diagnostic(d.file, d.line, d.column, code, message, severity, layer)
+
+
+def default_name(op: str, index: int) -> str:
+    return f"{op}{index}"
+
+
+def build_network(loaded: LoadedSpec) -> Network:
+    """Resolve names, references and value forms; raises SpecError listing every problem found."""
+    return _Builder(loaded).build()
+
+
+@dataclass
+class _Builder:
+    loaded: LoadedSpec
+    errors: list[Diagnostic] = field(default_factory=list)
+    unknowns: list[Unknown] = field(default_factory=list)
+    variables: dict[str, Unknown] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> Spec:
+        return self.loaded.spec
+
+    def error(self, path: tuple | list, code: str, message: str, layer: str | None = None) -> None:
+        self.errors.append(self.loaded.source.diagnostic(list(path), code, message, layer=layer))
+
+    def build(self) -> Network:
+        spec = self.spec
+        input_shape = self._input_shape()
+        rank = len(input_shape) - 2
+        nodes = []
+        seen: dict[str, int] = {}
+        for index, layer in enumerate(spec.layers):
+            name = layer.name or default_name(layer.op, index)
+            path = ("layers", index)
+            if name == "input":
+                self.error((*path, "name"), "duplicate-name", "'input' names the network's input; pick another name")
+            elif name in seen:
+                self.error((*path, "name"), "duplicate-name",
+                           f"layer name '{name}' is already used by layer {seen[name]}", name)
+            seen.setdefault(name, index)
+            inputs = self._inputs(layer, index, name, seen, previous=nodes[-1].name if nodes else "input")
+            params = {key: self._param(layer, key, rank, path, name) for key in _param_keys(layer)}
+            if "stride" in params and params["stride"] is None:
+                params["stride"] = params["kernel"]  # pooling: stride defaults to the kernel, unknowns included
+            expect = None if layer.expect is None else tuple(None if e == "?" else e for e in layer.expect)
+            nodes.append(Node(name, layer.op, index, inputs, params, expect, layer))
+        if spec.constraints:
+            self.error(("constraints",), "unsupported", "'constraints' are not supported yet by this version")
+        if spec.objective is not None:
+            self.error(("objective",), "unsupported", "'objective' is not supported yet by this version")
+        if self.errors:
+            raise SpecError(sorted(self.errors, key=lambda d: (d.line, d.column)))
+        name = spec.name or _stem(self.loaded.file)
+        return Network(name, spec.dialect, self.loaded, input_shape, tuple(nodes), tuple(self.unknowns))
+
+    def _inputs(self, layer: LayerBase, index: int, name: str, seen: dict[str, int], previous: str) -> tuple[str, ...]:
+        ref = layer.input
+        if ref is None or ref == "input":
+            return (ref or previous,)
+        path = ("layers", index, "input")
+        if ref == name:
+            self.error(path, "cycle", f"layer '{name}' reads its own output", name)
+        elif ref in seen and seen[ref] < index:
+            return (ref,)
+        elif ref in {(m.name or default_name(m.op, i)) for i, m in enumerate(self.spec.layers)}:
+            self.error(path, "order", f"layer '{ref}' is defined after '{name}'; a layer can only read earlier layers", name)
+        else:
+            self.error(path, "unknown-layer", f"no layer named '{ref}'{did_you_mean(ref, [*seen, 'input'])}", name)
+        return (previous,)
+
+    # --- value forms -> terms ----------------------------------------------------------
+
+    def _input_shape(self) -> tuple[Term, ...]:
+        shape = self.spec.input.shape
+        terms: list[Term] = []
+        for axis, value in enumerate(shape):
+            path = ("input", "shape", axis)
+            if axis < 2:
+                if not isinstance(value, int):
+                    what = "batch size N" if axis == 0 else "channel count C"
+                    self.error(path, "type", f"the {what} must be an int")
+                    value = 1
+                terms.append(value)
+            elif isinstance(value, ForAll):
+                self.error(path, "unsupported", "for_all input sizes are not supported yet by this version")
+                terms.append(1)
+            else:
+                terms.append(self._term(value, "size", path, f"input.shape[{axis}]"))
+        return tuple(terms)
+
+    def _param(self, layer: LayerBase, key: str, rank: int, path: tuple, name: str) -> Any:
+        value = getattr(layer, key)
+        if value is None:
+            return None
+        path = (*path, key)
+        if key == "padding":
+            return self._padding(value, rank, path, name)
+        if isinstance(value, list):
+            if len(value) != rank:
+                self.error(path, "rank", f"'{key}' has {len(value)} entries but the input has {rank} spatial axes", name)
+            return tuple(self._term(v, key, (*path, a), f"{name}.{key}[{a}]") for a, v in enumerate(value[:rank]))
+        term = self._term(value, key, path, f"{name}.{key}")
+        return (term,) * rank
+
+    def _padding(self, value: Any, rank: int, path: tuple, name: str) -> Padding:
+        if isinstance(value, str) and value != "?" and not value.startswith("$"):
+            return value
+        if not isinstance(value, list):
+            term = self._term(value, "padding", path, f"{name}.padding")
+            return ((term, term),) * rank
+        if len(value) != rank:
+            self.error(path, "rank", f"'padding' has {len(value)} entries but the input has {rank} spatial axes", name)
+        pairs = []
+        for a, entry in enumerate(value[:rank]):
+            if isinstance(entry, list):
+                pairs.append(tuple(self._term(v, "padding", (*path, a, side), f"{name}.padding[{a}][{side}]")
+                                   for side, v in enumerate(entry)))
+            else:
+                term = self._term(entry, "padding", (*path, a), f"{name}.padding[{a}]")
+                pairs.append((term, term))
+        return tuple(pairs)
+
+    def _term(self, value: Any, kind: str, path: tuple, name: str) -> Term:
+        """A value form -> an int or a (possibly shared) Unknown."""
+        lower = LOWER_BOUND[kind]
+        if isinstance(value, int):
+            if value < lower:
+                self.error(path, "value", f"'{kind}' must be at least {lower}, got {value}")
+            return value
+        if isinstance(value, str) and value.startswith("$"):
+            return self._variable(value[1:], kind, path)
+        domain = self._domain(value, kind, path)
+        unknown = Unknown(name, kind, domain, path)
+        self.unknowns.append(unknown)
+        return unknown
+
+    def _variable(self, var: str, kind: str, path: tuple) -> Term:
+        if var not in self.variables:
+            self.variables[var] = self._declare_variable(var, path)
+        return self.variables[var]
+
+    def _declare_variable(self, var: str, path: tuple) -> Term:
+        """A named variable's term. Its domain is its declaration's, else the defaults of every
+        kind it is used as; it always respects each kind's lower bound."""
+        kinds = sorted(_variable_kinds(self.spec).get(var, ()))
+        declared = self.spec.variables.get(var)
+        if isinstance(declared, int):
+            return declared
+        if declared is None or declared == "?":
+            domains = [self._domain("?", kind, path) for kind in kinds]
+            domain = domains[0]
+            for other in domains[1:]:
+                domain = domain.restrict(other.lo, other.hi)
+        else:
+            path = ("variables", var)
+            domain = self._domain(declared, kinds[0], path)
+        domain = domain.restrict(max(LOWER_BOUND[k] for k in kinds))
+        if domain.size() == 0:
+            self.error(path, "empty-domain", f"variable '${var}' has no value that suits every use ({', '.join(kinds)})")
+        unknown = Unknown(f"${var}", kinds[0], domain, path)
+        self.unknowns.append(unknown)
+        return unknown
+
+    def _domain(self, value: Any, kind: str, path: tuple) -> Domain:
+        lower = LOWER_BOUND[kind]
+        if value == "?":
+            default = getattr(self.spec.defaults, kind)
+            value = default if default != "?" else Defaults.model_fields[kind].default
+            path = ("defaults", kind) if kind in self.spec.defaults.model_fields_set else path
+        if isinstance(value, int):
+            domain = Domain(value, value)
+        elif isinstance(value, OneOf):
+            domain = Domain(min(value.one_of), max(value.one_of), 1, tuple(sorted(set(value.one_of))))
+        else:
+            assert isinstance(value, Range)
+            domain = Domain(value.min, value.max, value.multiple_of or 1)
+        if domain.lo < lower:
+            self.error(path, "value", f"a {kind} must be at least {lower}, but its domain starts at {domain.lo}")
+        elif domain.size() == 0:
+            self.error(path, "empty-domain", f"the domain {_describe(value)} of this {kind} holds no value")
+        return domain.restrict(lower)
+
+
+def _variable_kinds(spec: Spec) -> dict[str, set[str]]:
+    """Which parameter kinds each "$name" is written as."""
+    kinds: dict[str, set[str]] = {}
+
+    def visit(value: Any, kind: str) -> None:
+        if isinstance(value, str) and value.startswith("$"):
+            kinds.setdefault(value[1:], set()).add(kind)
+        elif isinstance(value, list):
+            for v in value:
+                visit(v, kind)
+
+    for layer in spec.layers:
+        for key in _param_keys(layer):
+            visit(getattr(layer, key), key)
+    return kinds
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Range):
+        step = f", multiple_of: {value.multiple_of}" if value.multiple_of else ""
+        return f"{{min: {value.min}, max: {value.max}{step}}}"
+    return str(value)
+
+
+def _param_keys(layer: LayerBase) -> Iterator[str]:
+    for key in (*AXIS_PARAMS, "padding"):
+        if key in type(layer).model_fields:
+            yield key
+
+
+def _stem(file: str) -> str:
+    return os.path.splitext(os.path.basename(file))[0]

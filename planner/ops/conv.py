@@ -1,0 +1,91 @@
+"""Convolution and transposed convolution (guide chapters 2-5), and the padding modes they share with pooling."""
+
+from __future__ import annotations
+
+from planner import arithmetic as ar
+from planner.arithmetic import Num
+from planner.ops.base import Call, Rule, Shape, Transfer
+
+
+def resolve_padding(call: Call, spatial: Shape, *, transposed: bool = False) -> tuple[tuple[Num, Num], ...]:
+    """Per-axis (begin, end) padding of a layer: explicit pairs, or a mode resolved on this input."""
+    padding = call.params["padding"]
+    if not isinstance(padding, str):
+        return padding
+    k, s, d = call.axis("kernel"), call.axis("stride"), call.axis("dilation")
+    pairs = []
+    for axis, i in enumerate(spatial):
+        if padding == "valid":
+            pairs.append((0, 0))
+        elif padding == "full":
+            pairs.append((ar.full_padding(k[axis], d[axis]),) * 2)
+        else:
+            if transposed:
+                total = ar.transpose_same_padding_total(k[axis], s[axis], d[axis], call.axis("output_padding")[axis])
+            else:
+                total = ar.same_padding_total(i, k[axis], s[axis], d[axis])
+            pairs.append(ar.split_padding(total, extra_at_end=padding == "same"))
+    return tuple(pairs)
+
+
+def same_mode_rules(call: Call) -> list[Rule]:
+    """PyTorch accepts padding='same' only with unit stride; ONNX and TensorFlow allow any stride."""
+    if call.params["padding"] not in ("same", "same_lower") or call.dialect != "pytorch":
+        return []
+    return [Rule(s == 1, "padding-same", f"padding '{call.params['padding']}' needs stride 1 in PyTorch "
+                 f"(stride is {s}); use explicit padding or dialect onnx/tensorflow", "padding")
+            for s in call.axis("stride")]
+
+
+def groups_rules(call: Call, in_channels: Num, out_channels: Num) -> list[Rule]:
+    g = call.model.groups
+    return [Rule(ar.all_of(in_channels % g == 0, out_channels % g == 0), "groups",
+                 f"groups ({g}) must divide in_channels ({in_channels}) and out_channels ({out_channels})", "groups")]
+
+
+def dialect_stride_dilation_rules(call: Call) -> list[Rule]:
+    """TensorFlow refuses stride > 1 together with dilation > 1 on the same axis."""
+    if call.dialect != "tensorflow":
+        return []
+    return [Rule(ar.any_of(s == 1, d == 1), "dilation-stride",
+                 f"TensorFlow does not allow stride {s} together with dilation {d}", "dilation")
+            for s, d in zip(call.axis("stride"), call.axis("dilation"))]
+
+
+def conv(call: Call) -> Transfer:
+    """Relationship 15 (with 1-6 as special cases), per axis and per side of padding."""
+    spatial = call.spatial_input()
+    n, c_in = call.inputs[0][:2]
+    c_out = call.model.out_channels
+    k, s, d = call.axis("kernel"), call.axis("stride"), call.axis("dilation")
+    pads = resolve_padding(call, spatial)
+    out = tuple(ar.conv_output(i, k[a], s[a], pb, pe, d[a]) for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
+    rules = [*groups_rules(call, c_in, c_out), *same_mode_rules(call), *dialect_stride_dilation_rules(call)]
+    rules += [Rule(ar.kernel_fits(i, k[a], pb, pe, d[a]), "kernel-size",
+                   f"the effective kernel d(k-1)+1 = {ar.effective_kernel(k[a], d[a])} is larger than the padded "
+                   f"input i+pb+pe = {ar.padded_size(i, pb, pe)} on axis {a}", "kernel")
+              for a, (i, (pb, pe)) in enumerate(zip(spatial, pads))]
+    params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "groups": call.model.groups, "out_channels": c_out}
+    return Transfer((n, c_out, *out), tuple(rules), params)
+
+
+def conv_transpose(call: Call) -> Transfer:
+    """Relationship 14 (with 8-13 as special cases): o' = s(i'-1) + d(k-1) + 1 - pb - pe + a."""
+    spatial = call.spatial_input()
+    n, c_in = call.inputs[0][:2]
+    c_out = call.model.out_channels
+    k, s, d, a = call.axis("kernel"), call.axis("stride"), call.axis("dilation"), call.axis("output_padding")
+    pads = resolve_padding(call, spatial, transposed=True)
+    out = tuple(ar.conv_transpose_output(i, k[x], s[x], pb, pe, d[x], a[x]) for x, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
+    rules = [*groups_rules(call, c_in, c_out), *dialect_stride_dilation_rules(call)]
+    for x, (pb, pe) in enumerate(pads):
+        rules.append(Rule(ar.any_of(a[x] < s[x], a[x] < d[x]), "output-padding",
+                          f"output_padding ({a[x]}) must be smaller than stride ({s[x]}) or dilation ({d[x]}) "
+                          f"on axis {x}", "output_padding"))
+        span = ar.effective_kernel(k[x], d[x]) - 1
+        rules.append(Rule(ar.all_of(pb >= 0, pe >= 0, pb <= span, pe <= span), "padding",
+                          f"a transposed convolution's padding ({pb}, {pe}) must lie in 0..d(k-1) = {span} on axis {x} "
+                          f"(the equivalent direct convolution pads by d(k-1) - p)", "padding"))
+    params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "output_padding": a,
+              "groups": call.model.groups, "out_channels": c_out}
+    return Transfer((n, c_out, *out), tuple(rules), params)

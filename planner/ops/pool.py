@@ -1,0 +1,48 @@
+"""Max, average and adaptive average pooling (guide Relationship 7, PyTorch's ceil_mode)."""
+
+from __future__ import annotations
+
+from planner import arithmetic as ar
+from planner.ops.base import Call, Rule, Transfer, sizes_per_axis
+from planner.ops.conv import resolve_padding, same_mode_rules
+
+
+def _pool(call: Call, dilation: tuple) -> Transfer:
+    spatial = call.spatial_input()
+    n, c = call.inputs[0][:2]
+    k, s = call.axis("kernel"), call.axis("stride")
+    ceil_mode = call.model.ceil_mode
+    call_d = Call({**call.params, "dilation": dilation}, call.model, call.inputs, call.dialect)
+    pads = resolve_padding(call_d, spatial)
+    out = tuple(ar.pool_output(i, k[a], s[a], pb, pe, dilation[a], ceil_mode)
+                for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
+    rules = same_mode_rules(call)
+    for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)):
+        rules.append(Rule(ar.kernel_fits(i, k[a], pb, pe, dilation[a]), "kernel-size",
+                          f"the effective kernel d(k-1)+1 = {ar.effective_kernel(k[a], dilation[a])} is larger than "
+                          f"the padded input i+pb+pe = {ar.padded_size(i, pb, pe)} on axis {a}", "kernel"))
+        if call.dialect == "pytorch" and not isinstance(call.params["padding"], str):
+            rules.append(Rule(ar.all_of(2 * pb <= k[a], 2 * pe <= k[a]), "pool-padding",
+                              f"PyTorch pooling needs padding at most half the kernel: padding ({pb}, {pe}), "
+                              f"kernel {k[a]} on axis {a}", "padding"))
+    params = {"kernel": k, "stride": s, "padding": pads}
+    if call.model.op == "maxpool":
+        params["dilation"] = dilation
+    params["ceil_mode"] = ceil_mode
+    if call.model.op == "avgpool":
+        params["count_include_pad"] = call.model.count_include_pad
+    return Transfer((n, c, *out), tuple(rules), params)
+
+
+def maxpool(call: Call) -> Transfer:
+    return _pool(call, call.axis("dilation"))
+
+
+def avgpool(call: Call) -> Transfer:
+    return _pool(call, (1,) * len(call.axis("kernel")))
+
+
+def adaptive_avgpool(call: Call) -> Transfer:
+    spatial = call.spatial_input()
+    out = sizes_per_axis(call.model.output_size, len(spatial), "output_size")
+    return Transfer((*call.inputs[0][:2], *out), (), {"output_size": out})

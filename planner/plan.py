@@ -1,0 +1,132 @@
+"""Plans: one assignment of a network's unknowns, and every layer's shapes under it.
+
+`layer_transfer` is the one walk step shared by the Z3 encoding and the concrete plan
+calculator: it instantiates a layer's terms, applies its op's transfer, and adds the
+rules every layer has (sizes at least 1, `expect`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from planner.arithmetic import Num
+from planner.errors import Diagnostic, SpecError
+from planner.graph import Network, Node, Term, Unknown
+from planner.ops import TRANSFERS, Call, LayerError, Rule, Shape, Transfer
+
+
+def instantiate(value: Any, env: Callable[[Unknown], Num]) -> Any:
+    """Replace every Unknown inside a parameter value (tuples nest) by env(unknown)."""
+    if isinstance(value, Unknown):
+        return env(value)
+    if isinstance(value, tuple):
+        return tuple(instantiate(v, env) for v in value)
+    return value
+
+
+def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env: Callable[[Unknown], Num],
+                   overrides: Mapping[Unknown, int] | None = None) -> Transfer:
+    """The node's transfer with the rules every layer has; raises LayerError for structural problems."""
+    lookup = env if not overrides else (lambda u: overrides[u] if u in overrides else env(u))
+    params = {key: instantiate(value, lookup) for key, value in node.params.items()}
+    transfer = TRANSFERS[node.op](Call(params, node.model, inputs, network.dialect))
+    rules = list(transfer.rules)
+    rules += [Rule(size >= 1, "size", f"output size on axis {a} is {size}; every size must be at least 1")
+              for a, size in enumerate(transfer.shape[2:]) if not isinstance(size, int) or size < 1]
+    if node.expect is not None:
+        if len(node.expect) != len(transfer.shape):
+            raise LayerError("expect", f"'expect' has {len(node.expect)} entries but the layer's output has rank "
+                             f"{len(transfer.shape)}", "expect")
+        shown = [("?" if e is None else e) for e in node.expect]
+        rules += [Rule(got == want, "expect", f"expected output shape {shown}, the layer gives "
+                       f"{_shape_text(transfer.shape)}", "expect")
+                  for got, want in zip(transfer.shape, node.expect) if want is not None]
+    return Transfer(transfer.shape, tuple(rules), transfer.params)
+
+
+def located(network: Network, node: Node, code: str, message: str, param: str | None) -> Diagnostic:
+    """A diagnostic pointing at the layer's key `param` when the spec writes it, else at the layer."""
+    data = network.loaded.source.data["layers"][node.index]
+    path = (*node.path, param) if param and param in data else node.path
+    return network.diagnostic(path, code, f"{node.name}: {message}", layer=node.name)
+
+
+def _shape_text(shape: Shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]"
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    name: str
+    op: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: dict[str, Any]
+    solved: frozenset[str] = frozenset()  # names of params that hold an unknown of the spec
+    inputs: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "op": self.op, "input_shape": list(self.input_shape),
+                "output_shape": list(self.output_shape), "params": _jsonable(self.params)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One assignment of the spec's unknowns and the shapes it gives every layer."""
+
+    input_shape: tuple[int, ...]
+    layers: tuple[LayerPlan, ...]
+    assignment: dict[str, int]  # unknown name -> value
+    verified: bool | None = None
+    verification: str | None = None  # how it was verified, e.g. "executed in NumPy at batch 1"
+    objective: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def layer(self, name: str) -> LayerPlan:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"input_shape": list(self.input_shape), "layers": [ly.to_dict() for ly in self.layers]}
+        if self.objective is not None:
+            d["objective"] = self.objective
+        d["verified"] = bool(self.verified)
+        return d
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _contains_unknown(value: Any) -> bool:
+    if isinstance(value, Unknown):
+        return True
+    return isinstance(value, tuple) and any(_contains_unknown(v) for v in value)
+
+
+def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
+    """Every layer's shapes under a full assignment, in ints; raises SpecError naming each broken rule."""
+    env = assignment.__getitem__
+    input_shape = tuple(instantiate(t, env) for t in network.input_shape)
+    shapes: dict[str, tuple[int, ...]] = {"input": input_shape}
+    layers = []
+    for node in network.nodes:
+        inputs = tuple(shapes[name] for name in node.inputs)
+        try:
+            transfer = layer_transfer(network, node, inputs, env)
+        except LayerError as e:
+            raise SpecError(located(network, node, e.code, e.message, e.param)) from None
+        broken = [r for r in transfer.rules if not r.holds]
+        causes = [r for r in broken if r.code != "size"] or broken  # a bad size is the symptom of the others
+        problems = [located(network, node, r.code, r.message, r.param) for r in causes]
+        if problems:
+            raise SpecError(problems)  # later layers would only repeat the damage
+        shapes[node.name] = transfer.shape
+        solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
+        layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs))
+    values = {u.name: assignment[u] for u in network.unknowns}
+    return Plan(input_shape, tuple(layers), values)

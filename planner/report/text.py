@@ -1,0 +1,65 @@
+"""Plain-text rendering: diagnostics GNU-style, plans as tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.plan import LayerPlan, Plan
+from planner.solver.solve import SolveResult, Status
+
+PARAM_ORDER = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
+               "out_features", "ceil_mode", "count_include_pad", "output_size", "scale_factor", "size", "value")
+
+
+def render(result: SolveResult, *, with_count: bool = False) -> str:
+    lines = [str(d) for d in result.diagnostics]
+    if result.status is not Status.SOLVED:
+        if result.status is not Status.INVALID:
+            lines.append(f"{result.spec}: {result.status.value}")
+        return "\n".join(lines) + "\n"
+    head = f"{result.spec}: solved"
+    if with_count and result.count is not None:
+        head += f", {result.count} plan{'s' if result.count != 1 else ''} in all"
+    lines.append(head)
+    for number, plan in enumerate(result.plans, 1):
+        lines.append("")
+        lines.extend(render_plan(plan, number if len(result.plans) > 1 else None))
+    return "\n".join(lines) + "\n"
+
+
+def render_plan(plan: Plan, number: int | None = None) -> list[str]:
+    title = f"plan {number}" if number is not None else "plan"
+    if plan.assignment:
+        title += ": " + ", ".join(f"{k}={v}" for k, v in plan.assignment.items())
+    rows = [("layer", "op", "input", "output", "parameters (* solved)")]
+    rows.append(("input", "", "", _shape(plan.input_shape), ""))
+    rows += [(ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _params(ly)) for ly in plan.layers]
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    out = [title]
+    for row in rows:
+        out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+    if plan.verification:
+        out.append(f"  verified: {plan.verification}" if plan.verified else f"  NOT verified: {plan.verification}")
+    return [line.rstrip() for line in out]
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _params(layer: LayerPlan) -> str:
+    parts = []
+    for key in sorted(layer.params, key=lambda k: PARAM_ORDER.index(k) if k in PARAM_ORDER else len(PARAM_ORDER)):
+        mark = "*" if key in layer.solved else ""
+        parts.append(f"{key}={_value(layer.params[key])}{mark}")
+    return " ".join(parts)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        if value and all(v == value[0] for v in value):  # the same on every axis
+            return _value(value[0])
+        return "[" + ",".join(_value(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

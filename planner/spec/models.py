@@ -1,0 +1,233 @@
+"""Pydantic v2 models of a spec file (SPEC.md section 1), `extra="forbid"` throughout.
+
+These models check the *form* of a spec. What the forms mean (unknowns, domains,
+per-axis expansion) is the business of `planner.graph`, which turns a `Spec` into a
+`Network`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictInt, Tag
+
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")]
+VarRef = Annotated[str, Field(pattern=r"^\$[A-Za-z_][A-Za-z0-9_]*$")]
+UnknownMark = Literal["?"]
+PaddingMode = Literal["valid", "same", "same_lower", "full"]
+VALUE_FORMS = 'an int, "?", {min, max}, {one_of: [...]} or "$name"'
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(Model):
+    min: StrictInt
+    max: StrictInt
+    multiple_of: PositiveInt | None = None
+
+
+class OneOf(Model):
+    one_of: Annotated[list[StrictInt], Field(min_length=1)]
+
+
+class ForAll(Model):
+    for_all: Range
+
+
+def _form_of(value: Any) -> str | None:
+    """The tag of a value form, for pydantic's callable discriminators."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return "int"
+    if value == "?":
+        return "unknown"
+    if isinstance(value, str):
+        return "var" if value.startswith("$") else ("mode" if value in PaddingMode.__args__ else None)
+    if isinstance(value, dict):
+        if "one_of" in value:
+            return "one_of"
+        if "for_all" in value:
+            return "for_all"
+        return "range"
+    if isinstance(value, list):
+        return "axes"
+    return None
+
+
+def _value_union(*members: tuple[str, Any], expected: str) -> Any:
+    return Annotated[
+        Union[tuple(Annotated[t, Tag(tag)] for tag, t in members)],
+        Discriminator(_form_of, custom_error_type="value_form", custom_error_message=f"expected {expected}"),
+    ]
+
+
+# One value of a layer parameter, shared by all axes (SPEC 1.1).
+Scalar = _value_union(
+    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf), ("var", VarRef),
+    expected=VALUE_FORMS,
+)
+# kernel, stride, dilation, output_padding: a scalar form or one per spatial axis.
+ParamValue = _value_union(
+    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf), ("var", VarRef),
+    ("axes", Annotated[list[Scalar], Field(min_length=1)]),
+    expected=VALUE_FORMS + " or a list with one per spatial axis",
+)
+# One axis of padding: symmetric, or a [begin, end] pair.
+PaddingAxis = _value_union(
+    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf), ("var", VarRef),
+    ("axes", Annotated[list[Scalar], Field(min_length=2, max_length=2)]),
+    expected=VALUE_FORMS + " or a [begin, end] pair",
+)
+PaddingValue = _value_union(
+    ("mode", PaddingMode), ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf),
+    ("var", VarRef), ("axes", Annotated[list[PaddingAxis], Field(min_length=1)]),
+    expected="valid, same, same_lower, full, " + VALUE_FORMS + " or a list with one per spatial axis",
+)
+# A spatial size of the input (SPEC 1.2).
+SizeValue = _value_union(
+    ("int", PositiveInt), ("unknown", UnknownMark), ("range", Range), ("for_all", ForAll),
+    expected='an int, "?", {min, max, multiple_of} or {for_all: {min, max, multiple_of}}',
+)
+# A domain in `defaults` or `variables`.
+Domain = _value_union(
+    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf),
+    expected='an int, "?", {min, max} or {one_of: [...]}',
+)
+ExpectEntry = _value_union(("int", NonNegativeInt), ("unknown", UnknownMark), expected='an int or "?"')
+IntOrAxes = Union[PositiveInt, Annotated[list[PositiveInt], Field(min_length=1)]]
+
+
+class LayerBase(Model):
+    name: Name | None = None
+    input: Name | None = None
+    expect: list[ExpectEntry] | None = None
+
+
+class Conv(LayerBase):
+    op: Literal["conv"]
+    out_channels: PositiveInt
+    kernel: ParamValue
+    stride: ParamValue = 1
+    padding: PaddingValue = 0
+    dilation: ParamValue = 1
+    groups: PositiveInt = 1
+    bias: StrictBool = True
+
+
+class ConvTranspose(Conv):
+    op: Literal["conv_transpose"]  # type: ignore[assignment]
+    output_padding: ParamValue = 0
+
+
+class MaxPool(LayerBase):
+    op: Literal["maxpool"]
+    kernel: ParamValue
+    stride: ParamValue | None = None  # None: the kernel's value, as in PyTorch
+    padding: PaddingValue = 0
+    dilation: ParamValue = 1
+    ceil_mode: StrictBool = False
+
+
+class AvgPool(LayerBase):
+    op: Literal["avgpool"]
+    kernel: ParamValue
+    stride: ParamValue | None = None
+    padding: PaddingValue = 0
+    ceil_mode: StrictBool = False
+    count_include_pad: StrictBool = True
+
+
+class AdaptiveAvgPool(LayerBase):
+    op: Literal["adaptive_avgpool"]
+    output_size: IntOrAxes
+
+
+class Upsample(LayerBase):
+    op: Literal["upsample"]
+    scale_factor: PositiveInt | None = None
+    size: IntOrAxes | None = None
+
+
+class Pad(LayerBase):
+    op: Literal["pad"]
+    padding: PaddingValue
+    value: float = 0.0
+
+
+class Flatten(LayerBase):
+    op: Literal["flatten"]
+
+
+class Linear(LayerBase):
+    op: Literal["linear"]
+    out_features: PositiveInt
+    in_features: PositiveInt | None = None
+    bias: StrictBool = True
+
+
+class Dropout(LayerBase):
+    op: Literal["dropout"]
+    p: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class Elementwise(LayerBase):
+    op: Literal["relu", "sigmoid", "tanh", "batchnorm", "identity"]
+
+
+LAYER_MODELS: tuple[type[LayerBase], ...] = (
+    Conv, ConvTranspose, MaxPool, AvgPool, AdaptiveAvgPool, Upsample, Pad, Flatten, Linear, Dropout, Elementwise,
+)
+OP_NAMES: tuple[str, ...] = tuple(op for m in LAYER_MODELS for op in m.model_fields["op"].annotation.__args__)
+
+
+def _op_of(value: Any) -> str | None:
+    op = value.get("op") if isinstance(value, dict) else None
+    return op if isinstance(op, str) and op in OP_NAMES else None
+
+
+Layer = Annotated[
+    Union[tuple(Annotated[m, Tag(op)] for m in LAYER_MODELS for op in m.model_fields["op"].annotation.__args__)],
+    Discriminator(_op_of, custom_error_type="unknown_op", custom_error_message="unknown op"),
+]
+
+
+class InputSpec(Model):
+    shape: Annotated[list[SizeValue], Field(min_length=3, max_length=5)]
+
+
+class Defaults(Model):
+    kernel: Domain = Range(min=1, max=7)
+    stride: Domain = Range(min=1, max=4)
+    padding: Domain = Range(min=0, max=3)
+    dilation: Domain = Range(min=1, max=4)
+    output_padding: Domain = Range(min=0, max=3)
+    size: Domain = Range(min=1, max=4096)
+
+
+class Objective(Model):
+    minimize: Literal["params", "flops", "kernel_sum"] | None = None
+    maximize: Literal["receptive_field"] | None = None
+
+
+class Spec(Model):
+    name: str | None = None
+    dialect: Literal["pytorch", "onnx", "tensorflow"] = "pytorch"
+    input: InputSpec
+    defaults: Defaults = Defaults()
+    variables: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Domain] = {}
+    layers: Annotated[list[Layer], Field(min_length=1)]
+    constraints: list[str] = []
+    objective: Objective | None = None
+
+
+def fields_of(op: str | None) -> tuple[str, ...]:
+    """The keys a layer with this op accepts (for did-you-mean hints)."""
+    for model in LAYER_MODELS:
+        if op in model.model_fields["op"].annotation.__args__:
+            return tuple(model.model_fields)
+    return ()

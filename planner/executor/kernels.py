@@ -1,0 +1,457 @@
+"""Vectorised NumPy kernels with PyTorch semantics, the executor's arithmetic.
+
+Data is laid out (N, C, *spatial) with 1, 2 or 3 spatial axes; weights use PyTorch's
+layouts. Every ``padding`` is a sequence of per-axis ``(begin, end)`` pairs.
+
+The executor is the independent check of the planner's shape arithmetic, so no kernel
+here evaluates an output-size formula: sizes emerge from the computation itself (how many
+windows fit when sliding over the padded array, how far a strided scatter reaches).
+Parameters that cannot run raise `ExecutionError`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from planner.errors import ExecutionError
+
+Pairs = Sequence[Sequence[int]]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _spatial_rank(x: np.ndarray) -> int:
+    """Number of spatial axes of x, which must be (N, C, *spatial) with 1 to 3 of them."""
+    if x.ndim not in (3, 4, 5):
+        raise ExecutionError(f"expected input of shape (N, C, *spatial) with 1-3 spatial axes, got shape {x.shape}")
+    if any(size < 1 for size in x.shape[2:]):
+        raise ExecutionError(f"input has an empty spatial axis: shape {x.shape}")
+    return x.ndim - 2
+
+
+def _ints(name: str, values: Sequence[int], rank: int, minimum: int) -> tuple[int, ...]:
+    """values as a tuple of `rank` ints, each >= minimum."""
+    values = tuple(int(v) for v in values)
+    if len(values) != rank:
+        raise ExecutionError(f"{name} needs {rank} values, one per spatial axis, got {len(values)}")
+    if any(v < minimum for v in values):
+        raise ExecutionError(f"{name} values must be >= {minimum}, got {values}")
+    return values
+
+
+def _pairs(padding: Pairs, rank: int) -> tuple[tuple[int, int], ...]:
+    """padding as `rank` (begin, end) pairs of non-negative ints."""
+    pairs = tuple(tuple(int(v) for v in pair) for pair in padding)
+    if len(pairs) != rank or any(len(pair) != 2 for pair in pairs):
+        raise ExecutionError(f"padding needs {rank} (begin, end) pairs, got {padding!r}")
+    if any(v < 0 for pair in pairs for v in pair):
+        raise ExecutionError(f"padding must be non-negative, got {pairs}")
+    return pairs  # type: ignore[return-value]
+
+
+def _groups(channels: int, groups: int, what: str) -> int:
+    """Channels per group; raises unless `channels` splits into `groups` equal groups."""
+    if channels < 1:
+        raise ExecutionError(f"{what} must be at least 1, got {channels}")
+    if groups < 1 or channels % groups:
+        raise ExecutionError(f"{what} ({channels}) is not divisible by groups ({groups})")
+    return channels // groups
+
+
+def _add_bias(out: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """out with a per-channel bias added, in out's dtype."""
+    if bias is None:
+        return out
+    bias = np.asarray(bias)
+    if bias.shape != (out.shape[1],):
+        raise ExecutionError(f"bias shape {bias.shape} does not match {out.shape[1]} output channels")
+    return out + bias.astype(out.dtype, copy=False).reshape((1, -1) + (1,) * (out.ndim - 2))
+
+
+# ------------------------------------------------------------------- shared helpers
+
+
+def _pad(x: np.ndarray, padding: Sequence[Sequence[int]], value: float) -> np.ndarray:
+    """x with its spatial axes padded by (begin, end) pairs; negative amounts crop."""
+    grow = [(0, 0), (0, 0)] + [(max(b, 0), max(e, 0)) for b, e in padding]
+    if any(b or e for b, e in grow):
+        x = np.pad(x, grow, mode="constant", constant_values=value)
+    crop = (slice(None), slice(None)) + tuple(
+        slice(max(-b, 0), size - max(-e, 0)) for (b, e), size in zip(padding, x.shape[2:], strict=True)
+    )
+    return x[crop]
+
+
+def _windows(xp: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]) -> np.ndarray:
+    """View (N, C, *out, *kernel) of every window that fits in the padded xp, by stride."""
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True))
+    if any(sp > size for sp, size in zip(span, xp.shape[2:], strict=True)):
+        raise ExecutionError(f"kernel (dilated extent {span}) is larger than the padded input {tuple(xp.shape[2:])}")
+    rank = len(kernel)
+    win = sliding_window_view(xp, span, axis=tuple(range(2, 2 + rank)))
+    return win[
+        (slice(None), slice(None), *(slice(None, None, s) for s in stride), *(slice(None, None, d) for d in dilation))
+    ]
+
+
+def _taps(kernel: Sequence[int]) -> Iterator[tuple[int, ...]]:
+    """Every kernel tap index, row-major."""
+    return itertools.product(*(range(k) for k in kernel))
+
+
+def _sliding(
+    x: np.ndarray,
+    *,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    ceil_mode: bool,
+    fill: float,
+    ceil_fill: float,
+) -> np.ndarray:
+    """Window view of x padded with `fill`, with PyTorch's ceil-mode rule.
+
+    In ceil mode the array is extended past the end padding with `ceil_fill` until a
+    partial last window fits, and a last window starting at or beyond ``i + begin``
+    (entirely in the end padding) is dropped.
+    """
+    xp = _pad(x, padding, fill)
+    if ceil_mode:
+        span = [d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=True)]
+        extra = [
+            (-(size - sp)) % s if size >= sp else 0 for size, sp, s in zip(xp.shape[2:], span, stride, strict=True)
+        ]
+        xp = _pad(xp, [(0, e) for e in extra], ceil_fill)
+    win = _windows(xp, kernel, stride, dilation)
+    if ceil_mode:
+        rank = len(kernel)
+        keep = []
+        for n_out, s, size, (begin, _) in zip(win.shape[2 : 2 + rank], stride, x.shape[2:], padding, strict=True):
+            keep.append(slice(0, n_out - 1) if (n_out - 1) * s >= size + begin else slice(None))
+        win = win[(slice(None), slice(None), *keep)]
+    return win
+
+
+def _reduce_taps(win: np.ndarray, kernel: Sequence[int], ufunc: Callable[..., np.ndarray]) -> np.ndarray:
+    """Reduce a window view over its kernel taps with a binary ufunc, one tap at a time."""
+    taps = _taps(kernel)
+    out = np.array(win[(..., *next(taps))])
+    for tap in taps:
+        ufunc(out, win[(..., *tap)], out=out)
+    return out
+
+
+# ----------------------------------------------------------------------- convolution
+
+
+def conv(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    groups: int,
+) -> np.ndarray:
+    """Cross-correlation as torch.nn.ConvNd; weight (C_out, C_in // groups, *k). Returns (N, C_out, *o)."""
+    rank = _spatial_rank(x)
+    stride = _ints("stride", stride, rank, 1)
+    dilation = _ints("dilation", dilation, rank, 1)
+    padding = _pairs(padding, rank)
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    cig = _groups(c_in, groups, "input channels")
+    cog = _groups(c_out, groups, "output channels")
+    if weight.ndim != rank + 2 or weight.shape[1] != cig:
+        raise ExecutionError(f"weight shape {weight.shape} does not fit input channels {c_in} with groups {groups}")
+    kernel = weight.shape[2:]
+    if min(kernel) < 1:
+        raise ExecutionError(f"weight has an empty kernel axis: shape {weight.shape}")
+
+    win = _sliding(
+        x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=False, fill=0, ceil_fill=0
+    )
+    out_sizes = win.shape[2 : 2 + rank]
+    w = weight.reshape(groups, cog, cig, *kernel)
+    acc = None
+    for tap in _taps(kernel):
+        # one batched GEMM per tap: (G, Cog, Cig) @ (N, G, Cig, P) -> (N, G, Cog, P); with
+        # Cig == 1 (depthwise) a broadcast product is the same and twice as fast
+        w_tap, x_tap = w[(..., *tap)], win[(..., *tap)].reshape(n, groups, cig, -1)
+        part = w_tap * x_tap if cig == 1 else w_tap @ x_tap
+        if acc is None:
+            acc = part
+        else:
+            acc += part
+    out = acc.reshape(n, c_out, *out_sizes)
+    return _add_bias(out, bias)
+
+
+def _transpose_checks(
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    groups: int,
+    output_padding: Sequence[int],
+) -> tuple[int, tuple[int, ...], tuple[tuple[int, int], ...], tuple[int, ...], int, int, tuple[int, ...]]:
+    """Validated (rank, stride, padding, dilation, C_in/g, C_out/g, output_padding)."""
+    rank = _spatial_rank(x)
+    stride = _ints("stride", stride, rank, 1)
+    dilation = _ints("dilation", dilation, rank, 1)
+    output_padding = _ints("output_padding", output_padding, rank, 0)
+    padding = _pairs(padding, rank)
+    c_in = x.shape[1]
+    if weight.ndim != rank + 2 or weight.shape[0] != c_in or min(weight.shape[2:]) < 1:
+        raise ExecutionError(
+            f"weight shape {weight.shape} does not fit {c_in} input channels (expected (C_in, C_out // groups, *k))"
+        )
+    cig = _groups(c_in, groups, "input channels")
+    cog = weight.shape[1]
+    if any(a >= max(s, d) for a, s, d in zip(output_padding, stride, dilation, strict=True)):
+        raise ExecutionError(
+            f"output_padding {output_padding} must be smaller than stride {stride} or dilation {dilation}"
+        )
+    return rank, stride, padding, dilation, cig, cog, output_padding
+
+
+def _crop(out: np.ndarray, padding: Sequence[tuple[int, int]]) -> np.ndarray:
+    """out with `begin` removed from the start and `end` from the end of each spatial axis."""
+    sizes = tuple(size - b - e for size, (b, e) in zip(out.shape[2:], padding, strict=True))
+    if min(sizes) < 1:
+        raise ExecutionError(f"padding {tuple(padding)} crops the transposed output {tuple(out.shape[2:])} to nothing")
+    return _pad(out, [(-b, -e) for b, e in padding], 0)
+
+
+def conv_transpose(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    groups: int,
+    output_padding: Sequence[int],
+) -> np.ndarray:
+    """Transposed convolution as torch.nn.ConvTransposeNd; weight (C_in, C_out // groups, *k).
+
+    Computed as the adjoint of `conv`: one GEMM per kernel tap, scatter-added with the
+    stride into a buffer spanning every position a tap reaches (plus output_padding),
+    then cropped by the padding.
+    """
+    rank, stride, padding, dilation, cig, cog, output_padding = _transpose_checks(
+        x, weight, stride, padding, dilation, groups, output_padding
+    )
+    n, c_in, *sizes = x.shape
+    kernel = weight.shape[2:]
+    reach = [
+        s * (i - 1) + d * (k - 1) + 1 + a
+        for i, k, s, d, a in zip(sizes, kernel, stride, dilation, output_padding, strict=True)
+    ]
+    dtype = np.result_type(x, weight)
+    buf = np.zeros((n, groups * cog, *reach), dtype=dtype)
+    xg = x.reshape(n, groups, cig, -1)
+    # (C_in, Cog, *k) -> (G, Cog, Cig, *k): the transpose of each group's tap matrix
+    wt = weight.reshape(groups, cig, cog, *kernel).swapaxes(1, 2)
+    for tap in _taps(kernel):
+        part = (wt[(..., *tap)] @ xg).reshape(n, groups * cog, *sizes)
+        where = tuple(
+            slice(t * d, t * d + s * (i - 1) + 1, s) for t, d, s, i in zip(tap, dilation, stride, sizes, strict=True)
+        )
+        buf[(slice(None), slice(None), *where)] += part
+    return _add_bias(_crop(buf, padding), bias)
+
+
+def conv_transpose_direct(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    *,
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    groups: int,
+    output_padding: Sequence[int],
+) -> np.ndarray:
+    """Transposed convolution via the guide's equivalent direct convolution; equals `conv_transpose`.
+
+    Stretch the input (s - 1 zeros between units), pad each side by d(k - 1) - p (cropping
+    where that is negative) plus output_padding zeros at the end, rotate the kernel by 180
+    degrees with in/out channels swapped per group, and run a unit-stride `conv`.
+    """
+    rank, stride, padding, dilation, cig, cog, output_padding = _transpose_checks(
+        x, weight, stride, padding, dilation, groups, output_padding
+    )
+    n, c_in, *sizes = x.shape
+    kernel = weight.shape[2:]
+    stretched = np.zeros((n, c_in, *(s * (i - 1) + 1 for s, i in zip(stride, sizes, strict=True))), dtype=x.dtype)
+    stretched[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = x
+    pads = [
+        (d * (k - 1) - b, d * (k - 1) - e + a)
+        for k, d, (b, e), a in zip(kernel, dilation, padding, output_padding, strict=True)
+    ]
+    xp = _pad(stretched, pads, 0)
+    if min(xp.shape[2:]) < 1:
+        raise ExecutionError(f"padding {padding} crops the transposed output to nothing")
+    flipped = weight[(slice(None), slice(None), *(slice(None, None, -1) for _ in kernel))]
+    w = flipped.reshape(groups, cig, cog, *kernel).swapaxes(1, 2).reshape(groups * cog, cig, *kernel)
+    out = conv(xp, w, None, stride=(1,) * rank, padding=((0, 0),) * rank, dilation=dilation, groups=groups)
+    return _add_bias(out, bias)
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+def _lowest(dtype: np.dtype) -> float | int:
+    """The identity of max for dtype: -inf for floats, the minimum for ints."""
+    return -np.inf if np.issubdtype(dtype, np.floating) else np.iinfo(dtype).min
+
+
+def max_pool(
+    x: np.ndarray,
+    *,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    dilation: Sequence[int],
+    ceil_mode: bool,
+) -> np.ndarray:
+    """Max pooling as torch.nn.MaxPoolNd: padding never wins, a window holding NaN gives NaN."""
+    rank = _spatial_rank(x)
+    kernel = _ints("kernel", kernel, rank, 1)
+    stride = _ints("stride", stride, rank, 1)
+    dilation = _ints("dilation", dilation, rank, 1)
+    padding = _pairs(padding, rank)
+    low = _lowest(x.dtype)
+    win = _sliding(
+        x,
+        kernel=kernel,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        ceil_mode=ceil_mode,
+        fill=low,
+        ceil_fill=low,
+    )
+    # np.maximum returns the NaN when either operand is NaN, so NaN propagates like torch
+    return _reduce_taps(win, kernel, np.maximum)
+
+
+def avg_pool(
+    x: np.ndarray,
+    *,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    padding: Pairs,
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> np.ndarray:
+    """Average pooling as torch.nn.AvgPoolNd.
+
+    The divisor counts the window's cells inside [-begin, i + end) with count_include_pad,
+    else only its real inputs; cells past the end padding (ceil mode) never count.
+    """
+    rank = _spatial_rank(x)
+    kernel = _ints("kernel", kernel, rank, 1)
+    stride = _ints("stride", stride, rank, 1)
+    padding = _pairs(padding, rank)
+    ones = (1,) * rank
+    common = dict(kernel=kernel, stride=stride, padding=padding, dilation=ones, ceil_mode=ceil_mode, ceil_fill=0)
+    total = _reduce_taps(_sliding(x, fill=0, **common), kernel, np.add)
+    mask = np.ones((1, 1, *x.shape[2:]), dtype=total.dtype)
+    divisor = _reduce_taps(_sliding(mask, fill=1 if count_include_pad else 0, **common), kernel, np.add)
+    if not divisor.all():
+        raise ExecutionError(f"a pooling window covers only padding (padding {padding}, kernel {kernel})")
+    return total / divisor
+
+
+def adaptive_avg_pool(x: np.ndarray, *, output_size: Sequence[int]) -> np.ndarray:
+    """Adaptive average pooling as torch: bin j spans [floor(j*I/O), ceil((j+1)*I/O))."""
+    rank = _spatial_rank(x)
+    output_size = _ints("output_size", output_size, rank, 1)
+    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    out = x.astype(np.float64)
+    for axis, o in enumerate(output_size, start=2):
+        i = out.shape[axis]
+        j = np.arange(o)
+        start, end = (j * i) // o, -((-(j + 1) * i) // o)
+        csum = np.cumsum(out, axis=axis)
+        csum = np.concatenate([np.zeros_like(csum.take([0], axis=axis)), csum], axis=axis)
+        shape = [1] * out.ndim
+        shape[axis] = o
+        out = (csum.take(end, axis=axis) - csum.take(start, axis=axis)) / (end - start).reshape(shape)
+    return out.astype(dtype, copy=False)
+
+
+# --------------------------------------------------------------------- other layers
+
+
+def _nearest_index(in_size: int, out_size: int, scale: float | None, dtype: np.dtype) -> np.ndarray:
+    """Source index of each output position by PyTorch's 'nearest' rule, rounding included.
+
+    torch computes floorf(j * step) with step = 1/scale (or in/out) in the data's float
+    type (double for float64, else float32), so the product is rounded to float32 before
+    the floor: for float32 data and scale 41, output 41 reads input 0.
+    """
+    j = np.arange(out_size)
+    if out_size == in_size:
+        return j
+    if out_size == 2 * in_size:
+        return j >> 1
+    ftype = np.float64 if dtype == np.float64 else np.float32
+    step = ftype(1.0 / scale) if scale else ftype(in_size) / ftype(out_size)
+    src = np.floor((j.astype(ftype) * step).astype(np.float32)).astype(np.int64)
+    return np.minimum(src, in_size - 1)
+
+
+def upsample_nearest(
+    x: np.ndarray,
+    *,
+    scale_factor: int | Sequence[int] | None = None,
+    size: int | Sequence[int] | None = None,
+) -> np.ndarray:
+    """Nearest upsampling as torch.nn.functional.interpolate(mode='nearest'); give exactly one of scale_factor, size."""
+    rank = _spatial_rank(x)
+    if (scale_factor is None) == (size is None):
+        raise ExecutionError("upsample_nearest needs exactly one of scale_factor and size")
+    out = x
+    if scale_factor is not None:
+        factors = (scale_factor,) * rank if isinstance(scale_factor, (int, np.integer)) else scale_factor
+        factors = _ints("scale_factor", factors, rank, 1)
+        for axis, f in enumerate(factors, start=2):
+            i = x.shape[axis]
+            out = out.take(_nearest_index(i, i * f, float(f), x.dtype), axis=axis)
+    else:
+        sizes = (size,) * rank if isinstance(size, (int, np.integer)) else size
+        sizes = _ints("size", sizes, rank, 1)
+        for axis, o in enumerate(sizes, start=2):
+            out = out.take(_nearest_index(x.shape[axis], o, None, x.dtype), axis=axis)
+    return out
+
+
+def pad(x: np.ndarray, *, padding: Pairs, value: float = 0.0) -> np.ndarray:
+    """x with its spatial axes padded by a constant, per-axis (begin, end)."""
+    rank = _spatial_rank(x)
+    return _pad(x, _pairs(padding, rank), value)
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """x @ weight.T + bias as torch.nn.Linear; x (N, in), weight (out, in)."""
+    if x.ndim != 2 or weight.ndim != 2 or x.shape[1] != weight.shape[1]:
+        raise ExecutionError(f"linear: input shape {x.shape} does not fit weight shape {weight.shape} (out, in)")
+    out = x @ weight.T
+    if bias is not None:
+        bias = np.asarray(bias)
+        if bias.shape != (weight.shape[0],):
+            raise ExecutionError(f"bias shape {bias.shape} does not match {weight.shape[0]} outputs")
+        out = out + bias.astype(out.dtype, copy=False)
+    return out

@@ -6,7 +6,6 @@ Exit status (SPEC 2): 0 done, 1 a problem with a spec, 2 usage, 3 internal error
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from typing import TextIO
 
 from planner import api
 from planner.executor.run import run_plan
+from planner.report import json_out
 from planner.report import text as text_report
 from planner.report import yaml_out
 from planner.solver.solve import SolveResult, Status
@@ -97,7 +97,7 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                        count=args.count or args.all, timeout=args.timeout, verify=not args.no_verify)
     with_count = args.count or args.all
     if args.format == "json":
-        output = json.dumps(result.to_dict(with_count=with_count), indent=2) + "\n"
+        output = json_out.render(result, with_count=with_count)
     elif args.format == "yaml" and result.status is Status.SOLVED:
         output = yaml_out.render(result.network, result.plans)
     else:

@@ -48,6 +48,10 @@ class SpecError(PlannerError):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
+class InfeasibleError(SpecError):
+    """The spec is well-formed, but no plan satisfies it; the diagnostics say where it breaks."""
+
+
 class ExecutionError(PlannerError):
     """The NumPy executor could not run a layer with the parameters it was given."""
 

@@ -7,11 +7,12 @@ rules every layer has (sizes at least 1, `expect`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from planner.arithmetic import Num
-from planner.errors import Diagnostic, SpecError
+from planner.errors import Diagnostic, InfeasibleError, SpecError
 from planner.graph import Network, Node, Term, Unknown
 from planner.ops import TRANSFERS, Call, LayerError, Rule, Shape, Transfer
 
@@ -43,6 +44,26 @@ def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env:
                        f"{_shape_text(transfer.shape)}", "expect")
                   for got, want in zip(transfer.shape, node.expect) if want is not None]
     return Transfer(transfer.shape, tuple(rules), transfer.params)
+
+
+def broken_rules(transfer: Transfer) -> list[Rule]:
+    """The rules an int transfer breaks: the causes, not their symptoms, each said once for all axes it breaks on."""
+    broken = [r for r in transfer.rules if not r.holds]
+    broken = [r for r in broken if r.code != "size"] or broken  # a size below 1 is the symptom of the others
+    merged: dict[tuple, tuple[Rule, list[str]]] = {}
+    for rule in broken:
+        match = _AXIS.search(rule.message)
+        key = (rule.code, rule.param, _AXIS.sub("", rule.message))
+        merged.setdefault(key, (rule, []))[1].extend(match.groups() if match else [])
+    result = []
+    for (code, param, message), (rule, axes) in merged.items():
+        if len(axes) > 1:
+            rule = Rule(rule.holds, code, f"{message} on axes {', '.join(axes)}", param)
+        result.append(rule)
+    return result
+
+
+_AXIS = re.compile(r" on axis (\d+)$")
 
 
 def located(network: Network, node: Node, code: str, message: str, param: str | None) -> Diagnostic:
@@ -120,11 +141,9 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
             transfer = layer_transfer(network, node, inputs, env)
         except LayerError as e:
             raise SpecError(located(network, node, e.code, e.message, e.param)) from None
-        broken = [r for r in transfer.rules if not r.holds]
-        causes = [r for r in broken if r.code != "size"] or broken  # a bad size is the symptom of the others
-        problems = [located(network, node, r.code, r.message, r.param) for r in causes]
-        if problems:
-            raise SpecError(problems)  # later layers would only repeat the damage
+        broken = broken_rules(transfer)
+        if broken:  # later layers would only repeat the damage
+            raise InfeasibleError([located(network, node, r.code, r.message, r.param) for r in broken])
         shapes[node.name] = transfer.shape
         solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
         layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs))

@@ -84,8 +84,8 @@ def conv_transpose(call: Call) -> Transfer:
                           f"on axis {x}", "output_padding"))
         span = ar.effective_kernel(k[x], d[x]) - 1
         rules.append(Rule(ar.all_of(pb >= 0, pe >= 0, pb <= span, pe <= span), "padding",
-                          f"a transposed convolution's padding ({pb}, {pe}) must lie in 0..d(k-1) = {span} on axis {x} "
-                          f"(the equivalent direct convolution pads by d(k-1) - p)", "padding"))
+                          f"a transposed convolution's padding ({pb}, {pe}) must lie in 0..d(k-1) = {span}, since its "
+                          f"equivalent direct convolution pads by d(k-1) - p, on axis {x}", "padding"))
     params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "output_padding": a,
               "groups": call.model.groups, "out_channels": c_out}
     return Transfer((n, c_out, *out), tuple(rules), params)

@@ -11,9 +11,9 @@ from enum import Enum
 
 import z3
 
-from planner.errors import Diagnostic, InternalError, SpecError
+from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
 from planner.graph import Network, Unknown
-from planner.plan import Plan, compute_plan, layer_transfer, located
+from planner.plan import Plan, broken_rules, compute_plan, layer_transfer, located
 from planner.solver.encode import Encoding, encode
 
 
@@ -106,7 +106,7 @@ def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:
 def _solve_known(network: Network) -> SolveResult:
     try:
         plan = compute_plan(network, {})
-    except SpecError as e:
+    except InfeasibleError as e:
         return SolveResult(network.file, Status.INFEASIBLE, [], 0, e.diagnostics, network)
     return SolveResult(network.file, Status.SOLVED, [plan], 1, [], network)
 
@@ -147,10 +147,9 @@ def _explain_layer(enc: Encoding, node, model: z3.ModelRef | None) -> Diagnostic
         inputs = tuple(shapes[n] for n in other.inputs)
         transfer = layer_transfer(network, other, inputs, env)
         if other is node:
-            broken = [r for r in transfer.rules if not r.holds]
-            causes = [r for r in broken if r.code != "size"] or broken
-            if causes:
-                rule = causes[0]
+            broken = broken_rules(transfer)
+            if broken:
+                rule = broken[0]
                 chosen = ", ".join(f"{u.name}={v}" for u, v in example.items()
                                    if any(u in _unknowns_of(n) for n in network.nodes[: node.index + 1]))
                 where = f" (e.g. with {chosen})" if chosen else ""

@@ -56,6 +56,10 @@ def all_of(*conditions: Bool) -> Bool:
     return z3.And(*conditions)
 
 
+def negate(condition: Bool) -> Bool:
+    return (not condition) if isinstance(condition, bool) else z3.Not(condition)
+
+
 def any_of(*conditions: Bool) -> Bool:
     if all(isinstance(c, bool) for c in conditions):
         return any(conditions)
@@ -141,3 +145,11 @@ def transpose_equivalent_padding(k: Num, p: Num, d: Num) -> Num:
 def transpose_extra_zeros(i: Num, k: Num, s: Num, p: Num, d: Num = 1) -> Num:
     """Relationship 14's a = (i + 2p - k_eff) mod s: which direct input size a transposed convolution restores."""
     return (i + 2 * p - effective_kernel(k, d)) % s
+
+
+# --- graphs ---------------------------------------------------------------------------
+
+
+def centre_crop_begin(i: Num, o: Num) -> Num:
+    """Units cut at the beginning by a centre crop from i to o (the original U-Net's crop; the odd one at the end)."""
+    return floor_div(i - o, 2)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Union
 
+from planner.constraints import Constraint, ConstraintError, parse, refs_of
 from planner.errors import Diagnostic, SpecError
 from planner.spec.load import LoadedSpec, did_you_mean
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
@@ -98,6 +99,7 @@ class Network:
     input_shape: tuple[Term, ...]
     nodes: tuple[Node, ...]
     unknowns: tuple[Unknown, ...]
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def file(self) -> str:
@@ -160,29 +162,53 @@ class _Builder:
                 params["stride"] = params["kernel"]  # pooling: stride defaults to the kernel, unknowns included
             expect = None if layer.expect is None else tuple(None if e == "?" else e for e in layer.expect)
             nodes.append(Node(name, layer.op, index, inputs, params, expect, layer))
-        if spec.constraints:
-            self.error(("constraints",), "unsupported", "'constraints' are not supported yet by this version")
+        constraints = tuple(self._constraint(text, position, nodes) for position, text in enumerate(spec.constraints))
         if spec.objective is not None:
             self.error(("objective",), "unsupported", "'objective' is not supported yet by this version")
         if self.errors:
             raise SpecError(sorted(self.errors, key=lambda d: (d.line, d.column)))
         name = spec.name or _stem(self.loaded.file)
-        return Network(name, spec.dialect, self.loaded, input_shape, tuple(nodes), tuple(self.unknowns))
+        return Network(name, spec.dialect, self.loaded, input_shape, tuple(nodes), tuple(self.unknowns), constraints)
+
+    def _constraint(self, text: str, position: int, nodes: list[Node]) -> Constraint:
+        path = ("constraints", position)
+        try:
+            expr = parse(text)
+        except ConstraintError as e:
+            self.error(path, "constraint", f"constraint '{text}': {e}")
+            return Constraint(text, position, True)
+        by_name = {node.name: node for node in nodes}
+        for ref in refs_of(expr):
+            node = by_name.get(ref.layer)
+            if ref.layer != "input" and node is None:
+                self.error(path, "unknown-layer", f"constraint '{text}': no layer named '{ref.layer}'"
+                           f"{did_you_mean(ref.layer, [*by_name, 'input'])}")
+            elif node is not None and not ref.index and len(set(map(id, _flatten(node.params.get(ref.attr))))) > 1:
+                self.error(path, "constraint", f"constraint '{text}': {ref} differs per axis; write {ref}[axis]")
+        return Constraint(text, position, expr)
 
     def _inputs(self, layer: LayerBase, index: int, name: str, seen: dict[str, int], previous: str) -> tuple[str, ...]:
-        ref = layer.input
-        if ref is None or ref == "input":
-            return (ref or previous,)
-        path = ("layers", index, "input")
+        """The layers this one reads: `inputs`, else `input` (default: the previous layer), then crop's `like`."""
+        path = ("layers", index)
+        if getattr(layer, "inputs", None):
+            refs = [self._reference(r, (*path, "inputs", n), name, seen, index) for n, r in enumerate(layer.inputs)]
+        else:
+            refs = [previous if layer.input is None else self._reference(layer.input, (*path, "input"), name, seen, index)]
+        if getattr(layer, "like", None):
+            refs.append(self._reference(layer.like, (*path, "like"), name, seen, index))
+        return tuple(refs)
+
+    def _reference(self, ref: str, path: tuple, name: str, seen: dict[str, int], index: int) -> str:
+        if ref == "input" or ref in seen and seen[ref] < index:
+            return ref
         if ref == name:
             self.error(path, "cycle", f"layer '{name}' reads its own output", name)
-        elif ref in seen and seen[ref] < index:
-            return (ref,)
         elif ref in {(m.name or default_name(m.op, i)) for i, m in enumerate(self.spec.layers)}:
-            self.error(path, "order", f"layer '{ref}' is defined after '{name}'; a layer can only read earlier layers", name)
+            self.error(path, "order", f"layer '{ref}' is defined after '{name}'; a layer can only read earlier layers",
+                       name)
         else:
             self.error(path, "unknown-layer", f"no layer named '{ref}'{did_you_mean(ref, [*seen, 'input'])}", name)
-        return (previous,)
+        return "input"
 
     # --- value forms -> terms ----------------------------------------------------------
 
@@ -295,6 +321,12 @@ class _Builder:
         elif domain.size() == 0:
             self.error(path, "empty-domain", f"the domain {_describe(value)} of this {kind} holds no value")
         return domain.restrict(lower)
+
+
+def _flatten(value: Any) -> list:
+    if isinstance(value, tuple):
+        return [leaf for v in value for leaf in _flatten(v)]
+    return [] if value is None else [value]
 
 
 def _variable_kinds(spec: Spec) -> dict[str, set[str]]:

@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping
 
 from planner.arithmetic import Num
 from planner.errors import Diagnostic, InfeasibleError, SpecError
-from planner.graph import Network, Node, Term, Unknown
+from planner.constraints import ConstraintError, Ref, evaluate, lookup_in
+from planner.graph import Network, Node, Unknown
 from planner.ops import TRANSFERS, Call, LayerError, Rule, Shape, Transfer
 
 
@@ -147,5 +148,21 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
         shapes[node.name] = transfer.shape
         solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
         layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs))
+    by_name = {layer.name: layer for layer in layers}
+
+    def lookup(ref: Ref) -> int:
+        if ref.layer == "input":
+            return lookup_in({}, input_shape, ref)
+        return lookup_in(by_name[ref.layer].params, by_name[ref.layer].output_shape, ref)
+
+    for constraint in network.constraints:
+        try:
+            holds = evaluate(constraint.expr, lookup)
+        except ConstraintError as e:
+            raise SpecError(network.diagnostic(("constraints", constraint.position), "constraint", str(e))) from None
+        if not holds:
+            values = ", ".join(f"{ref}={lookup(ref)}" for ref in constraint.refs())
+            raise InfeasibleError(network.diagnostic(("constraints", constraint.position), "constraint",
+                                                     f"constraint '{constraint.text}' does not hold ({values})"))
     values = {u.name: assignment[u] for u in network.unknowns}
     return Plan(input_shape, tuple(layers), values)

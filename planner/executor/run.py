@@ -26,8 +26,8 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndar
     return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
 
 
-def _conv(layer: LayerPlan, x: np.ndarray, rng, dtype) -> np.ndarray:
-    p = layer.params
+def _conv(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    x, p = xs[0], layer.params
     g, c_in, c_out = p["groups"], x.shape[1], p["out_channels"]
     transposed = layer.op == "conv_transpose"
     w_shape = (c_in, c_out // g, *p["kernel"]) if transposed else (c_out, c_in // g, *p["kernel"])
@@ -40,13 +40,13 @@ def _conv(layer: LayerPlan, x: np.ndarray, rng, dtype) -> np.ndarray:
     return K.conv(x, w, b, **kwargs)
 
 
-def _linear(layer: LayerPlan, x: np.ndarray, rng, dtype) -> np.ndarray:
-    out = layer.params["out_features"]
+def _linear(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    x, out = xs[0], layer.params["out_features"]
     return K.linear(x, _weights(rng, (out, x.shape[1]), dtype), _weights(rng, (out, 1), dtype)[:, 0])
 
 
-def _pool(layer: LayerPlan, x: np.ndarray, rng, dtype) -> np.ndarray:
-    p = layer.params
+def _pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    x, p = xs[0], layer.params
     if layer.op == "maxpool":
         return K.max_pool(x, kernel=p["kernel"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
                           ceil_mode=p["ceil_mode"])
@@ -54,29 +54,54 @@ def _pool(layer: LayerPlan, x: np.ndarray, rng, dtype) -> np.ndarray:
                       count_include_pad=p["count_include_pad"])
 
 
+def _crop(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    x = xs[0]
+    window = tuple(slice(b, b + n) for b, n in zip(layer.params["offset"], layer.params["size"]))
+    y = x[(slice(None), slice(None), *window)]
+    if y.shape[2:] != tuple(layer.params["size"]):
+        raise ExecutionError(f"{layer.name}: cannot crop {list(x.shape[2:])} to {list(layer.params['size'])}")
+    return y
+
+
+def _concat(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    try:
+        return np.concatenate(xs, axis=1)
+    except ValueError as e:
+        raise ExecutionError(f"{layer.name}: {e}") from None
+
+
+def _add(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    if any(x.shape != xs[0].shape for x in xs):
+        raise ExecutionError(f"{layer.name}: cannot add shapes {[list(x.shape) for x in xs]}")
+    return sum(xs[1:], xs[0])
+
+
 def _batchnorm(x: np.ndarray) -> np.ndarray:
     axes = (0, *range(2, x.ndim))
     return (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
 
 
-Layer = Callable[[LayerPlan, np.ndarray, np.random.Generator, type], np.ndarray]
+Layer = Callable[[LayerPlan, list[np.ndarray], np.random.Generator, type], np.ndarray]
 LAYERS: dict[str, Layer] = {
     "conv": _conv,
     "conv_transpose": _conv,
     "maxpool": _pool,
     "avgpool": _pool,
-    "adaptive_avgpool": lambda ly, x, rng, dt: K.adaptive_avg_pool(x, output_size=ly.params["output_size"]),
-    "upsample": lambda ly, x, rng, dt: K.upsample_nearest(x, scale_factor=ly.params.get("scale_factor"),
-                                                          size=ly.params.get("size")),
-    "pad": lambda ly, x, rng, dt: K.pad(x, padding=ly.params["padding"], value=ly.params["value"]),
-    "flatten": lambda ly, x, rng, dt: x.reshape(x.shape[0], -1),
+    "adaptive_avgpool": lambda ly, xs, rng, dt: K.adaptive_avg_pool(xs[0], output_size=ly.params["output_size"]),
+    "upsample": lambda ly, xs, rng, dt: K.upsample_nearest(xs[0], scale_factor=ly.params.get("scale_factor"),
+                                                           size=ly.params.get("size")),
+    "pad": lambda ly, xs, rng, dt: K.pad(xs[0], padding=ly.params["padding"], value=ly.params["value"]),
+    "crop": _crop,
+    "concat": _concat,
+    "add": _add,
+    "flatten": lambda ly, xs, rng, dt: xs[0].reshape(xs[0].shape[0], -1),
     "linear": _linear,
-    "relu": lambda ly, x, rng, dt: np.maximum(x, 0),
-    "sigmoid": lambda ly, x, rng, dt: 1 / (1 + np.exp(-x)),
-    "tanh": lambda ly, x, rng, dt: np.tanh(x),
-    "batchnorm": lambda ly, x, rng, dt: _batchnorm(x),
-    "dropout": lambda ly, x, rng, dt: x,
-    "identity": lambda ly, x, rng, dt: x,
+    "relu": lambda ly, xs, rng, dt: np.maximum(xs[0], 0),
+    "sigmoid": lambda ly, xs, rng, dt: 1 / (1 + np.exp(-xs[0])),
+    "tanh": lambda ly, xs, rng, dt: np.tanh(xs[0]),
+    "batchnorm": lambda ly, xs, rng, dt: _batchnorm(xs[0]),
+    "dropout": lambda ly, xs, rng, dt: xs[0],
+    "identity": lambda ly, xs, rng, dt: xs[0],
 }
 
 
@@ -87,9 +112,9 @@ def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.fl
     values = {"input": rng.standard_normal(shape).astype(dtype)}
     runs = []
     for layer in plan.layers:
-        x = values[layer.inputs[0]]
+        xs = [values[name] for name in layer.inputs]
         start = time.perf_counter()
-        y = LAYERS[layer.op](layer, x, rng, dtype)
+        y = LAYERS[layer.op](layer, xs, rng, dtype)
         runs.append(LayerRun(layer.name, layer.op, tuple(y.shape), time.perf_counter() - start))
         values[layer.name] = y
     return runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from planner.ops.base import Call, LayerError, Rule, Shape, Transfer, TransferFn
 from planner.ops.conv import conv, conv_transpose
+from planner.ops.merge import add, concat, crop
 from planner.ops.pool import adaptive_avgpool, avgpool, maxpool
 from planner.ops.reshape import flatten, linear, pad, same_shape, upsample
 
@@ -15,6 +16,9 @@ TRANSFERS: dict[str, TransferFn] = {
     "adaptive_avgpool": adaptive_avgpool,
     "upsample": upsample,
     "pad": pad,
+    "crop": crop,
+    "concat": concat,
+    "add": add,
     "flatten": flatten,
     "linear": linear,
     **{op: same_shape for op in ("relu", "sigmoid", "tanh", "batchnorm", "dropout", "identity")},

@@ -18,8 +18,9 @@ import z3
 from planner.arithmetic import Num
 from planner.graph import Network, Node, Unknown
 from planner.ops import LayerError, Shape
-from planner.plan import layer_transfer, located
+from planner.constraints import ConstraintError, evaluate, lookup_in
 from planner.errors import SpecError
+from planner.plan import layer_transfer, located
 
 SPLIT_PARAMS = ("stride", "dilation")
 MAX_CASES = 256  # per layer
@@ -32,6 +33,8 @@ class Encoding:
     domains: list[z3.BoolRef] = field(default_factory=list)  # always assumed
     layers: dict[str, z3.BoolRef] = field(default_factory=dict)  # per layer, tracked for explanations
     shapes: dict[str, Shape] = field(default_factory=dict)
+    params: dict[str, dict] = field(default_factory=dict)  # per layer, its reported params as terms
+    constraints: dict[int, z3.BoolRef] = field(default_factory=dict)  # `constraints:` by position
 
     def var(self, unknown: Unknown) -> z3.ArithRef:
         return self.variables[unknown]
@@ -60,11 +63,16 @@ def encode(network: Network) -> Encoding:
     for node in network.nodes:
         inputs = tuple(enc.shapes[name] for name in node.inputs)
         try:
-            shape, constraint = _encode_layer(enc, node, inputs)
+            shape, params, constraint = _encode_layer(enc, node, inputs)
         except LayerError as e:
             raise SpecError(located(network, node, e.code, e.message, e.param)) from None
-        enc.shapes[node.name] = shape
-        enc.layers[node.name] = constraint
+        enc.shapes[node.name], enc.params[node.name], enc.layers[node.name] = shape, params, constraint
+    for constraint in network.constraints:
+        lookup = lambda ref: lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref)  # noqa: E731
+        try:
+            enc.constraints[constraint.position] = evaluate(constraint.expr, lookup)
+        except ConstraintError as e:
+            raise SpecError(network.diagnostic(("constraints", constraint.position), "constraint", str(e))) from None
     return enc
 
 
@@ -77,22 +85,45 @@ def _split_unknowns(node: Node) -> list[Unknown]:
     return found
 
 
-def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]) -> tuple[Shape, z3.BoolRef]:
+def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]) -> tuple[Shape, dict, z3.BoolRef]:
     split = _split_unknowns(node)
     if math.prod(u.domain.size() for u in split) > MAX_CASES:
         split = []
     cases = [dict(zip(split, values)) for values in itertools.product(*(u.domain.members() for u in split))]
     transfers = [layer_transfer(enc.network, node, inputs, enc.var, overrides) for overrides in cases]
-    shape = tuple(_output_size(node, axis, [t.shape[axis] for t in transfers]) for axis in range(len(transfers[0].shape)))
-    options = [z3.And(*(enc.var(u) == v for u, v in overrides.items()),
-                      *(out == size for out, size in zip(shape, t.shape) if not isinstance(out, int)),
-                      *(r.holds for r in t.rules))
-               for overrides, t in zip(cases, transfers)]
-    return shape, z3.Or(options) if len(options) > 1 else options[0]
+    ties: list[list[z3.BoolRef]] = [[] for _ in cases]
+
+    def merge(name: str, values: list[Num]) -> Num:
+        """One term for a value across the cases: the common int, the single case's term, or a tied variable."""
+        if all(isinstance(v, int) and v == values[0] for v in values) or len(values) == 1:
+            return values[0]
+        var = z3.Int(name)
+        for tie, value in zip(ties, values):
+            tie.append(var == value)
+        return var
+
+    shape = tuple(merge(f"{node.name}.shape[{axis}]", [t.shape[axis] for t in transfers])
+                  for axis in range(len(transfers[0].shape)))
+    params = {key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
+              for key in transfers[0].params}
+    options = [z3.And(*(enc.var(u) == v for u, v in overrides.items()), *tie, *(r.holds for r in t.rules))
+               for overrides, tie, t in zip(cases, ties, transfers)]
+    if len(cases) == 1:  # no case split: name non-int sizes so the terms stay small
+        shape = tuple(size if isinstance(size, int) else _named(f"{node.name}.shape[{axis}]", size, options)
+                      for axis, size in enumerate(shape))
+    return shape, params, z3.Or(options) if len(options) > 1 else options[0]
 
 
-def _output_size(node: Node, axis: int, sizes: list[Num]) -> Num:
-    """The same int in every case stays an int; anything else becomes the variable `<layer>.shape[axis]`."""
-    if all(isinstance(s, int) and s == sizes[0] for s in sizes):
-        return sizes[0]
-    return z3.Int(f"{node.name}.shape[{axis}]")
+def _named(name: str, term: Num, options: list) -> z3.ArithRef:
+    var = z3.Int(name)
+    options[0] = z3.And(options[0], var == term)
+    return var
+
+
+def _merge_nested(name: str, values: list, merge) -> object:
+    first = values[0]
+    if isinstance(first, tuple):
+        return tuple(_merge_nested(f"{name}[{i}]", [v[i] for v in values], merge) for i in range(len(first)))
+    if isinstance(first, (bool, float)) or not isinstance(first, (int, z3.ArithRef)):
+        return first
+    return merge(name, values)

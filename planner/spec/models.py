@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, St
 
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.\-]*$")]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]  # usable in constraint expressions
 VarRef = Annotated[str, Field(pattern=r"^\$[A-Za-z_][A-Za-z0-9_]*$")]
 UnknownMark = Literal["?"]
 PaddingMode = Literal["valid", "same", "same_lower", "full"]
@@ -170,6 +170,17 @@ class Linear(LayerBase):
     bias: StrictBool = True
 
 
+class Concat(LayerBase):
+    op: Literal["concat", "add"]
+    inputs: Annotated[list[Name], Field(min_length=2)]
+
+
+class Crop(LayerBase):
+    op: Literal["crop"]
+    size: IntOrAxes | None = None
+    like: Name | None = None
+
+
 class Dropout(LayerBase):
     op: Literal["dropout"]
     p: Annotated[float, Field(ge=0, le=1)] = 0.5
@@ -180,7 +191,8 @@ class Elementwise(LayerBase):
 
 
 LAYER_MODELS: tuple[type[LayerBase], ...] = (
-    Conv, ConvTranspose, MaxPool, AvgPool, AdaptiveAvgPool, Upsample, Pad, Flatten, Linear, Dropout, Elementwise,
+    Conv, ConvTranspose, MaxPool, AvgPool, AdaptiveAvgPool, Upsample, Pad, Crop, Concat, Flatten, Linear, Dropout,
+    Elementwise,
 )
 OP_NAMES: tuple[str, ...] = tuple(op for m in LAYER_MODELS for op in m.model_fields["op"].annotation.__args__)
 

@@ -1,0 +1,56 @@
+"""Ops that join or align branches of a graph: concat, add, crop (U-Net's skip connections)."""
+
+from __future__ import annotations
+
+from planner import arithmetic as ar
+from planner.ops.base import Call, LayerError, Rule, Shape, Transfer, sizes_per_axis
+
+
+def _same_rank(call: Call) -> None:
+    ranks = {len(shape) for shape in call.inputs}
+    if len(ranks) > 1:
+        raise LayerError("rank", f"{call.model.op} joins inputs of different ranks: "
+                         + ", ".join(f"{name} has {len(s)}" for name, s in zip(call.model.inputs, call.inputs)), "inputs")
+
+
+def _matching(call: Call, dims: range, what: str) -> list[Rule]:
+    first, *rest = call.inputs
+    names = call.model.inputs
+    return [Rule(shape[d] == first[d], "mismatch",
+                 f"{what} differ on dim {d}: '{names[0]}' gives {first[d]}, '{names[n]}' gives {shape[d]}", "inputs")
+            for n, shape in enumerate(rest, 1) for d in dims]
+
+
+def concat(call: Call) -> Transfer:
+    """Channels add up; every other dim must be equal."""
+    _same_rank(call)
+    rank = len(call.inputs[0])
+    rules = _matching(call, range(0, 1), "batch sizes") + _matching(call, range(2, rank), "spatial sizes")
+    channels = sum(shape[1] for shape in call.inputs)
+    return Transfer((call.inputs[0][0], channels, *call.inputs[0][2:]), tuple(rules))
+
+
+def add(call: Call) -> Transfer:
+    """Element-wise sum: every dim must be equal."""
+    _same_rank(call)
+    return Transfer(call.inputs[0], tuple(_matching(call, range(len(call.inputs[0])), "shapes")))
+
+
+def crop(call: Call) -> Transfer:
+    """Centre crop to `size`, or to the spatial size of the layer named by `like`."""
+    spatial = call.spatial_input()
+    m = call.model
+    if (m.size is None) == (m.like is None):
+        raise LayerError("value", "crop needs exactly one of 'size' and 'like'", "size")
+    if m.like is not None:
+        target: Shape = call.inputs[1][2:]
+        if len(target) != len(spatial):
+            raise LayerError("rank", f"crop like '{m.like}' has {len(target)} spatial axes, its input {len(spatial)}",
+                             "like")
+    else:
+        target = sizes_per_axis(m.size, len(spatial), "size")
+    rules = [Rule(o <= i, "crop-size", f"cannot crop {i} down to {o}: the crop is larger than its input on axis {a}",
+                  "like" if m.like else "size")
+             for a, (i, o) in enumerate(zip(spatial, target))]
+    begin = tuple(ar.centre_crop_begin(i, o) for i, o in zip(spatial, target))
+    return Transfer((*call.inputs[0][:2], *target), tuple(rules), {"size": target, "offset": begin})

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from planner.api import load, loads, solve, verify
 from planner.errors import Diagnostic, PlannerError, SpecError
-from planner.executor.run import Verification, run_plan
+from planner.executor.run import run_plan
+from planner.executor.verify import Verification
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
 from planner.solver.solve import SolveResult, Status

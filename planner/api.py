@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from planner.errors import InternalError, SpecError
-from planner.executor.run import Verification, verify_plan
+from planner.executor.verify import Verification, verify_network_plan, verify_plan
 from planner.graph import Network, build_network
 from planner.plan import Plan
 from planner.solver.solve import SolveResult, Status, solve_network
@@ -23,18 +23,26 @@ def loads(text: str, file: str = "<spec>") -> Network:
     return build_network(load_spec_text(text, file))
 
 
-def verify(plan: Plan, *, seed: int = 0) -> Verification:
-    """Execute a plan in NumPy on random data and compare every layer's shape with the plan."""
-    return verify_plan(plan, seed=seed)
+def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_width: bool = False) -> Verification:
+    """Execute a plan in NumPy on random data and compare every layer's shape with the plan.
+
+    With the plan's `network`, channels are narrowed unless `full_width` and a for_all plan
+    runs at its smallest, a middle and its largest input sizes; without it, the plan runs as it is.
+    """
+    if network is None:
+        return verify_plan(plan, seed=seed)
+    return verify_network_plan(network, plan, seed=seed, full_width=full_width)
 
 
 def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, count: bool = False,
-          timeout: float | None = None, verify: bool = True, seed: int = 0) -> SolveResult:
+          timeout: float | None = None, verify: bool = True, seed: int = 0,
+          full_width: bool = False) -> SolveResult:
     """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all).
 
     Spec problems come back as a result with status `invalid` and located diagnostics,
-    not as exceptions. Each returned plan is executed in NumPy unless `verify=False`;
-    a plan whose execution disagrees with its shapes raises InternalError (a bug).
+    not as exceptions. Each returned plan is executed in NumPy unless `verify=False`
+    (channels narrowed unless `full_width`); a plan whose execution disagrees with its
+    shapes raises InternalError (a bug).
     """
     if isinstance(spec, Network):
         network = spec
@@ -48,12 +56,12 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
     if verify:
-        result.plans = [_verified(plan, seed) for plan in result.plans]
+        result.plans = [_verified(network, plan, seed, full_width) for plan in result.plans]
     return result
 
 
-def _verified(plan: Plan, seed: int) -> Plan:
-    check = verify_plan(plan, seed=seed)
+def _verified(network: Network, plan: Plan, seed: int, full_width: bool) -> Plan:
+    check = verify_network_plan(network, plan, seed=seed, full_width=full_width)
     if not check.ok:
         raise InternalError("a plan does not execute to the shapes it claims: " + "; ".join(check.mismatches))
     return dataclasses.replace(plan, verified=True, verification=check.how)

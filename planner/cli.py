@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     solve.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 4)")
     solve.add_argument("--no-verify", action="store_true", help="do not execute the plans in NumPy")
+    solve.add_argument("--full-width", action="store_true",
+                       help="verify with every channel (default: channels narrowed; spatial sizes are the same)")
 
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
@@ -94,7 +96,8 @@ def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
 
 def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     result = api.solve(args.spec, max_solutions=None if args.all else args.max_solutions,
-                       count=args.count or args.all, timeout=args.timeout, verify=not args.no_verify)
+                       count=args.count or args.all, timeout=args.timeout, verify=not args.no_verify,
+                       full_width=args.full_width)
     with_count = args.count or args.all
     if args.format == "json":
         output = json_out.render(result, with_count=with_count)

@@ -70,6 +70,11 @@ class Unknown:
         return self.name
 
 
+@dataclass(frozen=True, eq=False)
+class ForAllSize(Unknown):
+    """An input size the plan must serve for every value of its domain (SPEC 1.2 `for_all`); not part of a plan."""
+
+
 Term = Union[int, Unknown]
 Padding = Union[str, tuple[tuple[Term, Term], ...]]  # a mode, or per-axis (begin, end)
 
@@ -104,6 +109,10 @@ class Network:
     @property
     def file(self) -> str:
         return self.loaded.file
+
+    @property
+    def for_all(self) -> tuple[ForAllSize, ...]:
+        return tuple(t for t in self.input_shape if isinstance(t, ForAllSize))
 
     @property
     def rank(self) -> int:
@@ -224,8 +233,8 @@ class _Builder:
                     value = 1
                 terms.append(value)
             elif isinstance(value, ForAll):
-                self.error(path, "unsupported", "for_all input sizes are not supported yet by this version")
-                terms.append(1)
+                domain = self._domain(value.for_all, "size", (*path, "for_all"))
+                terms.append(ForAllSize(f"input.shape[{axis}]", "size", domain, path))
             else:
                 terms.append(self._term(value, "size", path, f"input.shape[{axis}]"))
         return tuple(terms)

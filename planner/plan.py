@@ -8,7 +8,7 @@ rules every layer has (sizes at least 1, `expect`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from planner.arithmetic import Num
@@ -103,7 +103,7 @@ class Plan:
     verified: bool | None = None
     verification: str | None = None  # how it was verified, e.g. "executed in NumPy at batch 1"
     objective: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    for_all: bool = False  # the plan holds for every size of the spec's for_all input axes
 
     def layer(self, name: str) -> LayerPlan:
         return next(layer for layer in self.layers if layer.name == name)
@@ -113,6 +113,8 @@ class Plan:
         if self.objective is not None:
             d["objective"] = self.objective
         d["verified"] = bool(self.verified)
+        if self.for_all:
+            d["for_all"] = True
         return d
 
 

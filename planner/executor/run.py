@@ -118,21 +118,3 @@ def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.fl
         runs.append(LayerRun(layer.name, layer.op, tuple(y.shape), time.perf_counter() - start))
         values[layer.name] = y
     return runs
-
-
-@dataclass(frozen=True)
-class Verification:
-    ok: bool
-    how: str  # what was run, e.g. "NumPy, batch 1, full width"
-    mismatches: tuple[str, ...] = ()
-
-
-def verify_plan(plan: Plan, *, seed: int = 0) -> Verification:
-    """Run the plan at batch 1 and compare every layer's shape with the plan's."""
-    runs = run_plan(plan, seed=seed, batch=1)
-    mismatches = []
-    for layer, run in zip(plan.layers, runs):
-        planned = (1, *layer.output_shape[1:])
-        if run.shape != planned:
-            mismatches.append(f"{layer.name}: planned {list(planned)}, executed {list(run.shape)}")
-    return Verification(not mismatches, "executed in NumPy at batch 1, full width", tuple(mismatches))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import z3
 
@@ -28,10 +29,20 @@ MAX_CASES = 256  # per layer
 
 @dataclass
 class Encoding:
+    """Z3 terms and constraints of one copy of the network.
+
+    Each layer's constraint is split into `definitions` (what its output sizes and derived
+    parameters are) and `requirements` (its rules, `expect`): checking a plan for every
+    input size negates only the requirements. A copy's input sizes can be fixed (`sizes`),
+    which is how a for-all spec is sampled; `tag` keeps the copies' size variables apart.
+    """
+
     network: Network
+    tag: str = ""
     variables: dict[Unknown, z3.ArithRef] = field(default_factory=dict)
     domains: list[z3.BoolRef] = field(default_factory=list)  # always assumed
-    layers: dict[str, z3.BoolRef] = field(default_factory=dict)  # per layer, tracked for explanations
+    definitions: dict[str, z3.BoolRef] = field(default_factory=dict)
+    requirements: dict[str, z3.BoolRef] = field(default_factory=dict)  # per layer, tracked for explanations
     shapes: dict[str, Shape] = field(default_factory=dict)
     params: dict[str, dict] = field(default_factory=dict)  # per layer, its reported params as terms
     constraints: dict[int, z3.BoolRef] = field(default_factory=dict)  # `constraints:` by position
@@ -39,8 +50,14 @@ class Encoding:
     def var(self, unknown: Unknown) -> z3.ArithRef:
         return self.variables[unknown]
 
+    def layer(self, name: str) -> z3.BoolRef:
+        return z3.And(self.definitions[name], self.requirements[name])
+
     def assignment(self, model: z3.ModelRef) -> dict[Unknown, int]:
-        return {u: model.eval(v, model_completion=True).as_long() for u, v in self.variables.items()}
+        return {u: model.eval(self.variables[u], model_completion=True).as_long() for u in self.network.unknowns}
+
+    def all_constraints(self) -> list[z3.BoolRef]:
+        return [*self.domains, *(self.layer(n) for n in self.definitions), *self.constraints.values()]
 
 
 def domain_constraint(var: z3.ArithRef, unknown: Unknown) -> z3.BoolRef:
@@ -53,27 +70,43 @@ def domain_constraint(var: z3.ArithRef, unknown: Unknown) -> z3.BoolRef:
     return z3.And(parts)
 
 
-def encode(network: Network) -> Encoding:
-    """Encode the whole network; raises SpecError for structural layer problems."""
-    enc = Encoding(network)
-    for u in network.unknowns:
+def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: str = "") -> Encoding:
+    """Encode the whole network; raises SpecError for structural layer problems.
+
+    for_all input sizes are variables (with their domains) unless `sizes` fixes them.
+    """
+    enc = Encoding(network, tag)
+    for u in (*network.unknowns, *network.for_all):
+        if sizes and u in sizes:
+            enc.variables[u] = z3.IntVal(sizes[u])
+            continue
         enc.variables[u] = z3.Int(u.name)
         enc.domains.append(domain_constraint(enc.variables[u], u))
-    enc.shapes["input"] = tuple(enc.var(t) if isinstance(t, Unknown) else t for t in network.input_shape)
+    enc.shapes["input"] = tuple(_fixed(enc, t) for t in network.input_shape)
     for node in network.nodes:
         inputs = tuple(enc.shapes[name] for name in node.inputs)
         try:
-            shape, params, constraint = _encode_layer(enc, node, inputs)
+            shape, params, definition, requirement = _encode_layer(enc, node, inputs)
         except LayerError as e:
             raise SpecError(located(network, node, e.code, e.message, e.param)) from None
-        enc.shapes[node.name], enc.params[node.name], enc.layers[node.name] = shape, params, constraint
+        enc.shapes[node.name], enc.params[node.name] = shape, params
+        enc.definitions[node.name], enc.requirements[node.name] = definition, requirement
     for constraint in network.constraints:
         lookup = lambda ref: lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref)  # noqa: E731
         try:
-            enc.constraints[constraint.position] = evaluate(constraint.expr, lookup)
+            holds = evaluate(constraint.expr, lookup)
+            enc.constraints[constraint.position] = z3.BoolVal(holds) if isinstance(holds, bool) else holds
         except ConstraintError as e:
             raise SpecError(network.diagnostic(("constraints", constraint.position), "constraint", str(e))) from None
     return enc
+
+
+def _fixed(enc: Encoding, term) -> Num:
+    """An input term: an int, or the term of its unknown (a fixed for-all size stays an int)."""
+    if not isinstance(term, Unknown):
+        return term
+    var = enc.var(term)
+    return var.as_long() if z3.is_int_value(var) else var
 
 
 def _split_unknowns(node: Node) -> list[Unknown]:
@@ -85,7 +118,8 @@ def _split_unknowns(node: Node) -> list[Unknown]:
     return found
 
 
-def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]) -> tuple[Shape, dict, z3.BoolRef]:
+def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
+    """(output shape, reported params, definitions, requirements) of one layer."""
     split = _split_unknowns(node)
     if math.prod(u.domain.size() for u in split) > MAX_CASES:
         split = []
@@ -94,10 +128,10 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]) -> tuple
     ties: list[list[z3.BoolRef]] = [[] for _ in cases]
 
     def merge(name: str, values: list[Num]) -> Num:
-        """One term for a value across the cases: the common int, the single case's term, or a tied variable."""
-        if all(isinstance(v, int) and v == values[0] for v in values) or len(values) == 1:
+        """One term for a value across the cases: the common int, or a variable tied to it in each case."""
+        if all(isinstance(v, int) and v == values[0] for v in values) or len(values) == 1 and z3.is_const(values[0]):
             return values[0]
-        var = z3.Int(name)
+        var = z3.Int(name + enc.tag)
         for tie, value in zip(ties, values):
             tie.append(var == value)
         return var
@@ -106,18 +140,14 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]) -> tuple
                   for axis in range(len(transfers[0].shape)))
     params = {key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
               for key in transfers[0].params}
-    options = [z3.And(*(enc.var(u) == v for u, v in overrides.items()), *tie, *(r.holds for r in t.rules))
-               for overrides, tie, t in zip(cases, ties, transfers)]
-    if len(cases) == 1:  # no case split: name non-int sizes so the terms stay small
-        shape = tuple(size if isinstance(size, int) else _named(f"{node.name}.shape[{axis}]", size, options)
-                      for axis, size in enumerate(shape))
-    return shape, params, z3.Or(options) if len(options) > 1 else options[0]
+    selectors = [z3.And(*(enc.var(u) == v for u, v in overrides.items())) for overrides in cases]
+    definition = _one_of_cases([z3.And(sel, *tie) for sel, tie in zip(selectors, ties)])
+    requirement = _one_of_cases([z3.And(sel, *(r.holds for r in t.rules)) for sel, t in zip(selectors, transfers)])
+    return shape, params, definition, requirement
 
 
-def _named(name: str, term: Num, options: list) -> z3.ArithRef:
-    var = z3.Int(name)
-    options[0] = z3.And(options[0], var == term)
-    return var
+def _one_of_cases(options: list[z3.BoolRef]) -> z3.BoolRef:
+    return z3.Or(options) if len(options) > 1 else options[0]
 
 
 def _merge_nested(name: str, values: list, merge) -> object:

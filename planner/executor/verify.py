@@ -1,0 +1,70 @@
+"""Verification: execute a plan in NumPy and compare every layer's shape with the plan.
+
+Spatial sizes do not depend on channel counts, so by default a plan is executed at
+batch 1 with its channels narrowed (never below what `groups` needs); the narrowed
+network is planned with the same assignment, so every shape of it, channels and
+features included, is still checked. `full_width=True` runs the plan as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from planner.executor.run import run_plan
+from planner.graph import Network, Unknown
+from planner.plan import Plan, compute_plan
+from planner.solver.search import sample_sizes
+
+NARROW_TO = 16  # the widest layer's channel count after narrowing
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    how: str  # what was run, e.g. "executed in NumPy at batch 1, channels narrowed 64x"
+    mismatches: tuple[str, ...] = ()
+
+
+def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at batch 1, full width") -> Verification:
+    """Run the plan at batch 1 and compare every layer's shape with the plan's."""
+    runs = run_plan(plan, seed=seed, batch=1)
+    mismatches = tuple(f"{layer.name}: planned {[1, *layer.output_shape[1:]]}, executed {list(run.shape)}"
+                       for layer, run in zip(plan.layers, runs) if run.shape != (1, *layer.output_shape[1:]))
+    return Verification(not mismatches, how, mismatches)
+
+
+def narrow_network(network: Network) -> tuple[Network, int]:
+    """The network with every out_channels divided by a common factor (and the factor); 1 when already narrow."""
+    widest = max((n.model.out_channels for n in network.nodes if hasattr(n.model, "out_channels")), default=1)
+    factor = max(1, widest // NARROW_TO)
+    if factor == 1:
+        return network, 1
+    unit = math.lcm(*(getattr(n.model, "groups", 1) for n in network.nodes))
+    nodes = []
+    for node in network.nodes:
+        update = {"expect": None}  # channel counts and features change; the full plan checked them
+        if hasattr(node.model, "out_channels"):
+            narrow = -(-node.model.out_channels // factor)
+            update["out_channels"] = min(node.model.out_channels, -(-narrow // unit) * unit)
+        if hasattr(node.model, "in_features"):
+            update["in_features"] = None
+        nodes.append(dataclasses.replace(node, model=node.model.model_copy(update=update), expect=None))
+    return dataclasses.replace(network, nodes=tuple(nodes), constraints=()), factor
+
+
+def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_width: bool = False) -> Verification:
+    """Execute a plan of `network`: narrowed unless `full_width`; a for_all plan at its smallest, a middle
+    and its largest input sizes."""
+    assignment: dict[Unknown, int] = {u: plan.assignment[u.name] for u in network.unknowns}
+    target, factor = (network, 1) if full_width else narrow_network(network)
+    size_sets = sample_sizes(network) if plan.for_all else [{}]
+    how = "executed in NumPy at batch 1, " + (f"channels narrowed {factor}x" if factor > 1 else "full width")
+    if plan.for_all:
+        how += " at input sizes " + ", ".join("x".join(str(s[f]) for f in network.for_all) for s in size_sets)
+    mismatches: list[str] = []
+    for sizes in size_sets:
+        run = plan if target is network and not sizes else compute_plan(target, {**assignment, **sizes})
+        mismatches += verify_plan(run, seed=seed).mismatches
+    return Verification(not mismatches, how, tuple(mismatches))

@@ -1,0 +1,161 @@
+"""Saying why a spec has no plan, and what would work instead.
+
+- `explain_infeasible`: the first layer (or constraint) at which no choice of the
+  unknowns works, with the rule that breaks there under an example assignment.
+- `explain_for_all`: which input sizes cannot be served together, and where a plan
+  for one of them breaks at another.
+- `input_sizes_that_work`: for a spec with fixed input sizes, the nearest sizes that
+  make it feasible, and their `multiple_of` rule when they follow one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from math import gcd
+
+import z3
+
+from planner.errors import Diagnostic, InfeasibleError
+from planner.graph import Domain, Network, Unknown
+from planner.plan import compute_plan
+from planner.solver.encode import Encoding, encode
+from planner.solver.search import Deadline, GaveUp
+
+
+def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
+    shown = [f"{u.name}={assignment[u]}" for u in network.unknowns
+             if upto is None or not (u.path[0] == "layers" and u.path[1] > upto)]
+    return f" (e.g. with {', '.join(shown)})" if shown else ""
+
+
+def _broken_at(network: Network, assignment: dict[Unknown, int]) -> list[Diagnostic]:
+    try:
+        compute_plan(network, assignment)
+    except InfeasibleError as e:
+        return e.diagnostics
+    return []
+
+
+def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
+    """Add layers, then constraints, in order until no assignment satisfies them; explain that step."""
+    network = enc.network
+    solver = z3.Solver()
+    solver.add(*enc.domains)
+    model = None
+    steps = [(node.index, enc.layer(node.name)) for node in network.nodes]
+    steps += [(None, c) for c in enc.constraints.values()]
+    try:
+        for upto, constraint in steps:
+            solver.add(constraint)
+            if deadline.check(solver) == z3.sat:
+                model = solver.model()
+                continue
+            if model is None:
+                break
+            example = enc.assignment(model)
+            head = "no choice of the unknowns makes the network valid up to here" if network.unknowns else ""
+            return [dataclasses.replace(d, message=f"{d.message}; {head}{_example(network, example, upto)}"
+                                        if head else d.message)
+                    for d in _broken_at(network, {**example, **_sizes(enc, model)})] or _generic(network)
+    except GaveUp:
+        pass
+    return _generic(network)
+
+
+def _sizes(enc: Encoding, model: z3.ModelRef) -> dict[Unknown, int]:
+    return {f: model.eval(enc.var(f), model_completion=True).as_long() for f in enc.network.for_all}
+
+
+def _generic(network: Network) -> list[Diagnostic]:
+    return [network.diagnostic(("layers",), "infeasible", "no assignment of the unknowns satisfies the spec")]
+
+
+def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadline: Deadline) -> list[Diagnostic]:
+    """Why no plan serves every sampled size: a size with no plan at all, or two sizes no plan serves together."""
+    sizes_text = lambda sizes: "x".join(str(sizes[f]) for f in network.for_all)  # noqa: E731
+    where = ("input", "shape", network.input_shape.index(network.for_all[0]))
+    plans = []
+    for sizes in samples:
+        enc = encode(network, sizes)
+        solver = z3.Solver()
+        solver.add(*enc.all_constraints())
+        try:
+            if deadline.check(solver) == z3.unsat:
+                return [dataclasses.replace(d, message=f"at input size {sizes_text(sizes)}: {d.message}")
+                        for d in explain_infeasible(enc, deadline)]
+        except GaveUp:
+            break
+        plans.append((sizes, enc.assignment(solver.model())))
+    for sizes, plan in plans:
+        for other in samples:
+            broken = _broken_at(network, {**plan, **other})
+            if broken:
+                chosen = _example(network, plan, None).strip(" ()").removeprefix("e.g. with ")
+                intro = (f"no plan holds for every input size of the for_all set: the plan for input size "
+                         f"{sizes_text(sizes)} ({chosen or 'no unknowns'}) breaks at {sizes_text(other)}: ")
+                return [network.diagnostic(where, "for-all", intro + broken[0].message, layer=broken[0].layer)]
+    return [network.diagnostic(where, "for-all", "no plan holds for every input size of the for_all set (sizes "
+                               + ", ".join(sizes_text(s) for s in samples) + " cannot all be served)")]
+
+
+def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int = 4) -> list[Diagnostic]:
+    """Notes naming the feasible input sizes nearest to each fixed spatial input size."""
+    fixed = {axis: size for axis, size in enumerate(network.input_shape[2:], 2) if isinstance(size, int)}
+    if not fixed:
+        return []
+    groups: dict[int, Unknown] = {}  # equal sizes stay equal: a square image stays square
+    for size in sorted(set(fixed.values())):
+        axes = [a for a, s in fixed.items() if s == size]
+        radius = max(64, size)
+        groups[size] = Unknown(f"input.shape[{axes[0]}]", "size", Domain(max(1, size - radius), size + radius),
+                               ("input", "shape", axes[0]))
+    shape = tuple(groups[t] if axis in fixed else t for axis, t in enumerate(network.input_shape))
+    shape = (network.input_shape[0], network.input_shape[1], *shape[2:])
+    variant = dataclasses.replace(network, input_shape=shape, unknowns=(*network.unknowns, *groups.values()))
+    enc = encode(variant)
+    notes = []
+    try:
+        for size, unknown in groups.items():
+            below = _nearest(enc, unknown, size, -1, around, deadline)
+            above = _nearest(enc, unknown, size, +1, around, deadline)
+            found = sorted(below + above)
+            if not found:
+                continue
+            axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
+            rule = _rule(found)
+            message = (f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}"
+                       + (f"; they follow {rule}" if rule else ""))
+            notes.append(network.diagnostic(unknown.path, "sizes-that-work", message, severity="note"))
+    except GaveUp:
+        pass
+    return notes
+
+
+def _nearest(enc: Encoding, unknown: Unknown, size: int, direction: int, count: int, deadline: Deadline) -> list[int]:
+    """Up to `count` feasible values of `unknown` nearest to `size`, going down (-1) or up (+1)."""
+    var = enc.var(unknown)
+    found: list[int] = []
+    bound = size
+    for _ in range(count):
+        opt = z3.Optimize()
+        opt.add(*enc.all_constraints())
+        opt.add(var < bound if direction < 0 else var > bound)
+        (opt.maximize if direction < 0 else opt.minimize)(var)
+        if deadline.check(opt) == z3.unsat:
+            break
+        bound = opt.model().eval(var).as_long()
+        found.append(bound)
+    return found
+
+
+def _rule(sizes: list[int]) -> str:
+    """'multiples of 16' or '16k + 12' when the sizes are evenly spaced, else ''."""
+    if len(sizes) < 3:
+        return ""
+    step = 0
+    for a, b in zip(sizes, sizes[1:]):
+        step = gcd(step, b - a)
+    if step <= 1 or any(b - a != step for a, b in zip(sizes, sizes[1:])):
+        return ""
+    rest = sizes[0] % step
+    return f"multiples of {step}" if rest == 0 else f"{step}k + {rest}"

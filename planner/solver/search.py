@@ -1,0 +1,114 @@
+"""Enumerating plans: assignments of the unknowns, one Z3 model at a time, each blocked once found.
+
+`Search` serves specs whose input sizes are fixed or unknown (an exists problem).
+`ForAllSearch` serves `for_all` input sizes (exists-forall) by counterexample-guided
+refinement: candidates are solved for a growing sample of sizes, and each candidate is
+checked for every size of the set at once by asking Z3 for a size that breaks it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import z3
+
+from planner.graph import Network, Unknown
+from planner.solver.encode import Encoding, encode
+
+
+class GaveUp(Exception):
+    """Z3 answered unknown (a timeout, or a non-linear give-up)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Deadline:
+    def __init__(self, seconds: float | None):
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def check(self, solver: z3.Solver | z3.Optimize) -> z3.CheckSatResult:
+        """solver.check() within what is left of the deadline; raises GaveUp on unknown."""
+        if self.end is not None:
+            solver.set("timeout", max(1, int((self.end - time.monotonic()) * 1000)))
+        outcome = solver.check()
+        if outcome == z3.unknown:
+            raise GaveUp("timeout" if self.passed() else solver.reason_unknown())
+        return outcome
+
+
+def block(enc: Encoding, assignment: dict[Unknown, int]) -> z3.BoolRef:
+    return z3.Or([enc.var(u) != v for u, v in assignment.items()]) if assignment else z3.BoolVal(False)
+
+
+class Search:
+    """Plans of a spec without for_all sizes, each found once."""
+
+    def __init__(self, network: Network, deadline: Deadline):
+        self.enc = encode(network)
+        self.deadline = deadline
+        self.solver = z3.Solver()
+        self.solver.add(*self.enc.all_constraints())
+
+    def next(self) -> dict[Unknown, int] | None:
+        if self.deadline.check(self.solver) == z3.unsat:
+            return None
+        assignment = self.enc.assignment(self.solver.model())
+        self.solver.add(block(self.enc, assignment))
+        return assignment
+
+
+def sample_sizes(network: Network) -> list[dict[Unknown, int]]:
+    """The smallest, a middle and the largest size of every for_all axis (as one tuple each)."""
+    members = [f.domain.members() for f in network.for_all]
+    picks = [[m[0] for m in members], [m[len(m) // 2] for m in members], [m[-1] for m in members]]
+    unique = []
+    for pick in picks:
+        sizes = dict(zip(network.for_all, pick))
+        if sizes not in unique:
+            unique.append(sizes)
+    return unique
+
+
+class ForAllSearch:
+    """Plans that hold for every size of the for_all input axes."""
+
+    def __init__(self, network: Network, deadline: Deadline):
+        self.network = network
+        self.deadline = deadline
+        self.symbolic = encode(network)  # for_all sizes free within their domains
+        self.synth = z3.Solver()
+        self.samples: list[dict[Unknown, int]] = []
+        for sizes in sample_sizes(network):
+            self.add_sample(sizes)
+
+    def add_sample(self, sizes: dict[Unknown, int]) -> None:
+        tag = "@" + "x".join(str(sizes[f]) for f in self.network.for_all)
+        self.synth.add(*encode(self.network, sizes, tag).all_constraints())
+        self.samples.append(sizes)
+
+    def next(self) -> dict[Unknown, int] | None:
+        while True:
+            if self.deadline.check(self.synth) == z3.unsat:
+                return None
+            candidate = self.symbolic.assignment(self.synth.model())
+            broken = self.counterexample(candidate)
+            if broken is None:
+                self.synth.add(block(self.symbolic, candidate))
+                return candidate
+            self.add_sample(broken)
+
+    def counterexample(self, candidate: dict[Unknown, int]) -> dict[Unknown, int] | None:
+        """A for_all size at which the candidate breaks, or None when it holds for all of them."""
+        enc = self.symbolic
+        check = z3.Solver()
+        check.add(*enc.domains, *(enc.var(u) == v for u, v in candidate.items()), *enc.definitions.values())
+        check.add(z3.Not(z3.And(*enc.requirements.values(), *enc.constraints.values())))
+        if self.deadline.check(check) == z3.unsat:
+            return None
+        model = check.model()
+        return {f: model.eval(enc.var(f), model_completion=True).as_long() for f in self.network.for_all}

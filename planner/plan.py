@@ -34,15 +34,15 @@ def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env:
     params = {key: instantiate(value, lookup) for key, value in node.params.items()}
     transfer = TRANSFERS[node.op](Call(params, node.model, inputs, network.dialect))
     rules = list(transfer.rules)
-    rules += [Rule(size >= 1, "size", f"output size on axis {a} is {size}; every size must be at least 1")
+    rules += [Rule(size >= 1, "size", "output size on axis {} is {}; every size must be at least 1", (a, size))
               for a, size in enumerate(transfer.shape[2:]) if not isinstance(size, int) or size < 1]
     if node.expect is not None:
         if len(node.expect) != len(transfer.shape):
             raise LayerError("expect", f"'expect' has {len(node.expect)} entries but the layer's output has rank "
                              f"{len(transfer.shape)}", "expect")
         shown = [("?" if e is None else e) for e in node.expect]
-        rules += [Rule(got == want, "expect", f"expected output shape {shown}, the layer gives "
-                       f"{_shape_text(transfer.shape)}", "expect")
+        rules += [Rule(got == want, "expect", "expected output shape {}, the layer gives {}", (shown, transfer.shape),
+                       "expect")
                   for got, want in zip(transfer.shape, node.expect) if want is not None]
     return Transfer(transfer.shape, tuple(rules), transfer.params)
 
@@ -59,7 +59,7 @@ def broken_rules(transfer: Transfer) -> list[Rule]:
     result = []
     for (code, param, message), (rule, axes) in merged.items():
         if len(axes) > 1:
-            rule = Rule(rule.holds, code, f"{message} on axes {', '.join(axes)}", param)
+            rule = Rule(rule.holds, code, "{} on axes {}", (message, ", ".join(axes)), param)
         result.append(rule)
     return result
 
@@ -72,10 +72,6 @@ def located(network: Network, node: Node, code: str, message: str, param: str | 
     data = network.loaded.source.data["layers"][node.index]
     path = (*node.path, param) if param and param in data else node.path
     return network.diagnostic(path, code, f"{node.name}: {message}", layer=node.name)
-
-
-def _shape_text(shape: Shape) -> str:
-    return "[" + ", ".join(str(s) for s in shape) + "]"
 
 
 @dataclass(frozen=True)

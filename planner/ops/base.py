@@ -22,12 +22,21 @@ class LayerError(Exception):
 
 @dataclass(frozen=True)
 class Rule:
-    """A condition the layer needs, with what to say when it fails."""
+    """A condition the layer needs, with what to say when it fails.
+
+    The message is a `str.format` template filled from `args` only when it is read:
+    printing Z3 terms is slow, and most rules of an encoding are never shown.
+    """
 
     holds: Bool
     code: str
-    message: str
+    template: str
+    args: tuple = ()
     param: str | None = None  # the YAML key to point at
+
+    @property
+    def message(self) -> str:
+        return self.template.format(*(show(a) for a in self.args))
 
 
 @dataclass(frozen=True)

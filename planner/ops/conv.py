@@ -32,15 +32,16 @@ def same_mode_rules(call: Call) -> list[Rule]:
     """PyTorch accepts padding='same' only with unit stride; ONNX and TensorFlow allow any stride."""
     if call.params["padding"] not in ("same", "same_lower") or call.dialect != "pytorch":
         return []
-    return [Rule(s == 1, "padding-same", f"padding '{call.params['padding']}' needs stride 1 in PyTorch "
-                 f"(stride is {s}); use explicit padding or dialect onnx/tensorflow", "padding")
+    return [Rule(s == 1, "padding-same", "padding '{}' needs stride 1 in PyTorch (stride is {}); use explicit "
+                 "padding or dialect onnx/tensorflow", (call.params["padding"], s), "padding")
             for s in call.axis("stride")]
 
 
 def groups_rules(call: Call, in_channels: Num, out_channels: Num) -> list[Rule]:
     g = call.model.groups
     return [Rule(ar.all_of(in_channels % g == 0, out_channels % g == 0), "groups",
-                 f"groups ({g}) must divide in_channels ({in_channels}) and out_channels ({out_channels})", "groups")]
+                 "groups ({}) must divide in_channels ({}) and out_channels ({})", (g, in_channels, out_channels),
+                 "groups")]
 
 
 def dialect_stride_dilation_rules(call: Call) -> list[Rule]:
@@ -48,8 +49,14 @@ def dialect_stride_dilation_rules(call: Call) -> list[Rule]:
     if call.dialect != "tensorflow":
         return []
     return [Rule(ar.any_of(s == 1, d == 1), "dilation-stride",
-                 f"TensorFlow does not allow stride {s} together with dilation {d}", "dilation")
+                 "TensorFlow does not allow stride {} together with dilation {}", (s, d), "dilation")
             for s, d in zip(call.axis("stride"), call.axis("dilation"))]
+
+
+def kernel_fits_rule(i, k, pb, pe, d, axis: int) -> Rule:
+    return Rule(ar.kernel_fits(i, k, pb, pe, d), "kernel-size",
+                "the effective kernel d(k-1)+1 = {} is larger than the padded input i+pb+pe = {} on axis {}",
+                (ar.effective_kernel(k, d), ar.padded_size(i, pb, pe), axis), "kernel")
 
 
 def conv(call: Call) -> Transfer:
@@ -61,10 +68,7 @@ def conv(call: Call) -> Transfer:
     pads = resolve_padding(call, spatial)
     out = tuple(ar.conv_output(i, k[a], s[a], pb, pe, d[a]) for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
     rules = [*groups_rules(call, c_in, c_out), *same_mode_rules(call), *dialect_stride_dilation_rules(call)]
-    rules += [Rule(ar.kernel_fits(i, k[a], pb, pe, d[a]), "kernel-size",
-                   f"the effective kernel d(k-1)+1 = {ar.effective_kernel(k[a], d[a])} is larger than the padded "
-                   f"input i+pb+pe = {ar.padded_size(i, pb, pe)} on axis {a}", "kernel")
-              for a, (i, (pb, pe)) in enumerate(zip(spatial, pads))]
+    rules += [kernel_fits_rule(i, k[a], pb, pe, d[a], a) for a, (i, (pb, pe)) in enumerate(zip(spatial, pads))]
     params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "groups": call.model.groups, "out_channels": c_out}
     return Transfer((n, c_out, *out), tuple(rules), params)
 
@@ -80,12 +84,12 @@ def conv_transpose(call: Call) -> Transfer:
     rules = [*groups_rules(call, c_in, c_out), *dialect_stride_dilation_rules(call)]
     for x, (pb, pe) in enumerate(pads):
         rules.append(Rule(ar.any_of(a[x] < s[x], a[x] < d[x]), "output-padding",
-                          f"output_padding ({a[x]}) must be smaller than stride ({s[x]}) or dilation ({d[x]}) "
-                          f"on axis {x}", "output_padding"))
+                          "output_padding ({}) must be smaller than stride ({}) or dilation ({}) on axis {}",
+                          (a[x], s[x], d[x], x), "output_padding"))
         span = ar.effective_kernel(k[x], d[x]) - 1
         rules.append(Rule(ar.all_of(pb >= 0, pe >= 0, pb <= span, pe <= span), "padding",
-                          f"a transposed convolution's padding ({pb}, {pe}) must lie in 0..d(k-1) = {span}, since its "
-                          f"equivalent direct convolution pads by d(k-1) - p, on axis {x}", "padding"))
+                          "a transposed convolution's padding ({}, {}) must lie in 0..d(k-1) = {}, since its "
+                          "equivalent direct convolution pads by d(k-1) - p, on axis {}", (pb, pe, span, x), "padding"))
     params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "output_padding": a,
               "groups": call.model.groups, "out_channels": c_out}
     return Transfer((n, c_out, *out), tuple(rules), params)

@@ -16,8 +16,8 @@ def _same_rank(call: Call) -> None:
 def _matching(call: Call, dims: range, what: str) -> list[Rule]:
     first, *rest = call.inputs
     names = call.model.inputs
-    return [Rule(shape[d] == first[d], "mismatch",
-                 f"{what} differ on dim {d}: '{names[0]}' gives {first[d]}, '{names[n]}' gives {shape[d]}", "inputs")
+    return [Rule(shape[d] == first[d], "mismatch", what + " differ on dim {}: '{}' gives {}, '{}' gives {}",
+                 (d, names[0], first[d], names[n], shape[d]), "inputs")
             for n, shape in enumerate(rest, 1) for d in dims]
 
 
@@ -49,8 +49,8 @@ def crop(call: Call) -> Transfer:
                              "like")
     else:
         target = sizes_per_axis(m.size, len(spatial), "size")
-    rules = [Rule(o <= i, "crop-size", f"cannot crop {i} down to {o}: the crop is larger than its input on axis {a}",
-                  "like" if m.like else "size")
+    rules = [Rule(o <= i, "crop-size", "cannot crop {} down to {}: the crop is larger than its input on axis {}",
+                  (i, o, a), "like" if m.like else "size")
              for a, (i, o) in enumerate(zip(spatial, target))]
     begin = tuple(ar.centre_crop_begin(i, o) for i, o in zip(spatial, target))
     return Transfer((*call.inputs[0][:2], *target), tuple(rules), {"size": target, "offset": begin})

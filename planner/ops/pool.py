@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner import arithmetic as ar
 from planner.ops.base import Call, Rule, Transfer, sizes_per_axis
-from planner.ops.conv import resolve_padding, same_mode_rules
+from planner.ops.conv import kernel_fits_rule, resolve_padding, same_mode_rules
 
 
 def _pool(call: Call, dilation: tuple) -> Transfer:
@@ -18,13 +18,11 @@ def _pool(call: Call, dilation: tuple) -> Transfer:
                 for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
     rules = same_mode_rules(call)
     for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)):
-        rules.append(Rule(ar.kernel_fits(i, k[a], pb, pe, dilation[a]), "kernel-size",
-                          f"the effective kernel d(k-1)+1 = {ar.effective_kernel(k[a], dilation[a])} is larger than "
-                          f"the padded input i+pb+pe = {ar.padded_size(i, pb, pe)} on axis {a}", "kernel"))
+        rules.append(kernel_fits_rule(i, k[a], pb, pe, dilation[a], a))
         if call.dialect == "pytorch" and not isinstance(call.params["padding"], str):
             rules.append(Rule(ar.all_of(2 * pb <= k[a], 2 * pe <= k[a]), "pool-padding",
-                              f"PyTorch pooling needs padding at most half the kernel: padding ({pb}, {pe}), "
-                              f"kernel {k[a]} on axis {a}", "padding"))
+                              "PyTorch pooling needs padding at most half the kernel: padding ({}, {}), kernel {} "
+                              "on axis {}", (pb, pe, k[a], a), "padding"))
     params = {"kernel": k, "stride": s, "padding": pads}
     if call.model.op == "maxpool":
         params["dilation"] = dilation

@@ -46,7 +46,7 @@ def linear(call: Call) -> Transfer:
     features = shape[1]
     given = call.model.in_features
     rules = () if given is None else (
-        Rule(features == given, "in-features", f"in_features is {given} but the input has {features} features",
+        Rule(features == given, "in-features", "in_features is {} but the input has {} features", (given, features),
              "in_features"),
     )
     return Transfer((shape[0], call.model.out_features), rules,

@@ -14,7 +14,8 @@ from typing import TextIO
 
 from planner import api
 from planner.executor.run import run_plan
-from planner.report import json_out
+from planner.check import DEFAULT_TIMEOUT, check, spec_files
+from planner.report import github, json_out
 from planner.report import text as text_report
 from planner.report import yaml_out
 from planner.solver.solve import SolveResult, Status
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--full-width", action="store_true",
                        help="verify with every channel (default: channels narrowed; spatial sizes are the same)")
 
+    check = commands.add_parser("check", help="check spec files for CI: load, solve and verify each")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or directories to search for *.yaml/*.yml")
+    check.add_argument("--format", choices=("text", "json", "github"), default="text")
+    check.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="S",
+                       help=f"give up on a spec after S seconds (default {DEFAULT_TIMEOUT:g}; reported as unknown)")
+    check.add_argument("--jobs", type=_positive_int, metavar="N", help="specs checked at once (default: one per core)")
+
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
     run.add_argument("--seed", type=int, default=0)
@@ -82,7 +90,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         print(e, file=stderr)
         return EXIT_USAGE
     try:
-        return {"solve": _solve, "run": _run}[args.command](args, stdout, stderr)
+        return {"solve": _solve, "check": _check, "run": _run}[args.command](args, stdout, stderr)
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
         return _internal_error(e, args.debug, stderr)
 
@@ -112,6 +120,28 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.format == "json" and result.status is not Status.SOLVED:
         stderr.write("".join(f"{d}\n" for d in result.diagnostics))
     return EXIT_BY_STATUS[result.status]
+
+
+def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    files, path_problems = spec_files(args.paths)
+    results = check(args.paths, timeout=args.timeout, jobs=args.jobs)
+    if args.format == "json":
+        stdout.write(json_out.dumps([r.report for r in results]) + "\n")
+    else:
+        render = github.render_diagnostic if args.format == "github" else str
+        for d in [*path_problems, *(d for r in results for d in r.diagnostics)]:
+            stdout.write(render(d) + "\n")
+        for r in results:
+            if r.status is Status.INFEASIBLE and not r.diagnostics:
+                stdout.write(f"{r.spec}: infeasible\n")
+    failed = sum(r.status in (Status.INVALID, Status.INFEASIBLE) for r in results)
+    unknown = sum(r.status is Status.UNKNOWN for r in results)
+    summary = f"{len(results)} specs, {len(results) - failed - unknown} passed, {failed} failed"
+    (stderr if args.format == "json" else stdout).write(summary + (f", {unknown} unknown" if unknown else "") + "\n")
+    if not files:
+        print("planner: no spec files found", file=stderr)
+        return EXIT_SPEC
+    return EXIT_SPEC if failed else EXIT_UNKNOWN if unknown else EXIT_OK
 
 
 def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

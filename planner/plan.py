@@ -55,16 +55,17 @@ def broken_rules(transfer: Transfer) -> list[Rule]:
     for rule in broken:
         match = _AXIS.search(rule.message)
         key = (rule.code, rule.param, _AXIS.sub("", rule.message))
-        merged.setdefault(key, (rule, []))[1].extend(match.groups() if match else [])
+        merged.setdefault(key, (rule, match, []))[2].extend([match.group(2)] if match else [])
     result = []
-    for (code, param, message), (rule, axes) in merged.items():
+    for (code, param, message), (rule, match, axes) in merged.items():
         if len(axes) > 1:
-            rule = Rule(rule.holds, code, "{} on axes {}", (message, ", ".join(axes)), param)
+            plural = {"axis": "axes", "dim": "dims"}[match.group(1)]
+            rule = Rule(rule.holds, code, "{} on {} {}", (message, plural, ", ".join(axes)), param)
         result.append(rule)
     return result
 
 
-_AXIS = re.compile(r" on axis (\d+)$")
+_AXIS = re.compile(r" on (axis|dim) (\d+)$")
 
 
 def located(network: Network, node: Node, code: str, message: str, param: str | None) -> Diagnostic:

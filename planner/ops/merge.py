@@ -16,8 +16,8 @@ def _same_rank(call: Call) -> None:
 def _matching(call: Call, dims: range, what: str) -> list[Rule]:
     first, *rest = call.inputs
     names = call.model.inputs
-    return [Rule(shape[d] == first[d], "mismatch", what + " differ on dim {}: '{}' gives {}, '{}' gives {}",
-                 (d, names[0], first[d], names[n], shape[d]), "inputs")
+    return [Rule(shape[d] == first[d], "mismatch", what + " differ: '{}' gives {}, '{}' gives {} on dim {}",
+                 (names[0], first[d], names[n], shape[d], d), "inputs")
             for n, shape in enumerate(rest, 1) for d in dims]
 
 

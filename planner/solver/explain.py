@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-from math import gcd
 
 import z3
 
@@ -54,7 +53,7 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
                 break
             example = enc.assignment(model)
             head = "no choice of the unknowns makes the network valid up to here" if network.unknowns else ""
-            return [dataclasses.replace(d, message=f"{d.message}; {head}{_example(network, example, upto)}"
+            return [dataclasses.replace(d, code="infeasible", message=f"{d.message}; {head}{_example(network, example, upto)}"
                                         if head else d.message)
                     for d in _broken_at(network, {**example, **_sizes(enc, model)})] or _generic(network)
     except GaveUp:
@@ -119,9 +118,9 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
             below = _nearest(enc, unknown, size, -1, around, deadline)
             above = _nearest(enc, unknown, size, +1, around, deadline)
             found = sorted(below + above)
-            if not found:
-                continue
             axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
+            if not found:  # the input size is not what breaks the spec
+                continue
             rule = _rule(found)
             message = (f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}"
                        + (f"; they follow {rule}" if rule else ""))
@@ -149,13 +148,14 @@ def _nearest(enc: Encoding, unknown: Unknown, size: int, direction: int, count: 
 
 
 def _rule(sizes: list[int]) -> str:
-    """'multiples of 16' or '16k + 12' when the sizes are evenly spaced, else ''."""
+    """The period the sizes follow, e.g. '16k + 12' or '16k or 16k + 15', when they are every number
+    between the smallest and the largest with a few residues modulo some m; else ''."""
     if len(sizes) < 3:
         return ""
-    step = 0
-    for a, b in zip(sizes, sizes[1:]):
-        step = gcd(step, b - a)
-    if step <= 1 or any(b - a != step for a, b in zip(sizes, sizes[1:])):
-        return ""
-    rest = sizes[0] % step
-    return f"multiples of {step}" if rest == 0 else f"{step}k + {rest}"
+    for m in range(2, (sizes[-1] - sizes[0]) // 2 + 1):
+        residues = sorted({s % m for s in sizes})
+        if len(residues) * 2 > m:
+            continue
+        if [s for s in range(sizes[0], sizes[-1] + 1) if s % m in residues] == sizes:
+            return " or ".join(f"{m}k" + (f" + {r}" if r else "") for r in residues)
+    return ""

@@ -38,6 +38,7 @@ class Encoding:
     """
 
     network: Network
+    ctx: z3.Context
     tag: str = ""
     variables: dict[Unknown, z3.ArithRef] = field(default_factory=dict)
     domains: list[z3.BoolRef] = field(default_factory=list)  # always assumed
@@ -52,6 +53,10 @@ class Encoding:
 
     def layer(self, name: str) -> z3.BoolRef:
         return z3.And(self.definitions[name], self.requirements[name])
+
+    def all(self, *conditions) -> z3.BoolRef:
+        """The conjunction, in this encoding's context (Python bools and no arguments included)."""
+        return z3.And(*conditions, self.ctx)
 
     def assignment(self, model: z3.ModelRef) -> dict[Unknown, int]:
         return {u: model.eval(self.variables[u], model_completion=True).as_long() for u in self.network.unknowns}
@@ -70,17 +75,20 @@ def domain_constraint(var: z3.ArithRef, unknown: Unknown) -> z3.BoolRef:
     return z3.And(parts)
 
 
-def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: str = "") -> Encoding:
+def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: str = "",
+           ctx: z3.Context | None = None) -> Encoding:
     """Encode the whole network; raises SpecError for structural layer problems.
 
     for_all input sizes are variables (with their domains) unless `sizes` fixes them.
+    Each solve works in a context of its own, so that its answers do not depend on
+    what was solved before in the same process.
     """
-    enc = Encoding(network, tag)
+    enc = Encoding(network, ctx or z3.Context(), tag)
     for u in (*network.unknowns, *network.for_all):
         if sizes and u in sizes:
-            enc.variables[u] = z3.IntVal(sizes[u])
+            enc.variables[u] = z3.IntVal(sizes[u], enc.ctx)
             continue
-        enc.variables[u] = z3.Int(u.name)
+        enc.variables[u] = z3.Int(u.name, enc.ctx)
         enc.domains.append(domain_constraint(enc.variables[u], u))
     enc.shapes["input"] = tuple(_fixed(enc, t) for t in network.input_shape)
     for node in network.nodes:
@@ -95,7 +103,7 @@ def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: st
         lookup = lambda ref: lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref)  # noqa: E731
         try:
             holds = evaluate(constraint.expr, lookup)
-            enc.constraints[constraint.position] = z3.BoolVal(holds) if isinstance(holds, bool) else holds
+            enc.constraints[constraint.position] = enc.all(holds)
         except ConstraintError as e:
             raise SpecError(network.diagnostic(("constraints", constraint.position), "constraint", str(e))) from None
     return enc
@@ -131,7 +139,7 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
         """One term for a value across the cases: the common int, or a variable tied to it in each case."""
         if all(isinstance(v, int) and v == values[0] for v in values) or len(values) == 1 and z3.is_const(values[0]):
             return values[0]
-        var = z3.Int(name + enc.tag)
+        var = z3.Int(name + enc.tag, enc.ctx)
         for tie, value in zip(ties, values):
             tie.append(var == value)
         return var
@@ -140,9 +148,9 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
                   for axis in range(len(transfers[0].shape)))
     params = {key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
               for key in transfers[0].params}
-    selectors = [z3.And(*(enc.var(u) == v for u, v in overrides.items())) for overrides in cases]
-    definition = _one_of_cases([z3.And(sel, *tie) for sel, tie in zip(selectors, ties)])
-    requirement = _one_of_cases([z3.And(sel, *(r.holds for r in t.rules)) for sel, t in zip(selectors, transfers)])
+    selectors = [enc.all(*(enc.var(u) == v for u, v in overrides.items())) for overrides in cases]
+    definition = _one_of_cases([enc.all(sel, *tie) for sel, tie in zip(selectors, ties)])
+    requirement = _one_of_cases([enc.all(sel, *(r.holds for r in t.rules)) for sel, t in zip(selectors, transfers)])
     return shape, params, definition, requirement
 
 

@@ -36,26 +36,26 @@ def _broken_at(network: Network, assignment: dict[Unknown, int]) -> list[Diagnos
 
 
 def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
-    """Add layers, then constraints, in order until no assignment satisfies them; explain that step."""
+    """Add layers, then constraints, in order until no assignment satisfies them; explain that step
+    with the rule an assignment that satisfied everything before it breaks there."""
     network = enc.network
-    solver = z3.Solver()
+    solver = z3.Solver(ctx=enc.ctx)
     solver.add(*enc.domains)
-    model = None
     steps = [(node.index, enc.layer(node.name)) for node in network.nodes]
     steps += [(None, c) for c in enc.constraints.values()]
+    head = "; no choice of the unknowns makes the network valid up to here" if network.unknowns else ""
     try:
+        if deadline.check(solver) == z3.unsat:
+            return _generic(network)
         for upto, constraint in steps:
+            model = solver.model()
             solver.add(constraint)
             if deadline.check(solver) == z3.sat:
-                model = solver.model()
                 continue
-            if model is None:
-                break
             example = enc.assignment(model)
-            head = "no choice of the unknowns makes the network valid up to here" if network.unknowns else ""
-            return [dataclasses.replace(d, code="infeasible", message=f"{d.message}; {head}{_example(network, example, upto)}"
-                                        if head else d.message)
-                    for d in _broken_at(network, {**example, **_sizes(enc, model)})] or _generic(network)
+            broken = _broken_at(network, {**example, **_sizes(enc, model)})
+            return [dataclasses.replace(d, code="infeasible", message=d.message + head + _example(network, example, upto))
+                    for d in broken] or _generic(network)
     except GaveUp:
         pass
     return _generic(network)
@@ -76,7 +76,7 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
     plans = []
     for sizes in samples:
         enc = encode(network, sizes)
-        solver = z3.Solver()
+        solver = z3.Solver(ctx=enc.ctx)
         solver.add(*enc.all_constraints())
         try:
             if deadline.check(solver) == z3.unsat:
@@ -136,7 +136,7 @@ def _nearest(enc: Encoding, unknown: Unknown, size: int, direction: int, count: 
     found: list[int] = []
     bound = size
     for _ in range(count):
-        opt = z3.Optimize()
+        opt = z3.Optimize(ctx=enc.ctx)
         opt.add(*enc.all_constraints())
         opt.add(var < bound if direction < 0 else var > bound)
         (opt.maximize if direction < 0 else opt.minimize)(var)
@@ -157,5 +157,7 @@ def _rule(sizes: list[int]) -> str:
         if len(residues) * 2 > m:
             continue
         if [s for s in range(sizes[0], sizes[-1] + 1) if s % m in residues] == sizes:
+            if residues == [0]:
+                return f"multiples of {m}"
             return " or ".join(f"{m}k" + (f" + {r}" if r else "") for r in residues)
     return ""

@@ -42,7 +42,7 @@ class Deadline:
 
 
 def block(enc: Encoding, assignment: dict[Unknown, int]) -> z3.BoolRef:
-    return z3.Or([enc.var(u) != v for u, v in assignment.items()]) if assignment else z3.BoolVal(False)
+    return z3.Or(*(enc.var(u) != v for u, v in assignment.items()), enc.ctx)
 
 
 class Search:
@@ -51,7 +51,7 @@ class Search:
     def __init__(self, network: Network, deadline: Deadline):
         self.enc = encode(network)
         self.deadline = deadline
-        self.solver = z3.Solver()
+        self.solver = z3.Solver(ctx=self.enc.ctx)
         self.solver.add(*self.enc.all_constraints())
 
     def next(self) -> dict[Unknown, int] | None:
@@ -81,14 +81,14 @@ class ForAllSearch:
         self.network = network
         self.deadline = deadline
         self.symbolic = encode(network)  # for_all sizes free within their domains
-        self.synth = z3.Solver()
+        self.synth = z3.Solver(ctx=self.symbolic.ctx)
         self.samples: list[dict[Unknown, int]] = []
         for sizes in sample_sizes(network):
             self.add_sample(sizes)
 
     def add_sample(self, sizes: dict[Unknown, int]) -> None:
         tag = "@" + "x".join(str(sizes[f]) for f in self.network.for_all)
-        self.synth.add(*encode(self.network, sizes, tag).all_constraints())
+        self.synth.add(*encode(self.network, sizes, tag, self.symbolic.ctx).all_constraints())
         self.samples.append(sizes)
 
     def next(self) -> dict[Unknown, int] | None:
@@ -105,9 +105,9 @@ class ForAllSearch:
     def counterexample(self, candidate: dict[Unknown, int]) -> dict[Unknown, int] | None:
         """A for_all size at which the candidate breaks, or None when it holds for all of them."""
         enc = self.symbolic
-        check = z3.Solver()
+        check = z3.Solver(ctx=enc.ctx)
         check.add(*enc.domains, *(enc.var(u) == v for u, v in candidate.items()), *enc.definitions.values())
-        check.add(z3.Not(z3.And(*enc.requirements.values(), *enc.constraints.values())))
+        check.add(z3.Not(enc.all(*enc.requirements.values(), *enc.constraints.values())))
         if self.deadline.check(check) == z3.unsat:
             return None
         model = check.model()

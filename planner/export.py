@@ -1,0 +1,355 @@
+"""Export a solved plan as a self-contained PyTorch source file (`planner export SPEC --to pytorch`).
+
+Every layer of the plan becomes one attribute of `Net`, named after the layer, so a forward
+hook on each child sees exactly that layer's output. What PyTorch's modules cannot say
+directly becomes explicit: asymmetric padding of a convolution is a pad module in front of
+it, asymmetric padding of a transposed convolution is a crop behind it, pooling padding that
+nn.MaxPoolNd/nn.AvgPoolNd refuse is padded explicitly (-inf for max, a counted average for avg).
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Any
+
+from planner.graph import Network
+from planner.plan import LayerPlan, Plan
+
+# Attributes of nn.Module (torch 2.x) a layer attribute must not shadow, plus the names forward uses.
+_RESERVED = frozenset("""
+    T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
+    dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
+    ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
+    register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
+    register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
+    register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
+    register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
+    to_empty train training type xpu zero_grad
+    x self torch nn F input Net INPUT_SHAPE Crop Concat Add PaddedAvgPool
+""".split())
+
+_HELPERS = {
+    "Crop": '''
+class Crop(nn.Module):
+    """Keep `size` cells of each spatial axis, starting at `offset`."""
+
+    def __init__(self, offset: tuple[int, ...], size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.offset = offset
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        window = [slice(b, b + n) for b, n in zip(self.offset, self.size, strict=True)]
+        return x[(slice(None), slice(None), *window)]
+
+    def extra_repr(self) -> str:
+        return f"offset={self.offset}, size={self.size}"
+''',
+    "Concat": '''
+class Concat(nn.Module):
+    """The inputs joined along the channel axis."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+''',
+    "Add": '''
+class Add(nn.Module):
+    """The element-wise sum of the inputs."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+''',
+    "PaddedAvgPool": '''
+class PaddedAvgPool(nn.Module):
+    """Average pooling with padding nn.AvgPoolNd cannot take (asymmetric, or more than half the kernel).
+
+    Each window's sum over the zero-padded input is divided by the number of cells it counts, as
+    nn.AvgPoolNd counts them: real inputs, plus padding cells when count_include_pad; cells past
+    the end padding (`extra`, ceil mode's partial last window) never count. Both sums come from
+    the same average pooling, so its divisor cancels. The output keeps `size` windows per axis.
+    """
+
+    def __init__(self, kernel_size: tuple[int, ...], stride: tuple[int, ...],
+                 padding: tuple[tuple[int, int], ...], extra: tuple[int, ...], count_include_pad: bool,
+                 size: tuple[int, ...]) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.extra, self.count_include_pad, self.size = extra, count_include_pad, size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[len(self.kernel_size) - 1]
+        pads = [n for pair in reversed(self.padding) for n in pair]
+        extra = [n for e in reversed(self.extra) for n in (0, e)]
+        count = F.pad(x.new_ones((1, 1, *x.shape[2:])), pads, value=float(self.count_include_pad))
+        total = pool(F.pad(F.pad(x, pads), extra), self.kernel_size, self.stride)
+        y = total / pool(F.pad(count, extra), self.kernel_size, self.stride)
+        return y[(slice(None), slice(None), *(slice(0, n) for n in self.size))]
+''',
+}
+
+
+def export_pytorch(network: Network, plan: Plan) -> str:
+    """The source of a Python file (importing only torch) with `INPUT_SHAPE` and `class Net(nn.Module)`
+    that computes `plan` layer for layer, with the plan's shapes."""
+    return _Exporter(network, plan).source()
+
+
+class _Exporter:
+    def __init__(self, network: Network, plan: Plan):
+        self.network, self.plan = network, plan
+        self.helpers: set[str] = set()
+        self.functional = False  # whether the file needs torch.nn.functional
+        self.shapes: dict[str, tuple[int, ...]] = {"input": plan.input_shape}
+        self.shapes.update((layer.name, layer.output_shape) for layer in plan.layers)
+        self.attr = _identifiers([layer.name for layer in plan.layers])
+
+    def source(self) -> str:
+        modules = [f"        self.{self.attr[layer.name]} = {self.module(layer)}" for layer in self.plan.layers]
+        forward = self.forward()
+        self.functional |= "PaddedAvgPool" in self.helpers
+        imports = ["import torch", *(["import torch.nn.functional as F"] if self.functional else []),
+                   "from torch import nn"]
+        helpers = [_HELPERS[name] for name in _HELPERS if name in self.helpers]
+        lines = [*self.header(), "", *imports, "", f"INPUT_SHAPE = {_tuple(self.plan.input_shape)}", ""]
+        for helper in helpers:
+            lines += ["", *helper.strip("\n").split("\n"), ""]
+        lines += ["", "class Net(nn.Module):",
+                  f'    """{_docstring_text(self.network.name)}: every layer of the plan, in data-flow order."""',
+                  "", "    def __init__(self) -> None:", "        super().__init__()", *modules, "",
+                  "    def forward(self, x: torch.Tensor) -> torch.Tensor:", *forward]
+        return "\n".join(_wrap(line) for line in lines) + "\n"
+
+    def header(self) -> list[str]:
+        plan = self.plan
+        solved = ", ".join(f"{name} = {value}" for name, value in plan.assignment.items()) or "none (nothing was unknown)"
+        lines = [f"# PyTorch module for the plan of {self.network.name!r} ({self.network.file}),",
+                 "# written by `planner export --to pytorch`. It imports torch only.",
+                 *_comment_wrap(f"Solved unknowns: {solved}.")]
+        if plan.for_all:
+            lines.append("# The plan holds for every input size of the spec's for_all axes; INPUT_SHAPE is one of them.")
+        lines.append("# Each layer is an attribute named after it; forward follows the plan's data flow.")
+        return lines
+
+    # ---------------------------------------------------------------- forward
+
+    def forward(self) -> list[str]:
+        layers = self.plan.layers
+        position = {"input": -1, **{layer.name: n for n, layer in enumerate(layers)}}
+        users: dict[str, list[int]] = {name: [] for name in position}
+        for n, layer in enumerate(layers):
+            for name in _data_inputs(layer):
+                users[name].append(n)
+        taken = set(self.attr.values()) | {"x", "self"}
+        var: dict[str, str | None] = {}
+        for name, at in position.items():
+            if not users[name]:
+                var[name] = None
+            elif all(n == at + 1 for n in users[name]):
+                var[name] = "x"
+            elif name == "input":
+                var[name] = _fresh("net_input", taken)
+            else:
+                var[name] = self.attr[name]
+        lines = [] if var["input"] in ("x", None) else [f"        {var['input']} = x"]
+        for n, layer in enumerate(layers):
+            call = f"self.{self.attr[layer.name]}({', '.join(var[name] for name in _data_inputs(layer))})"
+            if n == len(layers) - 1:
+                lines.append(f"        return {call}")
+                break
+            target = var[layer.name]
+            lines.append(f"        {target} = {call}" if target else f"        {call}  # output not used later")
+            dead = sorted({var[name] for name in _data_inputs(layer) if max(users[name]) == n} - {"x", None})
+            if dead:
+                lines.append(f"        del {', '.join(dead)}")
+        return lines
+
+    # ---------------------------------------------------------------- modules
+
+    def module(self, layer: LayerPlan) -> str:
+        model = self.network.node(layer.name).model
+        p, rank = layer.params, len(layer.input_shape) - 2
+        op = layer.op
+        if op in ("conv", "conv_transpose"):
+            return self.conv(layer, model)
+        if op in ("maxpool", "avgpool"):
+            return self.pool(layer)
+        if op == "adaptive_avgpool":
+            return f"nn.AdaptiveAvgPool{rank}d({_axes(p['output_size'])})"
+        if op == "upsample":
+            if p.get("size") is not None:
+                return f"nn.Upsample(size={_tuple(p['size'])}, mode=\"nearest\")"
+            return f"nn.Upsample(scale_factor={p['scale_factor']}, mode=\"nearest\")"
+        if op == "pad":
+            return f"nn.ConstantPad{rank}d({_flat_pads(p['padding'])}, {float(p['value'])!r})"
+        if op == "crop":
+            self.helpers.add("Crop")
+            return f"Crop(offset={_tuple(p['offset'])}, size={_tuple(p['size'])})"
+        if op in ("concat", "add"):
+            self.helpers.add(op.capitalize())
+            return f"{op.capitalize()}()"
+        if op == "flatten":
+            return "nn.Flatten()"
+        if op == "linear":
+            bias = "" if getattr(model, "bias", True) else ", bias=False"
+            return f"nn.Linear({p['in_features']}, {p['out_features']}{bias})"
+        if op == "batchnorm":
+            return f"nn.BatchNorm{max(1, rank)}d({layer.input_shape[1]})"
+        if op == "dropout":
+            rate = getattr(model, "p", 0.5)
+            return "nn.Dropout()" if rate == 0.5 else f"nn.Dropout(p={rate!r})"
+        simple = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
+        if op in simple:
+            return simple[op]
+        raise ValueError(f"{layer.name}: op '{op}' cannot be exported to PyTorch")
+
+    def conv(self, layer: LayerPlan, model: Any) -> str:
+        p, rank = layer.params, len(layer.input_shape) - 2
+        transposed = layer.op == "conv_transpose"
+        pads = p["padding"]
+        symmetric = all(b == e for b, e in pads)
+        args = [str(layer.input_shape[1]), str(p["out_channels"]), f"kernel_size={_axes(p['kernel'])}"]
+        if any(s != 1 for s in p["stride"]):
+            args.append(f"stride={_axes(p['stride'])}")
+        if symmetric and any(b for b, _ in pads):
+            args.append(f"padding={_axes([b for b, _ in pads])}")
+        if transposed and any(p["output_padding"]):
+            args.append(f"output_padding={_axes(p['output_padding'])}")
+        if p["groups"] != 1:
+            args.append(f"groups={p['groups']}")
+        if any(d != 1 for d in p["dilation"]):
+            args.append(f"dilation={_axes(p['dilation'])}")
+        if not getattr(model, "bias", True):
+            args.append("bias=False")
+        core = f"nn.{'ConvTranspose' if transposed else 'Conv'}{rank}d({', '.join(args)})"
+        if symmetric:
+            return core
+        if not transposed:
+            return f"nn.Sequential(nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0), {core})"
+        # padding=0, then trim `begin` cells at the start and `end` at the end of each axis
+        self.helpers.add("Crop")
+        crop = f"Crop(offset={_tuple([b for b, _ in pads])}, size={_tuple(layer.output_shape[2:])})"
+        return f"nn.Sequential({core}, {crop})"
+
+    def pool(self, layer: LayerPlan) -> str:
+        p, rank = layer.params, len(layer.input_shape) - 2
+        is_max = layer.op == "maxpool"
+        k, s, pads = p["kernel"], p["stride"], p["padding"]
+        d = p.get("dilation", (1,) * rank)
+        args = [f"kernel_size={_axes(k)}"]
+        if tuple(s) != tuple(k):
+            args.append(f"stride={_axes(s)}")
+        if all(b == e and 2 * b <= kk for (b, e), kk in zip(pads, k)):  # nn.*PoolNd takes it as it is
+            if any(b for b, _ in pads):
+                args.append(f"padding={_axes([b for b, _ in pads])}")
+            if is_max and any(x != 1 for x in d):
+                args.append(f"dilation={_axes(d)}")
+            if p["ceil_mode"]:
+                args.append("ceil_mode=True")
+            if not is_max and not p["count_include_pad"]:
+                args.append("count_include_pad=False")
+            return f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d({', '.join(args)})"
+        # Explicit padding; ceil mode's partial last window becomes extra end padding, and the
+        # output is trimmed to the plan's size where PyTorch's rule drops a window that starts in
+        # the end padding.
+        spans = [dd * (kk - 1) + 1 for kk, dd in zip(k, d)]
+        sizes = layer.output_shape[2:]
+        extra = [max(0, (o - 1) * ss + span - (i + b + e))
+                 for o, ss, span, i, (b, e) in zip(sizes, s, spans, layer.input_shape[2:], pads)]
+        windows = [(i + b + e + x - span) // ss + 1
+                   for i, (b, e), x, span, ss in zip(layer.input_shape[2:], pads, extra, spans, s)]
+        if not is_max:
+            if p["count_include_pad"] and not any(extra):  # every window's divisor is the kernel's size
+                parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]
+            else:
+                self.helpers.add("PaddedAvgPool")
+                return (f"PaddedAvgPool({_tuple(k)}, {_tuple(s)}, {_tuple(pads)}, extra={_tuple(extra)}, "
+                        f"count_include_pad={p['count_include_pad']}, size={_tuple(sizes)})")
+        else:
+            if any(x != 1 for x in d):
+                args.append(f"dilation={_axes(d)}")
+            padded = [(b, e + x) for (b, e), x in zip(pads, extra)]
+            parts = [f"nn.ConstantPad{rank}d({_flat_pads(padded)}, float(\"-inf\"))",
+                     f"nn.MaxPool{rank}d({', '.join(args)})"]
+        if list(windows) != list(sizes):
+            self.helpers.add("Crop")
+            parts.append(f"Crop(offset={_tuple((0,) * rank)}, size={_tuple(sizes)})")
+        return f"nn.Sequential({', '.join(parts)})"
+
+
+def _data_inputs(layer: LayerPlan) -> tuple[str, ...]:
+    """The layers whose values the layer reads: a crop's `like` only lends its shape, which the plan fixed."""
+    return layer.inputs[:1] if layer.op == "crop" else layer.inputs
+
+
+def _identifiers(names: list[str]) -> dict[str, str]:
+    """A distinct Python identifier for every layer name, safe as an nn.Module attribute."""
+    taken: set[str] = set()
+    result = {}
+    for name in names:
+        ident = re.sub(r"\W", "_", name, flags=re.ASCII) or "layer"
+        if ident[0].isdigit():
+            ident = "layer_" + ident
+        if keyword.iskeyword(ident) or ident in _RESERVED or ident.startswith("_"):
+            ident = "layer_" + ident.lstrip("_") if ident.startswith("_") else ident + "_"
+        result[name] = _fresh(ident, taken)
+    return result
+
+
+def _fresh(ident: str, taken: set[str]) -> str:
+    candidate, n = ident, 1
+    while candidate in taken or candidate in _RESERVED:
+        n += 1
+        candidate = f"{ident}_{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def _tuple(values) -> str:
+    values = tuple(values)
+    return f"({values[0]!r},)" if len(values) == 1 else repr(values)
+
+
+def _axes(values) -> str:
+    """One int when every axis agrees (PyTorch repeats it), else the per-axis tuple."""
+    values = tuple(values)
+    return str(values[0]) if len(set(values)) == 1 else _tuple(values)
+
+
+def _flat_pads(pairs) -> str:
+    """Per-axis (begin, end) pairs in F.pad's order: last axis first."""
+    return _tuple(n for pair in reversed(tuple(pairs)) for n in pair)
+
+
+def _docstring_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _comment_wrap(text: str, width: int = 98) -> list[str]:
+    lines, line = [], "#"
+    for word in text.split(" "):
+        if len(line) + 1 + len(word) > width and line != "#":
+            lines.append(line)
+            line = "#  "
+        line += " " + word
+    return [*lines, line]
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    """A long `self.x = nn.Sequential(a, b)` line, one module a line (the only long lines written)."""
+    match = re.fullmatch(r"( *)(self\.\w+ = nn\.Sequential\()(.*)\)", line)
+    if len(line) <= width or not match:
+        return line
+    indent, head, body = match.groups()
+    parts, depth, start = [], 0, 0
+    for n, ch in enumerate(body):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            parts.append(body[start:n].strip())
+            start = n + 1
+    parts.append(body[start:].strip())
+    return "\n".join([indent + head, *(f"{indent}    {part}," for part in parts), indent + ")"])

@@ -6,6 +6,7 @@ Exit status (SPEC 2): 0 done, 1 a problem with a spec, 2 usage, 3 internal error
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -85,10 +86,13 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     stderr = stderr or sys.stderr
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = _parser().parse_args(argv)
+        with contextlib.redirect_stdout(stdout):  # --help prints, then exits 0
+            args = _parser().parse_args(argv)
     except _UsageError as e:
         print(e, file=stderr)
         return EXIT_USAGE
+    except SystemExit as e:
+        return EXIT_OK if e.code in (0, None) else EXIT_USAGE
     try:
         return {"solve": _solve, "check": _check, "run": _run}[args.command](args, stdout, stderr)
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
@@ -116,7 +120,11 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.format == "yaml" and result.status is not Status.SOLVED:
         stderr.write(output)  # no spec to print: the diagnostics go where errors go
         return EXIT_BY_STATUS[result.status]
-    _emit(output, args.output, stdout)
+    try:
+        _emit(output, args.output, stdout)
+    except OSError as e:
+        print(f"planner: cannot write {args.output}: {e.strerror or e}", file=stderr)
+        return EXIT_USAGE
     if args.format == "json" and result.status is not Status.SOLVED:
         stderr.write("".join(f"{d}\n" for d in result.diagnostics))
     return EXIT_BY_STATUS[result.status]

@@ -216,7 +216,8 @@ class _Builder:
             self.error(path, "order", f"layer '{ref}' is defined after '{name}'; a layer can only read earlier layers",
                        name)
         else:
-            self.error(path, "unknown-layer", f"no layer named '{ref}'{did_you_mean(ref, [*seen, 'input'])}", name)
+            earlier = [n for n in seen if n != name]
+            self.error(path, "unknown-layer", f"no layer named '{ref}'{did_you_mean(ref, [*earlier, 'input'])}", name)
         return "input"
 
     # --- value forms -> terms ----------------------------------------------------------
@@ -248,7 +249,8 @@ class _Builder:
             return self._padding(value, rank, path, name)
         if isinstance(value, list):
             if len(value) != rank:
-                self.error(path, "rank", f"'{key}' has {len(value)} entries but the input has {rank} spatial axes", name)
+                self.error(path, "rank", f"'{key}' has {_count(len(value), 'entry', 'entries')} but the input has "
+                       f"{_count(rank, 'spatial axis', 'spatial axes')}", name)
             return tuple(self._term(v, key, (*path, a), f"{name}.{key}[{a}]") for a, v in enumerate(value[:rank]))
         term = self._term(value, key, path, f"{name}.{key}")
         return (term,) * rank
@@ -260,7 +262,8 @@ class _Builder:
             term = self._term(value, "padding", path, f"{name}.padding")
             return ((term, term),) * rank
         if len(value) != rank:
-            self.error(path, "rank", f"'padding' has {len(value)} entries but the input has {rank} spatial axes", name)
+            self.error(path, "rank", f"'padding' has {_count(len(value), 'entry', 'entries')} but the input has "
+                       f"{_count(rank, 'spatial axis', 'spatial axes')}", name)
         pairs = []
         for a, entry in enumerate(value[:rank]):
             if isinstance(entry, list):
@@ -294,9 +297,14 @@ class _Builder:
         """A named variable's term. Its domain is its declaration's, else the defaults of every
         kind it is used as; it always respects each kind's lower bound."""
         kinds = sorted(_variable_kinds(self.spec).get(var, ()))
+        lower = max(LOWER_BOUND[k] for k in kinds)
         declared = self.spec.variables.get(var)
         if isinstance(declared, int):
+            if declared < lower:
+                self.error(("variables", var), "value", f"variable '${var}' is used as {' and '.join(kinds)}, "
+                           f"so it must be at least {lower}, got {declared}")
             return declared
+        errors_before = len(self.errors)
         if declared is None or declared == "?":
             domains = [self._domain("?", kind, path) for kind in kinds]
             domain = domains[0]
@@ -305,8 +313,8 @@ class _Builder:
         else:
             path = ("variables", var)
             domain = self._domain(declared, kinds[0], path)
-        domain = domain.restrict(max(LOWER_BOUND[k] for k in kinds))
-        if domain.size() == 0:
+        domain = domain.restrict(lower)
+        if domain.size() == 0 and len(self.errors) == errors_before:
             self.error(path, "empty-domain", f"variable '${var}' has no value that suits every use ({', '.join(kinds)})")
         unknown = Unknown(f"${var}", kinds[0], domain, path)
         self.unknowns.append(unknown)
@@ -330,6 +338,10 @@ class _Builder:
         elif domain.size() == 0:
             self.error(path, "empty-domain", f"the domain {_describe(value)} of this {kind} holds no value")
         return domain.restrict(lower)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _flatten(value: Any) -> list:

@@ -242,8 +242,6 @@ def test_output_file_replaces_an_existing_file(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["plan.json"]
 
 
-@pytest.mark.xfail(strict=True, reason="--output into a directory that does not exist is reported as an internal "
-                   "error (exit 3, 'FileNotFoundError: ... .planner-XXXX'), naming planner's temp file, not FILE")
 def test_output_into_a_missing_directory_is_not_a_traceback(tmp_path: Path) -> None:
     target = tmp_path / "no" / "such" / "dir" / "plan.json"
     code, out, err = run("solve", GUIDE, "--format", "json", "--output", target)
@@ -302,9 +300,6 @@ def test_python_dash_m_planner() -> None:
     assert result["solutions"][0]["layers"][1]["params"]["output_padding"] == [1, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="argparse's --help calls sys.exit inside main(): main(['solve', '--help'], "
-                   "stdout=buf) raises SystemExit(0) and prints to sys.stdout, instead of returning 0 "
-                   "and writing to buf")
 def test_help_is_written_to_the_given_stdout_and_returns_0() -> None:
     code, out, err = run("solve", "--help")
     assert code == 0

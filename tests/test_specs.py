@@ -130,8 +130,6 @@ def test_all_counts_what_it_prints(path: Path) -> None:
     assert all(s["verified"] is False for s in result["solutions"]), "--no-verify: nothing was executed"
 
 
-@pytest.mark.xfail(strict=True, reason="planner.api.solve is not reproducible within one process: the first plan "
-                   "of dcgan_generator varies (project.stride 1, 4, 3, ...) from one call to the next")
 def test_solving_twice_in_one_process_gives_the_same_first_plan() -> None:
     plans = [solve_json(str(ROOT / "specs" / "dcgan_generator.yaml"), "--no-verify")["solutions"] for _ in range(6)]
     assert all(p == plans[0] for p in plans)

@@ -123,7 +123,7 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
                 continue
             rule = _rule(found)
             message = (f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}"
-                       + (f"; they follow {rule}" if rule else ""))
+                       + (f"; they are {rule}" if rule else ""))
             notes.append(network.diagnostic(unknown.path, "sizes-that-work", message, severity="note"))
     except GaveUp:
         pass
@@ -158,6 +158,6 @@ def _rule(sizes: list[int]) -> str:
             continue
         if [s for s in range(sizes[0], sizes[-1] + 1) if s % m in residues] == sizes:
             if residues == [0]:
-                return f"multiples of {m}"
-            return " or ".join(f"{m}k" + (f" + {r}" if r else "") for r in residues)
+                return f"the multiples of {m}"
+            return "of the form " + " or ".join(f"{m}k" + (f" + {r}" if r else "") for r in residues)
     return ""

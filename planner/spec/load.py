@@ -39,9 +39,24 @@ def validate_spec(source: Positioned) -> LoadedSpec:
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as e:
-        diagnostics = sorted({_diagnostic(source, err) for err in e.errors()}, key=lambda d: (d.line, d.column))
+        errors = _without_missing_typos(e.errors())
+        diagnostics = sorted({_diagnostic(source, err) for err in errors}, key=lambda d: (d.line, d.column))
         raise SpecError(diagnostics) from None
     return LoadedSpec(spec, source)
+
+
+def _without_missing_typos(errors: list[dict]) -> list[dict]:
+    """Drop 'missing key' errors whose key is the did-you-mean of an unknown key beside it (`kernal:`)."""
+    typos = {(e["loc"][:-1], m) for e in errors if e["type"] == "extra_forbidden"
+             for m in difflib.get_close_matches(str(e["loc"][-1]), [str(x["loc"][-1]) for x in errors
+                                                                    if x["type"] == "missing"], n=1, cutoff=0.6)}
+    return [e for e in errors if not (e["type"] == "missing" and (e["loc"][:-1], str(e["loc"][-1])) in typos)]
+
+
+_PATTERNS = {
+    "^\\$": "a variable is written \"$\" followed by its name, e.g. \"$k\"",
+    "^[A-Za-z_]": "a name is letters, digits and _, not starting with a digit",
+}
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -104,6 +119,9 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
     prefix = f"'{field}': " if field else ""
     msg = err["msg"]
+    if kind == "string_pattern_mismatch":
+        pattern = err.get("ctx", {}).get("pattern", "")
+        msg = next((text for start, text in _PATTERNS.items() if pattern.startswith(start)), msg)
     if kind in ("value_form", "int_type", "bool_type", "string_type", "literal_error", "float_type", "list_type",
                 "dict_type", "model_type", "int_from_float", "string_pattern_mismatch", "model_attributes_type"):
         return source.diagnostic(path, "type", f"{prefix}{msg[0].lower()}{msg[1:]}, got {_show(value)}", layer=layer)

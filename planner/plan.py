@@ -83,11 +83,15 @@ class LayerPlan:
     output_shape: tuple[int, ...]
     params: dict[str, Any]
     solved: frozenset[str] = frozenset()  # names of params that hold an unknown of the spec
-    inputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()  # the layers it reads ("input" is the network's input)
+    input_shapes: tuple[tuple[int, ...], ...] = ()  # one per input
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "op": self.op, "input_shape": list(self.input_shape),
-                "output_shape": list(self.output_shape), "params": _jsonable(self.params)}
+        d = {"name": self.name, "op": self.op, "input_shape": list(self.input_shape),
+             "output_shape": list(self.output_shape), "params": _jsonable(self.params), "inputs": list(self.inputs)}
+        if len(self.input_shapes) > 1:
+            d["input_shapes"] = _jsonable(self.input_shapes)
+        return d
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,8 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
             raise InfeasibleError([located(network, node, r.code, r.message, r.param) for r in broken])
         shapes[node.name] = transfer.shape
         solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
-        layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs))
+        layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs,
+                                inputs))
     by_name = {layer.name: layer for layer in layers}
 
     def lookup(ref: Ref) -> int:

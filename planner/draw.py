@@ -78,9 +78,9 @@ _NETWORK_STYLE = """
 .shape { font-size: 11px; fill: #1a1a1a; }
 .param { font-size: 10.5px; fill: #333; }
 .solved { fill: #b3261e; font-weight: bold; }
-.edge { fill: none; stroke: #666; stroke-width: 1.3; }
-.edge.skip { stroke: #4f9a45; stroke-width: 1.8; stroke-opacity: 0.8; }
-.edge.like { stroke: #9467a8; stroke-width: 1.3; stroke-dasharray: 5 3; stroke-opacity: 0.9; }
+.edge, .key { fill: none; stroke: #666; stroke-width: 1.3; }
+.edge.skip, .key.skip { stroke: #4f9a45; stroke-width: 1.8; stroke-opacity: 0.8; }
+.edge.like, .key.like { stroke: #9467a8; stroke-width: 1.3; stroke-dasharray: 5 3; stroke-opacity: 0.9; }
 .legend { font-size: 11px; fill: #333; }
 #arrow path { fill: #666; } #arrow-skip path { fill: #4f9a45; } #arrow-like path { fill: #9467a8; }
 """
@@ -120,8 +120,9 @@ def draw_network(network: Network, plan: Plan, *, columns: int | None = None) ->
     (skip connections and crop sizes as curved edges routed between the rows)."""
     layers = plan.layers
     keys = ["input", *(ly.name for ly in layers)]
-    if columns is None:
-        columns = max(6, min(12, math.ceil(math.sqrt(len(keys) * 3))))
+    if columns is None:  # rows about three times as wide as they are many, and evenly filled
+        widest = max(6, min(12, math.ceil(math.sqrt(len(keys) * 3))))
+        columns = math.ceil(len(keys) / math.ceil(len(keys) / widest))
     columns = max(1, min(columns, len(keys)))
     labels = {"input": _input_label(plan), **{ly.name: _layer_label(ly) for ly in layers}}
     shapes = {"input": plan.input_shape, **{ly.name: ly.output_shape for ly in layers}}
@@ -143,10 +144,11 @@ def draw_network(network: Network, plan: Plan, *, columns: int | None = None) ->
         size = _spatial(shapes[key])
         scaled = H_MIN + (H_MAX - H_MIN) * size / biggest if size else H_MIN * 0.8
         heights[key] = max(scaled, _text_height(labels[key]))
-    widths = {key: POINTWISE_W if _family(ops[key]) == "pointwise" else BOX_W for key in keys}
+    widths = {key: max(POINTWISE_W if _family(ops[key]) == "pointwise" else BOX_W, _text_width(labels[key]))
+              for key in keys}
 
     header = _network_header(network, plan, biggest)
-    top = MARGIN + 24 + 18 * (len(header) - 1) + 34  # below the legend
+    top = MARGIN + 24 + 18 * (len(header) - 1) + 34  # below the legend; header lines are wrapped below
     boxes: dict[str, _Box] = {}
     rows = [keys[i:i + columns] for i in range(0, len(keys), columns)]
     right = 0.0
@@ -162,12 +164,13 @@ def draw_network(network: Network, plan: Plan, *, columns: int | None = None) ->
         row_bottom.append(centre + tallest / 2)
         top = centre + tallest / 2 + row_gap
     lanes = {edge: n for n, edge in enumerate(routed)}
-    width = max(right + GAP_X / 2 + LANE * len(routed) + MARGIN + 8, 760)
+    width = max(right + GAP_X / 2 + LANE * len(routed) + MARGIN + 8, 2 * MARGIN + 6.7 * max(map(len, header[1:])),
+                640)
     height = top - row_gap + MARGIN + 8
 
     paths = [_edge(boxes[src], boxes[dst], kind, row_bottom, right, lanes.get((src, dst, kind)))
              for src, dst, kind in edges]
-    body = [*_network_legend(header, width, {_family(op) for op in ops.values()})]
+    body = [*_network_legend(header, {_family(op) for op in ops.values()}, {kind for *_, kind in edges})]
     body += ['<g class="edges">', *paths, "</g>"]
     for key in keys:
         body.append(_layer_box(key, boxes[key], ops[key], labels[key], key != "input", plan))
@@ -186,6 +189,10 @@ def _family(op: str) -> str:
 def _spatial(shape: tuple[int, ...]) -> float:
     """The size a box's height shows: the largest spatial extent (0 for [N, features])."""
     return max(shape[2:], default=0)
+
+
+def _text_width(label: list[tuple[str, list[tuple[str, bool]]]]) -> float:
+    return 14 + 7 * max(sum(len(text) + 1 for text, _ in pieces) for _, pieces in label)
 
 
 def _text_height(label: list[tuple[str, list[tuple[str, bool]]]]) -> float:
@@ -250,7 +257,7 @@ def _key_params(layer: LayerPlan) -> list[tuple[str, bool]]:
     elif op == "pad":
         out.append((f"p={_pads(p['padding'])}", "padding" in solved))
     elif op == "crop":
-        out.append((f"at {_per_axis(p['offset'])}", False))
+        out.append((f"offset {_per_axis(p['offset'])}", False))
     elif op == "linear":
         out.append((f"{p['in_features']}→{p['out_features']}", False))
     return out
@@ -271,20 +278,26 @@ def _pads(pairs) -> str:
 
 
 def _network_header(network: Network, plan: Plan, biggest: float) -> list[str]:
-    solved = ", ".join(f"{name} = {value}" for name, value in plan.assignment.items())
+    """The title and the lines under it (wrapped to about 150 characters)."""
     lines = [f"{network.name} — {network.file}"]
-    lines.append(f"solved by planner: {solved}" if solved else "nothing to solve: every value was given")
+    solved = [f"{name} = {value}" for name, value in plan.assignment.items()]
+    line = "solved by planner: " if solved else "nothing to solve: every value was given"
+    for n, item in enumerate(solved):
+        if len(line) + len(item) > 150:
+            lines.append(line.rstrip())
+            line = "    "
+        line += item + (", " if n < len(solved) - 1 else "")
+    lines.append(line)
     if plan.for_all:
-        lines.append("one plan for every input size of the spec's for_all axes; drawn at "
-                     + _shape(plan.input_shape))
+        lines.append("one plan for every input size of the spec's for_all axes; drawn at " + _shape(plan.input_shape))
     lines.append(f"box height grows with the largest spatial size (up to {biggest:g}); * marks a value planner solved")
     return lines
 
 
-def _network_legend(header: list[str], width: float, families: set[str]) -> list[str]:
+def _network_legend(header: list[str], families: set[str], edges: set[str]) -> list[str]:
     out = [_el("text", header[0], class_="title", x=MARGIN, y=MARGIN + 14)]
     for n, line in enumerate(header[1:]):
-        out.append(_el("text", _fit(line, width), class_="subtitle", x=MARGIN, y=MARGIN + 36 + 18 * n))
+        out.append(_el("text", line, class_="subtitle", x=MARGIN, y=MARGIN + 36 + 18 * n))
     y = MARGIN + 36 + 18 * (len(header) - 1) + 4
     x = MARGIN
     for family, text in _FAMILY_LABEL.items():
@@ -293,16 +306,12 @@ def _network_legend(header: list[str], width: float, families: set[str]) -> list
         out.append(f'<g class="{family}">' + _el("rect", class_="box", x=x, y=y, width=14, height=11, rx=2)
                    + _el("text", text, class_="legend", x=x + 19, y=y + 10) + "</g>")
         x += 19 + 6.6 * len(text) + 18
-    for kind, text in (("skip", "skip / concat input"), ("like", "crop to the size of")):
-        out.append(f'<path class="edge {kind}" d="M {x} {y + 6} L {x + 26} {y + 6}"/>')
-        out.append(_el("text", text, class_="legend", x=x + 32, y=y + 10))
-        x += 32 + 6.6 * len(text) + 18
+    for kind, text in (("skip", "skip connection / concat input"), ("like", "crop to the size of")):
+        if kind in edges:
+            out.append(f'<path class="key {kind}" d="M {x} {y + 6} L {x + 26} {y + 6}"/>')
+            out.append(_el("text", text, class_="legend", x=x + 32, y=y + 10))
+            x += 32 + 6.6 * len(text) + 18
     return out
-
-
-def _fit(text: str, width: float, char: float = 6.6) -> str:
-    most = int((width - 2 * MARGIN) / char)
-    return text if len(text) <= most else text[:most - 1] + "…"
 
 
 def _layer_box(key: str, box: _Box, op: str, label, is_layer: bool, plan: Plan) -> str:
@@ -396,9 +405,9 @@ _LAYER_STYLE = """
 .cell.pad, .swatch.pad { fill: #ffffff; stroke: #8a8a8a; stroke-dasharray: 3 2; }
 .cell.zero, .swatch.zero { fill: #f4f4f4; stroke: #9a9a9a; stroke-dasharray: 1 2; }
 .cell.output, .swatch.output { fill: #aee3dc; stroke: #24877b; }
-.tap { fill: #163d66; fill-opacity: 0.55; stroke: #0b2540; stroke-width: 1.4; }
+.tap, .swatch.kernel-tap { fill: #163d66; fill-opacity: 0.55; stroke: #0b2540; stroke-width: 1.4; }
 .footprint { fill: none; stroke: #0b2540; stroke-width: 1.4; stroke-dasharray: 4 3; }
-.current { fill: #1f7a6f; fill-opacity: 0.8; stroke: #0d4740; stroke-width: 1.5; }
+.current, .swatch.current-cell { fill: #1f7a6f; fill-opacity: 0.8; stroke: #0d4740; stroke-width: 1.5; }
 .ellipsis { font-size: 18px; fill: #666; }
 .legend { font-size: 11.5px; fill: #333; }
 .arrow { fill: none; stroke: #777; stroke-width: 1.6; }
@@ -414,7 +423,7 @@ class _Axis:
     dilation: int
     step: int
     outputs: int
-    formula: str
+    formula: tuple[str, ...]  # the arithmetic, one line each
 
     @property
     def span(self) -> int:
@@ -442,7 +451,7 @@ def draw_layer(network: Network, plan: Plan, name: str) -> str:
     rank = len(layer.input_shape) - 2
     axes = [_axis(layer, a) for a in range(min(rank, 2))]
     if rank == 1:
-        axes.insert(0, _Axis(("input",), 1, 1, 1, 1, ""))
+        axes.insert(0, _Axis(("input",), 1, 1, 1, 1, ()))
     rows, cols = axes
     return _LayerFigure(network, layer, rows, cols, rank).svg()
 
@@ -453,36 +462,40 @@ def _axis(layer: LayerPlan, a: int) -> _Axis:
     d = p.get("dilation", (1,) * len(p["kernel"]))[a]
     pb, pe = p["padding"][a]
     i, o = layer.input_shape[2 + a], layer.output_shape[2 + a]
+    reach = d * (k - 1)
     if layer.op == "conv_transpose":
         out_pad = p["output_padding"][a]
-        stretched = ("input",) + ("zero",) * (s - 1) + ("input",)
-        inner = ("input",) + stretched[1:] * (i - 1)
-        begin, end = d * (k - 1) - pb, d * (k - 1) - pe
-        kinds = ("pad",) * begin + inner + ("pad",) * (end + out_pad)
-        formula = (f"i'={i}, k={k}, s={s}, p={_pair(pb, pe)}, d={d}, a={out_pad}: stretched ĩ' = i' + (s-1)(i'-1) = "
-                   f"{len(inner)}, padded by p' = d(k-1) - p = {_pair(begin, end)} and a = {out_pad} at the end; "
-                   f"o' = s(i'-1) + d(k-1) + 1 - {_p_sum(pb, pe)} + a = {s}·{i - 1} + {d * (k - 1)} + 1 - "
-                   f"{pb + pe} + {out_pad} = {o}")
-        return _Axis(kinds, k, d, 1, o, formula)
-    extra = 0
+        stretched = ("input",) + (("zero",) * (s - 1) + ("input",)) * (i - 1)
+        begin, end = reach - pb, reach - pe
+        kinds = ("pad",) * begin + stretched + ("pad",) * (end + out_pad)
+        sides = f"p' = d(k-1) - p = {begin} on each side" if begin == end else \
+            f"p' = d(k-1) - p = {begin} at the start and {end} at the end"
+        lines = (f"i' = {i}, k = {k}, s = {s}, p = {_pair(pb, pe)}, d = {d}, a = {out_pad}",
+                 f"stretched: ĩ' = i' + (s-1)(i'-1) = {i} + {s - 1}·{i - 1} = {len(stretched)} cells",
+                 f"padded: {sides}, plus a = {out_pad} at the end (bottom/right): {len(kinds)} cells",
+                 f"o' = s(i'-1) + d(k-1) + 1 - {_p_sum(pb, pe)} + a = {s}·{i - 1} + {reach} + 1 - {pb + pe} + "
+                 f"{out_pad} = {o}: the direct convolution of the {len(kinds)} cells with k = {k}, d = {d} and "
+                 f"unit stride")
+        return _Axis(kinds, k, d, 1, o, lines)
     ceil = bool(p.get("ceil_mode"))
-    span = d * (k - 1) + 1
-    if ceil:  # the partial last window of ceil mode runs past the end padding
-        size = i + pb + pe
-        extra = (-(size - span)) % s if size >= span else 0
+    size = i + pb + pe
+    extra = (-(size - reach - 1)) % s if ceil and size > reach else 0  # ceil mode's partial last window
     kinds = ("pad",) * pb + ("input",) * i + ("pad",) * (pe + extra)
-    bracket = ("⌈", "⌉") if ceil else ("⌊", "⌋")
-    formula = (f"i={i}, k={k}, s={s}, p={_pair(pb, pe)}, d={d}: o = {bracket[0]}(i + {_p_sum(pb, pe)} - d(k-1) - 1)/s"
-               f"{bracket[1]} + 1 = {bracket[0]}({i} + {pb + pe} - {d * (k - 1)} - 1)/{s}{bracket[1]} + 1")
-    natural = -(-(i + pb + pe - span) // s) + 1 if ceil else (i + pb + pe - span) // s + 1
-    formula += f" = {natural}"
+    lo, hi = ("⌈", "⌉") if ceil else ("⌊", "⌋")
+    natural = (size - reach - 1 + (s - 1 if ceil else 0)) // s + 1
+    padded = f"{pb} + {i} + {pe} = {size} cells" + (f", and {extra} past the end padding that ceil mode's last "
+                                                      "window reaches" if extra else "")
+    lines = [f"i = {i}, k = {k}, s = {s}, p = {_pair(pb, pe)}, d = {d}" + (", ceil mode" if ceil else ""),
+             f"padded: {padded}",
+             f"o = {lo}(i + {_p_sum(pb, pe)} - d(k-1) - 1)/s{hi} + 1 = {lo}({i} + {pb + pe} - {reach} - 1)/{s}{hi} + 1"
+             f" = {natural}"]
     if natural != o:
-        formula += f", minus the last window, which would start in the end padding: {o}"
-    return _Axis(kinds, k, d, s, o, formula)
+        lines.append(f"the last window would start in the end padding, so PyTorch drops it: o = {o}")
+    return _Axis(kinds, k, d, s, o, tuple(lines))
 
 
 def _pair(b: int, e: int) -> str:
-    return str(b) if b == e else f"({b},{e})"
+    return str(b) if b == e else f"({b}, {e})"
 
 
 def _p_sum(b: int, e: int) -> str:
@@ -490,28 +503,33 @@ def _p_sum(b: int, e: int) -> str:
 
 
 class _LayerFigure:
+    """The picture of one layer: text on top, the input grid, an arrow, the output grid, a legend.
+
+    A 2-D (or 3-D) layer shows its first two spatial axes as rows and columns of square cells,
+    the output to the right; a 1-D layer shows tall cells in one strip, the output below it.
+    """
+
     def __init__(self, network: Network, layer: LayerPlan, rows: _Axis, cols: _Axis, rank: int):
         self.network, self.layer, self.rows, self.cols, self.rank = network, layer, rows, cols, rank
         vr, vc = rows.view(), cols.view()
-        self.cell = max(5, min(30, 440 // max(vr, vc, 1)))
+        if rank == 1:
+            self.cw, self.ch = max(6, min(30, 900 // vc)), 30
+        else:
+            self.cw = self.ch = max(5, min(30, 440 // max(vr, vc)))
 
-    def svg(self) -> str:
-        layer, rows, cols, cs = self.layer, self.rows, self.cols, self.cell
-        vr, vc = rows.view(), cols.view()
-        nr, nc = rows.outputs_in_view(), cols.outputs_in_view()
-        transposed = layer.op == "conv_transpose"
+    def text(self) -> tuple[str, list[str], list[str]]:
+        layer, rows, cols = self.layer, self.rows, self.cols
         kind = {"conv": "convolution", "conv_transpose": "transposed convolution", "maxpool": "max pooling",
                 "avgpool": "average pooling"}[layer.op]
-        title = f"{layer.name}: {kind}, {_shape(layer.input_shape)} → {_shape(layer.output_shape)}"
+        title = f"{layer.name} — {kind}, {_shape(layer.input_shape)} → {_shape(layer.output_shape)}"
         lines = []
-        axis_names = ["axis 0 (rows)", "axis 1 (columns)"] if self.rank >= 2 else ["axis 0"]
-        drawn = [rows, cols] if self.rank >= 2 else [cols]
         if self.rank >= 2 and rows.formula == cols.formula:
-            lines.append(f"both axes: {rows.formula}")
+            lines += ["both axes: " + rows.formula[0], *rows.formula[1:]]
         else:
-            lines += [f"{n}: {ax.formula}" for n, ax in zip(axis_names, drawn)]
+            for name, ax in zip(self.axis_names(), self.drawn()):
+                lines += [f"{name}: {ax.formula[0]}", *("    " + line for line in ax.formula[1:])]
         notes = []
-        if transposed:
+        if layer.op == "conv_transpose":
             notes.append("drawn as the guide draws it: the equivalent direct convolution, unit stride, over the "
                          "stretched input (s-1 zeros between units), padded by p' on each side and by a extra zeros "
                          "at the end (bottom/right); its kernel is the transposed convolution's kernel rotated by 180°")
@@ -522,93 +540,123 @@ class _LayerFigure:
         if self.rank == 3:
             notes.append("a 3-D layer: the first two spatial axes are drawn; axis 2 works the same way")
         clipped = [f"{name}: the first {ax.view()} of {len(ax.kinds)} cells and {ax.outputs_in_view()} of "
-                   f"{ax.outputs} outputs" for name, ax in zip(axis_names, drawn) if ax.view() < len(ax.kinds)]
+                   f"{ax.outputs} outputs" for name, ax in zip(self.axis_names(), self.drawn())
+                   if ax.view() < len(ax.kinds)]
         if clipped:
             notes.append("clipped view (⋯): " + "; ".join(clipped))
-        notes.append(f"{layer.name} from {self.network.file}; the kernel steps over the output positions shown")
+        notes.append(f"layer {layer.name} of {self.network.name} ({self.network.file}); the animation steps the "
+                     "kernel over the output positions")
+        return title, lines, notes
 
-        width_text = 980
-        wrapped_lines = [w for line in lines for w in _wrap_text(line, width_text, 7.2)]
-        wrapped_notes = [w for note in notes for w in _wrap_text(note, width_text, 6.6)]
-        top = 24 + 22 + 18 * len(wrapped_lines) + 16 * len(wrapped_notes) + 30
-        gx, gy = 40, top + 22
-        grid_w, grid_h = vc * cs, vr * cs
-        ox = gx + grid_w + 110
-        oy = gy + max(0, (grid_h - nr * cs) / 2)
-        width = max(width_text + 48, ox + nc * cs + 60)
-        height = gy + grid_h + 100
+    def axis_names(self) -> list[str]:
+        return ["axis 0 (rows)", "axis 1 (columns)"] if self.rank >= 2 else ["axis 0"]
+
+    def drawn(self) -> list[_Axis]:
+        return [self.rows, self.cols] if self.rank >= 2 else [self.cols]
+
+    def svg(self) -> str:
+        layer, rows, cols, cw, ch = self.layer, self.rows, self.cols, self.cw, self.ch
+        vr, vc = rows.view(), cols.view()
+        nr, nc = rows.outputs_in_view(), cols.outputs_in_view()
+        transposed = layer.op == "conv_transpose"
+        title, lines, notes = self.text()
+        text_width = 980
+        lines = [w for line in lines for w in _wrap_text(line, text_width, 7.2)]
+        notes = [w for note in notes for w in _wrap_text(note, text_width, 6.6)]
+
+        gx, gy = 40, 52 + 18 * len(lines) + 16 * len(notes) + 40
+        grid_w, grid_h = vc * cw, vr * ch
+        if self.rank == 1:  # output strip below the input strip
+            ox, oy = gx, gy + grid_h + 74
+            arrow = (gx + 40, gy + grid_h + 12, gx + 40, oy - 26)
+            bottom = oy + ch
+        else:
+            ox, oy = gx + grid_w + 110, gy + max(0, (grid_h - nr * ch) / 2)
+            arrow = (gx + grid_w + 30, gy + grid_h / 2, ox - 22, gy + grid_h / 2)
+            bottom = max(gy + grid_h, oy + nr * ch)
+        width = max(text_width + 48, gx + grid_w + 60, ox + nc * cw + 60)
+        height = bottom + 96
 
         body = [_el("text", title, class_="title", x=24, y=30)]
         y = 52
-        for line in wrapped_lines:
+        for line in lines:
             body.append(_el("text", line, class_="formula", x=24, y=y))
             y += 18
-        for note in wrapped_notes:
+        for note in notes:
             body.append(_el("text", note, class_="note", x=24, y=y))
             y += 16
 
-        in_caption = ("stretched, padded input" if transposed else "padded input") + \
-            f" ({'×'.join(str(len(ax.kinds)) for ax in drawn)} cells)"
-        body.append(_el("text", in_caption, class_="caption", x=gx, y=gy - 10))
+        sizes = "×".join(str(len(ax.kinds)) for ax in self.drawn())
+        body.append(_el("text", f"{'stretched, padded' if transposed else 'padded'} input ({sizes} cells)",
+                        class_="caption", x=gx, y=gy - 10))
         body.append('<g class="input-grid">')
         for r in range(vr):
             for c in range(vc):
                 kind = _combine(rows.kinds[r], cols.kinds[c])
-                body.append(_el("rect", class_=f"cell {kind}", x=gx + c * cs, y=gy + r * cs, width=cs, height=cs))
+                body.append(_el("rect", class_=f"cell {kind}", x=gx + c * cw, y=gy + r * ch, width=cw, height=ch))
         body.append("</g>")
-        if vc < len(cols.kinds):
-            body.append(_el("text", "⋯", class_="ellipsis", x=gx + grid_w + 6, y=gy + grid_h / 2 + 6))
-        if vr < len(rows.kinds):
-            body.append(_el("text", "⋮", class_="ellipsis", x=gx + grid_w / 2, y=gy + grid_h + 20))
+        body += _ellipses(gx, gy, vr, vc, len(rows.kinds), len(cols.kinds), cw, ch)
 
-        out_caption = f"output ({'×'.join(str(ax.outputs) for ax in drawn)})"
-        body.append(_el("text", out_caption, class_="caption", x=ox, y=oy - 10))
+        outputs = "×".join(str(ax.outputs) for ax in self.drawn())
+        body.append(_el("text", f"output ({outputs})", class_="caption", x=ox, y=oy - 10))
         body.append('<g class="output-grid">')
         for r in range(nr):
             for c in range(nc):
-                body.append(_el("rect", class_="cell output", x=ox + c * cs, y=oy + r * cs, width=cs, height=cs))
+                body.append(_el("rect", class_="cell output", x=ox + c * cw, y=oy + r * ch, width=cw, height=ch))
         body.append("</g>")
-        if nc < cols.outputs:
-            body.append(_el("text", "⋯", class_="ellipsis", x=ox + nc * cs + 6, y=oy + nr * cs / 2 + 6))
-        if nr < rows.outputs:
-            body.append(_el("text", "⋮", class_="ellipsis", x=ox + nc * cs / 2, y=oy + nr * cs + 20))
+        body += _ellipses(ox, oy, nr, nc, rows.outputs, cols.outputs, cw, ch)
 
-        ay = gy + grid_h / 2
-        body.append(f'<path class="arrow" d="M {_num(gx + grid_w + 30)} {_num(ay)} L {_num(ox - 22)} {_num(ay)} '
-                    f'M {_num(ox - 30)} {_num(ay - 6)} L {_num(ox - 22)} {_num(ay)} L {_num(ox - 30)} {_num(ay + 6)}"/>')
+        x0, y0, x1, y1 = arrow
+        head = (f"M {_num(x1 - 8)} {_num(y1 - 6)} L {_num(x1)} {_num(y1)} L {_num(x1 - 8)} {_num(y1 + 6)}"
+                if y0 == y1 else f"M {_num(x1 - 6)} {_num(y1 - 8)} L {_num(x1)} {_num(y1)} L {_num(x1 + 6)} {_num(y1 - 8)}")
+        body.append(f'<path class="arrow" d="M {_num(x0)} {_num(y0)} L {_num(x1)} {_num(y1)} {head}"/>')
 
         positions = [(r, c) for r in range(nr) for c in range(nc)]
         dur = f"{max(1.0, 0.7 * len(positions)):g}s"
-        moves = ";".join(f"{c * cols.step * cs} {r * rows.step * cs}" for r, c in positions)
-        steps = ";".join(f"{c * cs} {r * cs}" for r, c in positions)
+        moves = ";".join(f"{_num(c * cols.step * cw)} {_num(r * rows.step * ch)}" for r, c in positions)
+        steps = ";".join(f"{_num(c * cw)} {_num(r * ch)}" for r, c in positions)
+        inset = min(1.5, cw / 5)
         body.append('<g class="kernel">')
-        body.append(_el("rect", class_="footprint", x=gx, y=gy, width=cols.span * cs,
-                        height=rows.span * cs))
+        body.append(_el("rect", class_="footprint", x=gx, y=gy, width=cols.span * cw, height=rows.span * ch))
         for tr in range(rows.kernel):
             for tc in range(cols.kernel):
-                body.append(_el("rect", class_="tap", x=gx + tc * cols.dilation * cs + 1.5,
-                                y=gy + tr * rows.dilation * cs + 1.5, width=cs - 3, height=cs - 3))
+                body.append(_el("rect", class_="tap", x=gx + tc * cols.dilation * cw + inset,
+                                y=gy + tr * rows.dilation * ch + inset, width=cw - 2 * inset, height=ch - 2 * inset))
         body.append(_animation(moves, dur))
         body.append("</g>")
-        body.append(_el("rect", class_="current", x=ox + 1.5, y=oy + 1.5, width=cs - 3, height=cs - 3,
-                        children=_animation(steps, dur)))
+        body.append(_el("rect", class_="current", x=ox + inset, y=oy + inset, width=cw - 2 * inset,
+                        height=ch - 2 * inset, children=_animation(steps, dur)))
 
-        body += self.legend(24, height - 36, transposed)
+        body += self.legend(24, height - 36)
         return _document(width, height, _LAYER_STYLE, body, title)
 
-    def legend(self, x: float, y: float, transposed: bool) -> list[str]:
-        items = [("cell input", "input"), ("cell pad", "padding" + (" (p' and a)" if transposed else ""))]
-        if transposed:
-            items.append(("cell zero", "zeros inserted between units (s-1)"))
-        items += [("tap", "kernel taps" + (" (dilation gaps between them)" if any(
-            ax.dilation > 1 for ax in (self.rows, self.cols)) else "")), ("cell output", "output"),
-                  ("current", "current output")]
+    def legend(self, x: float, y: float) -> list[str]:
+        kinds = {kind for ax in (self.rows, self.cols) for kind in ax.kinds[:ax.view()]}
+        transposed = self.layer.op == "conv_transpose"
+        items = [("swatch input", "input")]
+        if "pad" in kinds:
+            items.append(("swatch pad", "padding" + (" (p' and a)" if transposed else "")))
+        if "zero" in kinds:
+            items.append(("swatch zero", "zeros inserted between units (s-1)"))
+        gaps = any(ax.dilation > 1 for ax in (self.rows, self.cols))
+        items += [("swatch kernel-tap", "kernel taps" + (" (dilation gaps between them)" if gaps else "")),
+                  ("swatch output", "output"), ("swatch current-cell", "current output")]
         out = []
         for cls, text in items:
-            out.append(_el("rect", class_=cls.replace("cell ", "swatch "), x=x, y=y, width=14, height=14))
+            out.append(_el("rect", class_=cls, x=x, y=y, width=14, height=14))
             out.append(_el("text", text, class_="legend", x=x + 20, y=y + 11))
             x += 20 + 6.8 * len(text) + 22
         return out
+
+
+def _ellipses(x: float, y: float, rows: int, cols: int, all_rows: int, all_cols: int, cw: float, ch: float) -> list[str]:
+    """⋯ right of a clipped grid, ⋮ below it."""
+    out = []
+    if cols < all_cols:
+        out.append(_el("text", "⋯", class_="ellipsis", x=x + cols * cw + 6, y=y + rows * ch / 2 + 6))
+    if rows < all_rows:
+        out.append(_el("text", "⋮", class_="ellipsis", x=x + cols * cw / 2, y=y + rows * ch + 20))
+    return out
 
 
 def _animation(values: str, dur: str) -> str:

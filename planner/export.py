@@ -329,12 +329,13 @@ def _docstring_text(text: str) -> str:
 
 
 def _comment_wrap(text: str, width: int = 98) -> list[str]:
+    """Comment lines, broken after a comma where possible."""
     lines, line = [], "#"
-    for word in text.split(" "):
-        if len(line) + 1 + len(word) > width and line != "#":
+    for piece in re.split(r"(?<=,) ", text):
+        if len(line) + 1 + len(piece) > width and line.strip("# "):
             lines.append(line)
             line = "#  "
-        line += " " + word
+        line += " " + piece
     return [*lines, line]
 
 

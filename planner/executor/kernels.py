@@ -12,6 +12,7 @@ Parameters that cannot run raise `ExecutionError`.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
@@ -64,13 +65,14 @@ def _groups(channels: int, groups: int, what: str) -> int:
 
 
 def _add_bias(out: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    """out with a per-channel bias added, in out's dtype."""
+    """out, which the caller owns, with a per-channel bias added in place, in out's dtype."""
     if bias is None:
         return out
     bias = np.asarray(bias)
     if bias.shape != (out.shape[1],):
         raise ExecutionError(f"bias shape {bias.shape} does not match {out.shape[1]} output channels")
-    return out + bias.astype(out.dtype, copy=False).reshape((1, -1) + (1,) * (out.ndim - 2))
+    out += bias.astype(out.dtype, copy=False).reshape((1, -1) + (1,) * (out.ndim - 2))
+    return out
 
 
 # ------------------------------------------------------------------- shared helpers
@@ -139,15 +141,31 @@ def _sliding(
 
 
 def _reduce_taps(win: np.ndarray, kernel: Sequence[int], ufunc: Callable[..., np.ndarray]) -> np.ndarray:
-    """Reduce a window view over its kernel taps with a binary ufunc, one tap at a time."""
-    taps = _taps(kernel)
-    out = np.array(win[(..., *next(taps))])
-    for tap in taps:
-        ufunc(out, win[(..., *tap)], out=out)
+    """Reduce a window view (N, C, *out, *kernel) over its taps with a binary ufunc, one tap at a time.
+
+    One sample at a time, so that a batch's later taps find their data still in cache.
+    """
+    out = np.empty(win.shape[: win.ndim - len(kernel)], dtype=win.dtype)
+    for sample, windows in zip(out, win, strict=True):
+        taps = _taps(kernel)
+        np.copyto(sample, windows[(..., *next(taps))])
+        for tap in taps:
+            ufunc(sample, windows[(..., *tap)], out=sample)
     return out
 
 
 # ----------------------------------------------------------------------- convolution
+
+
+def _columns(block: np.ndarray, groups: int) -> np.ndarray:
+    """The im2col matrix (G, C/G * taps, positions) of a window block (C, *out, *kernel).
+
+    A contiguous copy, except for a 1x1 unit-stride kernel, whose columns are the input
+    itself.
+    """
+    rank = (block.ndim - 1) // 2
+    cols = np.ascontiguousarray(block.transpose(0, *range(rank + 1, 2 * rank + 1), *range(1, rank + 1)))
+    return cols.reshape(groups, -1, math.prod(block.shape[1 : rank + 1]))
 
 
 def conv(
@@ -175,23 +193,21 @@ def conv(
     if min(kernel) < 1:
         raise ExecutionError(f"weight has an empty kernel axis: shape {weight.shape}")
 
-    win = _sliding(
-        x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=False, fill=0, ceil_fill=0
-    )
+    win = _windows(_pad(x, padding, 0), kernel, stride, dilation)  # (N, C, *out, *kernel)
     out_sizes = win.shape[2 : 2 + rank]
-    w = weight.reshape(groups, cog, cig, *kernel)
-    acc = None
-    for tap in _taps(kernel):
-        # one batched GEMM per tap: (G, Cog, Cig) @ (N, G, Cig, P) -> (N, G, Cog, P); with
-        # Cig == 1 (depthwise) a broadcast product is the same and twice as fast
-        w_tap, x_tap = w[(..., *tap)], win[(..., *tap)].reshape(n, groups, cig, -1)
-        part = w_tap * x_tap if cig == 1 else w_tap @ x_tap
-        if acc is None:
-            acc = part
-        else:
-            acc += part
-    out = acc.reshape(n, c_out, *out_sizes)
-    return _add_bias(out, bias)
+    dtype = np.result_type(x, weight)
+    taps = math.prod(kernel)
+    w = weight.reshape(groups, cog, cig * taps).astype(dtype, copy=False)
+    out = np.empty((n, groups, cog, math.prod(out_sizes)), dtype=dtype)
+    # im2col one block of output rows (first spatial axis) at a time, for one GEMM per
+    # group; a block's columns take at most the layer's input plus output bytes, so the
+    # peak stays near twice that
+    row = out.shape[-1] // out_sizes[0]
+    step = max(1, (x.nbytes + out.nbytes) // (c_in * taps * row * out.itemsize))
+    for i in range(n):
+        for r in range(0, out_sizes[0], step):
+            np.matmul(w, _columns(win[i, :, r : r + step], groups), out=out[i, :, :, r * row : (r + step) * row])
+    return _add_bias(out.reshape(n, c_out, *out_sizes), bias)
 
 
 def _transpose_checks(
@@ -259,15 +275,16 @@ def conv_transpose(
     ]
     dtype = np.result_type(x, weight)
     buf = np.zeros((n, groups * cog, *reach), dtype=dtype)
-    xg = x.reshape(n, groups, cig, -1)
     # (C_in, Cog, *k) -> (G, Cog, Cig, *k): the transpose of each group's tap matrix
-    wt = weight.reshape(groups, cig, cog, *kernel).swapaxes(1, 2)
-    for tap in _taps(kernel):
-        part = (wt[(..., *tap)] @ xg).reshape(n, groups * cog, *sizes)
-        where = tuple(
-            slice(t * d, t * d + s * (i - 1) + 1, s) for t, d, s, i in zip(tap, dilation, stride, sizes, strict=True)
-        )
-        buf[(slice(None), slice(None), *where)] += part
+    wt = weight.reshape(groups, cig, cog, *kernel).swapaxes(1, 2).astype(dtype, copy=False)
+    # one sample at a time, so the scatter-adds land in a buffer that stays in cache
+    for sample, out in zip(x.reshape(n, groups, cig, -1), buf, strict=True):
+        for tap in _taps(kernel):
+            where = tuple(
+                slice(t * d, t * d + s * (i - 1) + 1, s)
+                for t, d, s, i in zip(tap, dilation, stride, sizes, strict=True)
+            )
+            out[(slice(None), *where)] += (wt[(..., *tap)] @ sample).reshape(groups * cog, *sizes)
     return _add_bias(_crop(buf, padding), bias)
 
 
@@ -379,17 +396,17 @@ def adaptive_avg_pool(x: np.ndarray, *, output_size: Sequence[int]) -> np.ndarra
     rank = _spatial_rank(x)
     output_size = _ints("output_size", output_size, rank, 1)
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
-    out = x.astype(np.float64)
-    for axis, o in enumerate(output_size, start=2):
-        i = out.shape[axis]
-        j = np.arange(o)
+    out = x
+    # one GEMM per axis with a bin-averaging matrix, the last axis first: it needs no
+    # transpose, and it shrinks what the other axes' transposes move
+    for axis in reversed(range(2, 2 + rank)):
+        i, o = x.shape[axis], output_size[axis - 2]
+        j = np.arange(o)[:, None]
         start, end = (j * i) // o, -((-(j + 1) * i) // o)
-        csum = np.cumsum(out, axis=axis)
-        csum = np.concatenate([np.zeros_like(csum.take([0], axis=axis)), csum], axis=axis)
-        shape = [1] * out.ndim
-        shape[axis] = o
-        out = (csum.take(end, axis=axis) - csum.take(start, axis=axis)) / (end - start).reshape(shape)
-    return out.astype(dtype, copy=False)
+        cells = np.arange(i)
+        means = ((start <= cells) & (cells < end)) / (end - start)  # (O, I): row j averages bin j
+        out = np.moveaxis(np.tensordot(out, means.T.astype(dtype), axes=(axis, 0)), -1, axis)
+    return np.ascontiguousarray(out)
 
 
 # --------------------------------------------------------------------- other layers

@@ -97,6 +97,9 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
                                + ", ".join(sizes_text(s) for s in samples) + " cannot all be served)")]
 
 
+SIZES_BUDGET = 3.0  # seconds spent looking for input sizes that work; a hint, not worth a long wait
+
+
 def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int = 4) -> list[Diagnostic]:
     """Notes naming the feasible input sizes nearest to each fixed spatial input size."""
     fixed = {axis: size for axis, size in enumerate(network.input_shape[2:], 2) if isinstance(size, int)}
@@ -112,15 +115,19 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     shape = (network.input_shape[0], network.input_shape[1], *shape[2:])
     variant = dataclasses.replace(network, input_shape=shape, unknowns=(*network.unknowns, *groups.values()))
     enc = encode(variant)
+    solver = z3.Solver(ctx=enc.ctx)
+    solver.add(*enc.all_constraints())
+    budget = Deadline(SIZES_BUDGET)
+    if deadline.end is not None:
+        budget.end = min(budget.end, deadline.end)
     notes = []
     try:
         for size, unknown in groups.items():
-            below = _nearest(enc, unknown, size, -1, around, deadline)
-            above = _nearest(enc, unknown, size, +1, around, deadline)
-            found = sorted(below + above)
-            axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
+            found = sorted(_nearest(solver, enc.var(unknown), unknown.domain, size, -1, around, budget)
+                           + _nearest(solver, enc.var(unknown), unknown.domain, size, +1, around, budget))
             if not found:  # the input size is not what breaks the spec
                 continue
+            axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
             rule = _rule(found)
             message = (f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}"
                        + (f"; they are {rule}" if rule else ""))
@@ -130,20 +137,49 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     return notes
 
 
-def _nearest(enc: Encoding, unknown: Unknown, size: int, direction: int, count: int, deadline: Deadline) -> list[int]:
-    """Up to `count` feasible values of `unknown` nearest to `size`, going down (-1) or up (+1)."""
-    var = enc.var(unknown)
+def _feasible_in(solver: z3.Solver, var: z3.ArithRef, lo: int, hi: int, deadline: Deadline) -> int | None:
+    """Some feasible value of `var` in lo..hi, or None."""
+    if lo > hi:
+        return None
+    solver.push()
+    solver.add(var >= lo, var <= hi)
+    try:
+        if deadline.check(solver) == z3.unsat:
+            return None
+        return solver.model().eval(var).as_long()
+    finally:
+        solver.pop()
+
+
+def _nearest(solver: z3.Solver, var: z3.ArithRef, domain: Domain, size: int, direction: int, count: int,
+             deadline: Deadline) -> list[int]:
+    """Up to `count` feasible values of `var` nearest to `size`, going down (-1) or up (+1): a galloping
+    search for a window that holds one, then a bisection for the one nearest the bound."""
     found: list[int] = []
     bound = size
-    for _ in range(count):
-        opt = z3.Optimize(ctx=enc.ctx)
-        opt.add(*enc.all_constraints())
-        opt.add(var < bound if direction < 0 else var > bound)
-        (opt.maximize if direction < 0 else opt.minimize)(var)
-        if deadline.check(opt) == z3.unsat:
+    while len(found) < count:
+        width = 1
+        while True:
+            lo, hi = (max(domain.lo, bound - width), bound - 1) if direction < 0 else (bound + 1,
+                                                                                        min(domain.hi, bound + width))
+            value = _feasible_in(solver, var, lo, hi, deadline)
+            if value is not None or lo <= domain.lo and direction < 0 or hi >= domain.hi and direction > 0:
+                break
+            width *= 2
+        if value is None:
             break
-        bound = opt.model().eval(var).as_long()
-        found.append(bound)
+        if direction > 0:  # the lowest feasible value in lo..value
+            while lo < value:
+                mid = (lo + value) // 2
+                hit = _feasible_in(solver, var, lo, mid, deadline)
+                lo, value = (mid + 1, value) if hit is None else (lo, hit)
+        else:  # the highest feasible value in value..hi
+            while value < hi:
+                mid = (value + hi + 1) // 2
+                hit = _feasible_in(solver, var, mid, hi, deadline)
+                value, hi = (value, mid - 1) if hit is None else (hit, hi)
+        found.append(value)
+        bound = value
     return found
 
 

@@ -11,6 +11,7 @@ from enum import Enum
 from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
 from planner.graph import Network, Unknown
 from planner.plan import Plan, compute_plan
+from planner.solver.count import count_plans
 from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
 from planner.solver.search import Deadline, ForAllSearch, GaveUp, Search
 
@@ -43,15 +44,21 @@ class SolveResult:
 
 
 def solve_network(network: Network, *, max_solutions: int | None = 1, count: bool = False,
-                  timeout: float | None = None) -> SolveResult:
-    """Find up to `max_solutions` plans (None: all); with `count`, count every plan."""
+                  timeout: float | None = None, explain: bool = True) -> SolveResult:
+    """Find up to `max_solutions` plans (None: all); with `count`, count every plan.
+
+    A count without the full list comes from the dynamic-programming counter when the
+    spec suits it, and from enumeration otherwise. `explain=False` skips saying why an
+    infeasible spec is infeasible.
+    """
     deadline = Deadline(timeout)
     plans: list[Plan] = []
     found = 0
     search = None
     try:
+        counted = count_plans(network, deadline) if count and max_solutions is not None else None
         search = ForAllSearch(network, deadline) if network.for_all else Search(network, deadline)
-        while max_solutions is None or count or found < max_solutions:
+        while max_solutions is None or (count and counted is None) or found < max_solutions:
             assignment = search.next()
             if assignment is None:
                 break
@@ -62,9 +69,13 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
         diag = network.diagnostic((), "unknown", f"the solver gave up ({e.reason}) after {found} plan(s); "
                                   "allow more time with --timeout, or narrow the domains")
         return SolveResult(network.file, Status.UNKNOWN, plans, None, [diag], network)
+    if counted is None and (count or max_solutions is None):
+        counted = found
     if not plans:
-        return SolveResult(network.file, Status.INFEASIBLE, [], 0, _explain(network, search, deadline), network)
-    counted = found if (count or max_solutions is None) else None
+        if counted:
+            raise InternalError(f"the counter found {counted} plans where the solver found none")
+        diagnostics = _explain(network, search, deadline) if explain else []
+        return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
     return SolveResult(network.file, Status.SOLVED, plans, counted, [], network)
 
 

@@ -82,7 +82,6 @@ _NETWORK_STYLE = """
 .edge.skip, .key.skip { stroke: #4f9a45; stroke-width: 1.8; stroke-opacity: 0.8; }
 .edge.like, .key.like { stroke: #9467a8; stroke-width: 1.3; stroke-dasharray: 5 3; stroke-opacity: 0.9; }
 .legend { font-size: 11px; fill: #333; }
-#arrow path { fill: #666; } #arrow-skip path { fill: #4f9a45; } #arrow-like path { fill: #9467a8; }
 """
 
 BOX_W, POINTWISE_W, GAP_X = 132, 104, 30
@@ -322,7 +321,8 @@ def _layer_box(key: str, box: _Box, op: str, label, is_layer: bool, plan: Plan) 
         layer = plan.layer(key)
         tip = f"{key}: {op} {_shape(layer.input_shape)} → {_shape(layer.output_shape)}"
         if layer.params:
-            tip += "\n" + ", ".join(f"{k}={_plain(v)}{'*' if k in layer.solved else ''}" for k, v in layer.params.items())
+            tip += "\n" + ", ".join(f"{k}={_plain(v)}{'*' if k in layer.solved else ''}"
+                                    for k, v in layer.params.items())
         parts.append(_el("title", tip))
     parts.append(_el("rect", class_="box", x=box.x, y=box.y, width=box.w, height=box.h, rx=5))
     y = box.cy - LINE_H * len(label) / 2 + 10
@@ -331,7 +331,8 @@ def _layer_box(key: str, box: _Box, op: str, label, is_layer: bool, plan: Plan) 
         for n, (text, solved) in enumerate(pieces):
             sep = " " if n else ""
             spans.append(escape(sep + text) + ('<tspan class="solved">*</tspan>' if solved else ""))
-        parts.append(f'<text class="{cls}" x="{_num(box.cx)}" y="{_num(y)}" text-anchor="middle">{"".join(spans)}</text>')
+        parts.append(f'<text class="{cls}" x="{_num(box.cx)}" y="{_num(y)}" text-anchor="middle">'
+                     f'{"".join(spans)}</text>')
         y += LINE_H
     parts.append("</g>")
     return "".join(parts)
@@ -376,7 +377,7 @@ def _edge(a: _Box, b: _Box, kind: str, row_bottom: list[float], right: float, la
 def _rounded(points: list[tuple[float, float]], radius: float = 9) -> str:
     """An orthogonal polyline with its corners rounded."""
     d = [f"M {_num(points[0][0])} {_num(points[0][1])}"]
-    for (x0, y0), (x1, y1), (x2, y2) in zip(points, points[1:], points[2:]):
+    for (x0, y0), (x1, y1), (x2, y2) in zip(points, points[1:], points[2:], strict=False):
         r = min(radius, math.dist((x0, y0), (x1, y1)) / 2, math.dist((x1, y1), (x2, y2)) / 2)
         ax, ay = _towards(x1, y1, x0, y0, r)
         bx, by = _towards(x1, y1, x2, y2, r)
@@ -411,6 +412,8 @@ _LAYER_STYLE = """
 .ellipsis { font-size: 18px; fill: #666; }
 .legend { font-size: 11.5px; fill: #333; }
 .arrow { fill: none; stroke: #777; stroke-width: 1.6; }
+.bracket { fill: none; stroke: #888; stroke-width: 1; }
+.segment { font-size: 11px; fill: #444; }
 """
 
 
@@ -424,6 +427,7 @@ class _Axis:
     step: int
     outputs: int
     formula: tuple[str, ...]  # the arithmetic, one line each
+    segments: tuple[tuple[str, int], ...] = ()  # (label, cells) along the axis, e.g. ("p=1", 1), ("i=6", 6)
 
     @property
     def span(self) -> int:
@@ -476,7 +480,9 @@ def _axis(layer: LayerPlan, a: int) -> _Axis:
                  f"o' = s(i'-1) + d(k-1) + 1 - {_p_sum(pb, pe)} + a = {s}·{i - 1} + {reach} + 1 - {pb + pe} + "
                  f"{out_pad} = {o}: the direct convolution of the {len(kinds)} cells with k = {k}, d = {d} and "
                  f"unit stride")
-        return _Axis(kinds, k, d, 1, o, lines)
+        segments = ((f"p'={begin}", begin), (f"ĩ'={len(stretched)}", len(stretched)), (f"p'={end}", end),
+                    (f"a={out_pad}", out_pad))
+        return _Axis(kinds, k, d, 1, o, lines, segments)
     ceil = bool(p.get("ceil_mode"))
     size = i + pb + pe
     extra = (-(size - reach - 1)) % s if ceil and size > reach else 0  # ceil mode's partial last window
@@ -491,7 +497,8 @@ def _axis(layer: LayerPlan, a: int) -> _Axis:
              f" = {natural}"]
     if natural != o:
         lines.append(f"the last window would start in the end padding, so PyTorch drops it: o = {o}")
-    return _Axis(kinds, k, d, s, o, tuple(lines))
+    segments = ((f"p={pb}", pb), (f"i={i}", i), (f"p={pe}", pe), ("ceil", extra))
+    return _Axis(kinds, k, d, s, o, tuple(lines), segments)
 
 
 def _pair(b: int, e: int) -> str:
@@ -526,7 +533,7 @@ class _LayerFigure:
         if self.rank >= 2 and rows.formula == cols.formula:
             lines += ["both axes: " + rows.formula[0], *rows.formula[1:]]
         else:
-            for name, ax in zip(self.axis_names(), self.drawn()):
+            for name, ax in zip(self.axis_names(), self.drawn(), strict=True):
                 lines += [f"{name}: {ax.formula[0]}", *("    " + line for line in ax.formula[1:])]
         notes = []
         if layer.op == "conv_transpose":
@@ -540,7 +547,7 @@ class _LayerFigure:
         if self.rank == 3:
             notes.append("a 3-D layer: the first two spatial axes are drawn; axis 2 works the same way")
         clipped = [f"{name}: the first {ax.view()} of {len(ax.kinds)} cells and {ax.outputs_in_view()} of "
-                   f"{ax.outputs} outputs" for name, ax in zip(self.axis_names(), self.drawn())
+                   f"{ax.outputs} outputs" for name, ax in zip(self.axis_names(), self.drawn(), strict=True)
                    if ax.view() < len(ax.kinds)]
         if clipped:
             notes.append("clipped view (⋯): " + "; ".join(clipped))
@@ -566,16 +573,16 @@ class _LayerFigure:
 
         gx, gy = 40, 52 + 18 * len(lines) + 16 * len(notes) + 40
         grid_w, grid_h = vc * cw, vr * ch
-        if self.rank == 1:  # output strip below the input strip
-            ox, oy = gx, gy + grid_h + 74
-            arrow = (gx + 40, gy + grid_h + 12, gx + 40, oy - 26)
+        if self.rank == 1:  # output strip below the input strip and its labels
+            ox, oy = gx, gy + grid_h + 104
+            arrow = (gx + 40, gy + grid_h + 40, gx + 40, oy - 26)
             bottom = oy + ch
         else:
             ox, oy = gx + grid_w + 110, gy + max(0, (grid_h - nr * ch) / 2)
             arrow = (gx + grid_w + 30, gy + grid_h / 2, ox - 22, gy + grid_h / 2)
             bottom = max(gy + grid_h, oy + nr * ch)
         width = max(text_width + 48, gx + grid_w + 60, ox + nc * cw + 60)
-        height = bottom + 96
+        height = bottom + 110
 
         body = [_el("text", title, class_="title", x=24, y=30)]
         y = 52
@@ -596,6 +603,7 @@ class _LayerFigure:
                 body.append(_el("rect", class_=f"cell {kind}", x=gx + c * cw, y=gy + r * ch, width=cw, height=ch))
         body.append("</g>")
         body += _ellipses(gx, gy, vr, vc, len(rows.kinds), len(cols.kinds), cw, ch)
+        body += _segments(cols.segments, gx, gy + grid_h + 6, cw, vc)
 
         outputs = "×".join(str(ax.outputs) for ax in self.drawn())
         body.append(_el("text", f"output ({outputs})", class_="caption", x=ox, y=oy - 10))
@@ -607,8 +615,10 @@ class _LayerFigure:
         body += _ellipses(ox, oy, nr, nc, rows.outputs, cols.outputs, cw, ch)
 
         x0, y0, x1, y1 = arrow
-        head = (f"M {_num(x1 - 8)} {_num(y1 - 6)} L {_num(x1)} {_num(y1)} L {_num(x1 - 8)} {_num(y1 + 6)}"
-                if y0 == y1 else f"M {_num(x1 - 6)} {_num(y1 - 8)} L {_num(x1)} {_num(y1)} L {_num(x1 + 6)} {_num(y1 - 8)}")
+        if y0 == y1:  # pointing right
+            head = f"M {_num(x1 - 8)} {_num(y1 - 6)} L {_num(x1)} {_num(y1)} L {_num(x1 - 8)} {_num(y1 + 6)}"
+        else:  # pointing down
+            head = f"M {_num(x1 - 6)} {_num(y1 - 8)} L {_num(x1)} {_num(y1)} L {_num(x1 + 6)} {_num(y1 - 8)}"
         body.append(f'<path class="arrow" d="M {_num(x0)} {_num(y0)} L {_num(x1)} {_num(y1)} {head}"/>')
 
         positions = [(r, c) for r in range(nr) for c in range(nc)]
@@ -649,7 +659,22 @@ class _LayerFigure:
         return out
 
 
-def _ellipses(x: float, y: float, rows: int, cols: int, all_rows: int, all_cols: int, cw: float, ch: float) -> list[str]:
+def _segments(segments: tuple[tuple[str, int], ...], x: float, y: float, cw: float, view: int) -> list[str]:
+    """Brackets under the grid naming its parts along the columns (padding, input, a, ...), as far as drawn."""
+    out, start = [], 0
+    for label, length in segments:
+        end = min(start + length, view)
+        if length and start < view:
+            x0, x1 = x + start * cw + 2, x + end * cw - 2
+            out.append(f'<path class="bracket" d="M {_num(x0)} {_num(y)} V {_num(y + 5)} H {_num(x1)} V {_num(y)}"/>')
+            if end - start >= 2 or cw >= 24:
+                out.append(_el("text", label, class_="segment", x=(x0 + x1) / 2, y=y + 19, text_anchor="middle"))
+        start += length
+    return out
+
+
+def _ellipses(x: float, y: float, rows: int, cols: int, all_rows: int, all_cols: int, cw: float,
+              ch: float) -> list[str]:
     """⋯ right of a clipped grid, ⋮ below it."""
     out = []
     if cols < all_cols:

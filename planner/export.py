@@ -125,12 +125,12 @@ class _Exporter:
 
     def header(self) -> list[str]:
         plan = self.plan
-        solved = ", ".join(f"{name} = {value}" for name, value in plan.assignment.items()) or "none (nothing was unknown)"
+        solved = ", ".join(f"{name} = {value}" for name, value in plan.assignment.items())
         lines = [f"# PyTorch module for the plan of {self.network.name!r} ({self.network.file}),",
                  "# written by `planner export --to pytorch`. It imports torch only.",
-                 *_comment_wrap(f"Solved unknowns: {solved}.")]
+                 *_comment_wrap(f"Solved unknowns: {solved}." if solved else "Nothing was unknown in the spec.")]
         if plan.for_all:
-            lines.append("# The plan holds for every input size of the spec's for_all axes; INPUT_SHAPE is one of them.")
+            lines.append("# The plan holds for every input size of the spec's for_all axes; INPUT_SHAPE is one.")
         lines.append("# Each layer is an attribute named after it; forward follows the plan's data flow.")
         return lines
 
@@ -242,7 +242,7 @@ class _Exporter:
         args = [f"kernel_size={_axes(k)}"]
         if tuple(s) != tuple(k):
             args.append(f"stride={_axes(s)}")
-        if all(b == e and 2 * b <= kk for (b, e), kk in zip(pads, k)):  # nn.*PoolNd takes it as it is
+        if all(b == e and 2 * b <= kk for (b, e), kk in zip(pads, k, strict=True)):  # nn.*PoolNd takes it as it is
             if any(b for b, _ in pads):
                 args.append(f"padding={_axes([b for b, _ in pads])}")
             if is_max and any(x != 1 for x in d):
@@ -255,12 +255,12 @@ class _Exporter:
         # Explicit padding; ceil mode's partial last window becomes extra end padding, and the
         # output is trimmed to the plan's size where PyTorch's rule drops a window that starts in
         # the end padding.
-        spans = [dd * (kk - 1) + 1 for kk, dd in zip(k, d)]
+        spans = [dd * (kk - 1) + 1 for kk, dd in zip(k, d, strict=True)]
         sizes = layer.output_shape[2:]
         extra = [max(0, (o - 1) * ss + span - (i + b + e))
-                 for o, ss, span, i, (b, e) in zip(sizes, s, spans, layer.input_shape[2:], pads)]
+                 for o, ss, span, i, (b, e) in zip(sizes, s, spans, layer.input_shape[2:], pads, strict=True)]
         windows = [(i + b + e + x - span) // ss + 1
-                   for i, (b, e), x, span, ss in zip(layer.input_shape[2:], pads, extra, spans, s)]
+                   for i, (b, e), x, span, ss in zip(layer.input_shape[2:], pads, extra, spans, s, strict=True)]
         if not is_max:
             if p["count_include_pad"] and not any(extra):  # every window's divisor is the kernel's size
                 parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]
@@ -271,7 +271,7 @@ class _Exporter:
         else:
             if any(x != 1 for x in d):
                 args.append(f"dilation={_axes(d)}")
-            padded = [(b, e + x) for (b, e), x in zip(pads, extra)]
+            padded = [(b, e + x) for (b, e), x in zip(pads, extra, strict=True)]
             parts = [f"nn.ConstantPad{rank}d({_flat_pads(padded)}, float(\"-inf\"))",
                      f"nn.MaxPool{rank}d({', '.join(args)})"]
         if list(windows) != list(sizes):

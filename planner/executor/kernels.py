@@ -157,15 +157,14 @@ def _reduce_taps(win: np.ndarray, kernel: Sequence[int], ufunc: Callable[..., np
 # ----------------------------------------------------------------------- convolution
 
 
-def _columns(block: np.ndarray, groups: int) -> np.ndarray:
-    """The im2col matrix (G, C/G * taps, positions) of a window block (C, *out, *kernel).
+def _columns(block: np.ndarray, rank: int) -> np.ndarray:
+    """The im2col matrices (G, channels * taps, positions) of a window block (G, channels, N, *out, *kernel).
 
-    A contiguous copy, except for a 1x1 unit-stride kernel, whose columns are the input
-    itself.
+    A contiguous copy, except for a 1x1 unit-stride kernel on one sample, whose columns
+    are the input itself.
     """
-    rank = (block.ndim - 1) // 2
-    cols = np.ascontiguousarray(block.transpose(0, *range(rank + 1, 2 * rank + 1), *range(1, rank + 1)))
-    return cols.reshape(groups, -1, math.prod(block.shape[1 : rank + 1]))
+    cols = np.ascontiguousarray(block.transpose(0, 1, *range(3 + rank, 3 + 2 * rank), *range(2, 3 + rank)))
+    return cols.reshape(block.shape[0], -1, math.prod(block.shape[2 : 3 + rank]))
 
 
 def conv(
@@ -195,18 +194,39 @@ def conv(
 
     win = _windows(_pad(x, padding, 0), kernel, stride, dilation)  # (N, C, *out, *kernel)
     out_sizes = win.shape[2 : 2 + rank]
+    # (G, Cig, N, *out, *kernel): the batch is one more axis of output positions
+    win = win.swapaxes(0, 1).reshape(groups, cig, n, *win.shape[2:])
     dtype = np.result_type(x, weight)
     taps = math.prod(kernel)
     w = weight.reshape(groups, cog, cig * taps).astype(dtype, copy=False)
-    out = np.empty((n, groups, cog, math.prod(out_sizes)), dtype=dtype)
-    # im2col one block of output rows (first spatial axis) at a time, for one GEMM per
-    # group; a block's columns take at most the layer's input plus output bytes, so the
-    # peak stays near twice that
-    row = out.shape[-1] // out_sizes[0]
-    step = max(1, (x.nbytes + out.nbytes) // (c_in * taps * row * out.itemsize))
-    for i in range(n):
-        for r in range(0, out_sizes[0], step):
-            np.matmul(w, _columns(win[i, :, r : r + step], groups), out=out[i, :, :, r * row : (r + step) * row])
+    out = np.empty((groups, cog, n, *out_sizes), dtype=dtype)
+    # im2col in blocks, one GEMM per group and block, each block's columns at most the
+    # layer's input plus output. While the columns are longer than deep, blocks take
+    # whole samples, or rows (first spatial axis) of one sample, and each re-reads the
+    # weight matrix, the smaller operand; else blocks split the input channels and
+    # accumulate into the output, the smaller one then
+    budget = (x.nbytes + out.nbytes) // out.itemsize
+    per_row = c_in * taps * math.prod(out_sizes[1:])  # column elements of one output row
+    chans, samples, rows = [slice(0, cig)], [slice(0, n)], [slice(0, out_sizes[0])]
+    if cig * taps > n * math.prod(out_sizes):
+        step = max(1, budget // (per_row // cig * out_sizes[0] * n))
+        chans = [slice(c, c + step) for c in range(0, cig, step)]
+    elif per_row * out_sizes[0] <= budget:
+        step = budget // (per_row * out_sizes[0])
+        samples = [slice(i, i + step) for i in range(0, n, step)]
+    else:
+        step = max(1, budget // per_row)
+        samples = [slice(i, i + 1) for i in range(n)]
+        rows = [slice(r, r + step) for r in range(0, out_sizes[0], step)]
+    for c, i, r in itertools.product(chans, samples, rows):
+        cols = _columns(win[:, c, i, r], rank)
+        target = out[:, :, i, r].reshape(groups, cog, -1)  # a view: whole samples, or rows of one
+        if c.start == 0:
+            np.matmul(w[:, :, c.start * taps : c.stop * taps], cols, out=target)
+        else:
+            target += w[:, :, c.start * taps : c.stop * taps] @ cols
+        del cols  # before the next block's columns exist
+    out = np.moveaxis(out, 2, 0).reshape(n, c_out, *out_sizes)  # a copy when N > 1
     return _add_bias(out.reshape(n, c_out, *out_sizes), bias)
 
 
@@ -396,8 +416,12 @@ def adaptive_avg_pool(x: np.ndarray, *, output_size: Sequence[int]) -> np.ndarra
     rank = _spatial_rank(x)
     output_size = _ints("output_size", output_size, rank, 1)
     dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64
+    if output_size == (1,) * rank:  # global average pooling: one GEMV
+        planes = x.reshape(x.shape[0] * x.shape[1], -1)
+        means = np.full(planes.shape[1], 1 / planes.shape[1], dtype=dtype)
+        return (planes @ means).reshape(*x.shape[:2], *output_size)
     out = x
-    # one GEMM per axis with a bin-averaging matrix, the last axis first: it needs no
+    # otherwise one GEMM per axis with a bin-averaging matrix, the last axis first: it needs no
     # transpose, and it shrinks what the other axes' transposes move
     for axis in reversed(range(2, 2 + rank)):
         i, o = x.shape[axis], output_size[axis - 2]

@@ -65,6 +65,34 @@ class Encoding:
         return [*self.domains, *(self.layer(n) for n in self.definitions), *self.constraints.values()]
 
 
+def is_linear(constraints: list[z3.BoolRef]) -> bool:
+    """True when no product of two terms and no division by a term occurs (division by a number is linear)."""
+    seen: set[int] = set()
+    stack = list(constraints)
+    while stack:
+        e = stack.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_app(e):
+            kind = e.decl().kind()
+            args = e.children()
+            if kind == z3.Z3_OP_MUL and sum(not z3.is_int_value(a) for a in args) > 1:
+                return False
+            if kind in (z3.Z3_OP_IDIV, z3.Z3_OP_MOD, z3.Z3_OP_DIV, z3.Z3_OP_REM) and not z3.is_int_value(args[1]):
+                return False
+            stack.extend(args)
+    return True
+
+
+def new_solver(constraints: list[z3.BoolRef], ctx: z3.Context) -> z3.Solver:
+    """A solver holding `constraints`: Z3's linear-integer solver when they are linear (several times
+    faster on these encodings), its general one otherwise."""
+    solver = z3.SolverFor("QF_LIA", ctx=ctx) if is_linear(constraints) else z3.Solver(ctx=ctx)
+    solver.add(*constraints)
+    return solver
+
+
 def domain_constraint(var: z3.ArithRef, unknown: Unknown) -> z3.BoolRef:
     d = unknown.domain
     if d.values is not None:

@@ -13,7 +13,7 @@ import time
 import z3
 
 from planner.graph import Network, Unknown
-from planner.solver.encode import Encoding, encode
+from planner.solver.encode import Encoding, encode, new_solver
 
 
 class GaveUp(Exception):
@@ -51,8 +51,7 @@ class Search:
     def __init__(self, network: Network, deadline: Deadline):
         self.enc = encode(network)
         self.deadline = deadline
-        self.solver = z3.Solver(ctx=self.enc.ctx)
-        self.solver.add(*self.enc.all_constraints())
+        self.solver = new_solver(self.enc.all_constraints(), self.enc.ctx)
 
     def next(self) -> dict[Unknown, int] | None:
         if self.deadline.check(self.solver) == z3.unsat:
@@ -81,14 +80,19 @@ class ForAllSearch:
         self.network = network
         self.deadline = deadline
         self.symbolic = encode(network)  # for_all sizes free within their domains
-        self.synth = z3.Solver(ctx=self.symbolic.ctx)
         self.samples: list[dict[Unknown, int]] = []
+        self.synth: z3.Solver | None = None
         for sizes in sample_sizes(network):
             self.add_sample(sizes)
 
     def add_sample(self, sizes: dict[Unknown, int]) -> None:
+        """Require candidates to work at these sizes too (a copy of the network with its sizes fixed)."""
         tag = "@" + "x".join(str(sizes[f]) for f in self.network.for_all)
-        self.synth.add(*encode(self.network, sizes, tag, self.symbolic.ctx).all_constraints())
+        constraints = encode(self.network, sizes, tag, self.symbolic.ctx).all_constraints()
+        if self.synth is None:
+            self.synth = new_solver(constraints, self.symbolic.ctx)
+        else:
+            self.synth.add(*constraints)
         self.samples.append(sizes)
 
     def next(self) -> dict[Unknown, int] | None:
@@ -105,9 +109,9 @@ class ForAllSearch:
     def counterexample(self, candidate: dict[Unknown, int]) -> dict[Unknown, int] | None:
         """A for_all size at which the candidate breaks, or None when it holds for all of them."""
         enc = self.symbolic
-        check = z3.Solver(ctx=enc.ctx)
-        check.add(*enc.domains, *(enc.var(u) == v for u, v in candidate.items()), *enc.definitions.values())
-        check.add(z3.Not(enc.all(*enc.requirements.values(), *enc.constraints.values())))
+        check = new_solver([*enc.domains, *(enc.var(u) == v for u, v in candidate.items()),
+                            *enc.definitions.values(),
+                            z3.Not(enc.all(*enc.requirements.values(), *enc.constraints.values()))], enc.ctx)
         if self.deadline.check(check) == z3.unsat:
             return None
         model = check.model()

@@ -153,3 +153,11 @@ def transpose_extra_zeros(i: Num, k: Num, s: Num, p: Num, d: Num = 1) -> Num:
 def centre_crop_begin(i: Num, o: Num) -> Num:
     """Units cut at the beginning by a centre crop from i to o (the original U-Net's crop; the odd one at the end)."""
     return floor_div(i - o, 2)
+
+
+# --- receptive fields -------------------------------------------------------------------
+
+
+def receptive_step(r: Num, j: Num, k: Num, s: Num, d: Num) -> tuple[Num, Num]:
+    """Receptive field and jump after a sliding window: r' = r + (k_eff - 1) j, j' = j s."""
+    return r + (effective_kernel(k, d) - 1) * j, j * s

@@ -17,6 +17,7 @@ from planner.arithmetic import Num
 
 PARAMS = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
           "out_features")
+FIELDS = ("rf", "jump")  # receptive field and jump, per axis
 _ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: ar.floor_div,
           ast.Mod: operator.mod}
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
@@ -99,7 +100,9 @@ def _ref(node: ast.AST) -> Ref:
     layer, attr = node.value.id, node.attr
     if attr == "shape" and len(index) != 1:
         raise ConstraintError(f"'{ast.unparse(node)}': write {layer}.shape[i] with one index")
-    if attr != "shape" and (layer == "input" or attr not in PARAMS):
+    if attr in FIELDS and len(index) != 1:
+        raise ConstraintError(f"'{ast.unparse(node)}': write {layer}.{attr}[axis] with one index")
+    if attr not in ("shape", *FIELDS) and (layer == "input" or attr not in PARAMS):
         raise ConstraintError(f"'{layer}.{attr}' is not something a constraint can use; "
                               f"use <layer>.shape[i] or one of {', '.join(PARAMS)}")
     return Ref(layer, attr, tuple(index))
@@ -130,10 +133,14 @@ def evaluate(expr: Expr, lookup: Callable[[Ref], Num]) -> Any:
     return ar.all_of(*(compare(a, b) for compare, a, b in zip(fn, values, values[1:])))
 
 
-def lookup_in(params: dict[str, Any], shape: tuple, ref: Ref) -> Num:
-    """Resolve a Ref against a layer's reported params and output shape; raises ConstraintError."""
-    if ref.attr == "shape":
-        value: Any = shape
+def lookup_in(params: dict[str, Any], shape: tuple, ref: Ref, field: tuple | None = None) -> Num:
+    """Resolve a Ref against a layer's reported params, output shape and receptive field; raises ConstraintError."""
+    if ref.attr in FIELDS:
+        if field is None:
+            raise ConstraintError(f"layer '{ref.layer}' has no spatial axes, so no '{ref.attr}'")
+        value: Any = field[FIELDS.index(ref.attr)]
+    elif ref.attr == "shape":
+        value = shape
     elif ref.attr in params:
         value = params[ref.attr]
     else:

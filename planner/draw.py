@@ -176,7 +176,7 @@ def draw_network(network: Network, plan: Plan, *, columns: int | None = None) ->
     defs = ["<defs>"]
     for marker, colour in (("arrow", "#666"), ("arrow-skip", "#4f9a45"), ("arrow-like", "#9467a8")):
         defs.append(f'<marker id="{marker}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
-                    f'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="{colour}"/></marker>')
+                    f'orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="{colour}"/></marker>')
     defs.append("</defs>")
     return _document(width, height, _NETWORK_STYLE, [*defs, *body], f"{network.name}: network plan")
 

@@ -10,6 +10,7 @@ nn.MaxPoolNd/nn.AvgPoolNd refuse is padded explicitly (-inf for max, a counted a
 from __future__ import annotations
 
 import keyword
+import math
 import re
 from typing import Any
 
@@ -101,18 +102,14 @@ def export_pytorch(network: Network, plan: Plan) -> str:
 class _Exporter:
     def __init__(self, network: Network, plan: Plan):
         self.network, self.plan = network, plan
-        self.helpers: set[str] = set()
-        self.functional = False  # whether the file needs torch.nn.functional
-        self.shapes: dict[str, tuple[int, ...]] = {"input": plan.input_shape}
-        self.shapes.update((layer.name, layer.output_shape) for layer in plan.layers)
+        self.helpers: set[str] = set()  # the helper classes the file needs, filled in by module()
         self.attr = _identifiers([layer.name for layer in plan.layers])
 
     def source(self) -> str:
         modules = [f"        self.{self.attr[layer.name]} = {self.module(layer)}" for layer in self.plan.layers]
-        forward = self.forward()
-        self.functional |= "PaddedAvgPool" in self.helpers
-        imports = ["import torch", *(["import torch.nn.functional as F"] if self.functional else []),
-                   "from torch import nn"]
+        parameter, forward = self.forward()
+        functional = "PaddedAvgPool" in self.helpers  # the only user of torch.nn.functional
+        imports = ["import torch", *(["import torch.nn.functional as F"] if functional else []), "from torch import nn"]
         helpers = [_HELPERS[name] for name in _HELPERS if name in self.helpers]
         lines = [*self.header(), "", *imports, "", f"INPUT_SHAPE = {_tuple(self.plan.input_shape)}", ""]
         for helper in helpers:
@@ -120,7 +117,7 @@ class _Exporter:
         lines += ["", "class Net(nn.Module):",
                   f'    """{_docstring_text(self.network.name)}: every layer of the plan, in data-flow order."""',
                   "", "    def __init__(self) -> None:", "        super().__init__()", *modules, "",
-                  "    def forward(self, x: torch.Tensor) -> torch.Tensor:", *forward]
+                  f"    def forward(self, {parameter}: torch.Tensor) -> torch.Tensor:", *forward]
         return "\n".join(_wrap(line) for line in lines) + "\n"
 
     def header(self) -> list[str]:
@@ -136,7 +133,9 @@ class _Exporter:
 
     # ---------------------------------------------------------------- forward
 
-    def forward(self) -> list[str]:
+    def forward(self) -> tuple[str, list[str]]:
+        """forward's parameter and body: each output in `x` when only the next layer reads it, else in a
+        variable named after its layer, deleted after its last reader."""
         layers = self.plan.layers
         position = {"input": -1, **{layer.name: n for n, layer in enumerate(layers)}}
         users: dict[str, list[int]] = {name: [] for name in position}
@@ -154,7 +153,7 @@ class _Exporter:
                 var[name] = _fresh("net_input", taken)
             else:
                 var[name] = self.attr[name]
-        lines = [] if var["input"] in ("x", None) else [f"        {var['input']} = x"]
+        lines: list[str] = []
         for n, layer in enumerate(layers):
             call = f"self.{self.attr[layer.name]}({', '.join(var[name] for name in _data_inputs(layer))})"
             if n == len(layers) - 1:
@@ -162,10 +161,11 @@ class _Exporter:
                 break
             target = var[layer.name]
             lines.append(f"        {target} = {call}" if target else f"        {call}  # output not used later")
-            dead = sorted({var[name] for name in _data_inputs(layer) if max(users[name]) == n} - {"x", None})
+            dead = sorted({var[name] for name in _data_inputs(layer) if max(users[name]) == n and name != "input"}
+                          - {"x", None})
             if dead:
                 lines.append(f"        del {', '.join(dead)}")
-        return lines
+        return var["input"] or "x", lines
 
     # ---------------------------------------------------------------- modules
 
@@ -184,7 +184,7 @@ class _Exporter:
                 return f"nn.Upsample(size={_tuple(p['size'])}, mode=\"nearest\")"
             return f"nn.Upsample(scale_factor={p['scale_factor']}, mode=\"nearest\")"
         if op == "pad":
-            return f"nn.ConstantPad{rank}d({_flat_pads(p['padding'])}, {float(p['value'])!r})"
+            return f"nn.ConstantPad{rank}d({_flat_pads(p['padding'])}, {_float(p['value'])})"
         if op == "crop":
             self.helpers.add("Crop")
             return f"Crop(offset={_tuple(p['offset'])}, size={_tuple(p['size'])})"
@@ -266,7 +266,8 @@ class _Exporter:
                 parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]
             else:
                 self.helpers.add("PaddedAvgPool")
-                return (f"PaddedAvgPool({_tuple(k)}, {_tuple(s)}, {_tuple(pads)}, extra={_tuple(extra)}, "
+                return (f"PaddedAvgPool(kernel_size={_tuple(k)}, stride={_tuple(s)}, padding={_tuple(pads)}, "
+                        f"extra={_tuple(extra)}, "
                         f"count_include_pad={p['count_include_pad']}, size={_tuple(sizes)})")
         else:
             if any(x != 1 for x in d):
@@ -324,6 +325,11 @@ def _flat_pads(pairs) -> str:
     return _tuple(n for pair in reversed(tuple(pairs)) for n in pair)
 
 
+def _float(value: float) -> str:
+    value = float(value)
+    return repr(value) if math.isfinite(value) else f'float("{value}")'
+
+
 def _docstring_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
 
@@ -339,9 +345,9 @@ def _comment_wrap(text: str, width: int = 98) -> list[str]:
     return [*lines, line]
 
 
-def _wrap(line: str, width: int = 100) -> str:
-    """A long `self.x = nn.Sequential(a, b)` line, one module a line (the only long lines written)."""
-    match = re.fullmatch(r"( *)(self\.\w+ = nn\.Sequential\()(.*)\)", line)
+def _wrap(line: str, width: int = 120) -> str:
+    """A long `self.x = Module(a, b)` line, one argument a line (the only long lines written)."""
+    match = re.fullmatch(r"( *)(self\.\w+ = [\w.]+\()(.*)\)", line)
     if len(line) <= width or not match:
         return line
     indent, head, body = match.groups()

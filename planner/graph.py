@@ -111,6 +111,14 @@ class Network:
         return self.loaded.file
 
     @property
+    def objective(self) -> tuple[str, str] | None:
+        """("minimize", kind) or ("maximize", kind), or None."""
+        objective = self.loaded.spec.objective
+        if objective is None:
+            return None
+        return ("minimize", objective.minimize) if objective.minimize else ("maximize", objective.maximize)
+
+    @property
     def for_all(self) -> tuple[ForAllSize, ...]:
         return tuple(t for t in self.input_shape if isinstance(t, ForAllSize))
 
@@ -172,8 +180,9 @@ class _Builder:
             expect = None if layer.expect is None else tuple(None if e == "?" else e for e in layer.expect)
             nodes.append(Node(name, layer.op, index, inputs, params, expect, layer))
         constraints = tuple(self._constraint(text, position, nodes) for position, text in enumerate(spec.constraints))
-        if spec.objective is not None:
-            self.error(("objective",), "unsupported", "'objective' is not supported yet by this version")
+        if spec.objective is not None and (spec.objective.minimize is None) == (spec.objective.maximize is None):
+            self.error(("objective",), "value", "an objective is one of {minimize: params|flops|kernel_sum} "
+                       "or {maximize: receptive_field}")
         if self.errors:
             raise SpecError(sorted(self.errors, key=lambda d: (d.line, d.column)))
         name = spec.name or _stem(self.loaded.file)

@@ -16,6 +16,7 @@ from planner.errors import Diagnostic, InfeasibleError, SpecError
 from planner.constraints import ConstraintError, Ref, evaluate, lookup_in
 from planner.graph import Network, Node, Unknown
 from planner.ops import TRANSFERS, Call, LayerError, Rule, Shape, Transfer
+from planner.receptive import receptive_fields
 
 
 def instantiate(value: Any, env: Callable[[Unknown], Num]) -> Any:
@@ -153,11 +154,13 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
         layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs,
                                 inputs))
     by_name = {layer.name: layer for layer in layers}
+    fields = receptive_fields([(ly.name, ly.op, ly.inputs, ly.params, ly.input_shape) for ly in layers],
+                              network.rank) if network.constraints else {}
 
     def lookup(ref: Ref) -> int:
         if ref.layer == "input":
-            return lookup_in({}, input_shape, ref)
-        return lookup_in(by_name[ref.layer].params, by_name[ref.layer].output_shape, ref)
+            return lookup_in({}, input_shape, ref, fields.get("input"))
+        return lookup_in(by_name[ref.layer].params, by_name[ref.layer].output_shape, ref, fields.get(ref.layer))
 
     for constraint in network.constraints:
         try:

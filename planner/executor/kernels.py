@@ -161,7 +161,7 @@ def _columns(block: np.ndarray, rank: int) -> np.ndarray:
     """The im2col matrices (G, channels * taps, positions) of a window block (G, channels, N, *out, *kernel).
 
     A contiguous copy, except for a 1x1 unit-stride kernel on one sample, whose columns
-    are the input itself.
+    are the (padded) input itself.
     """
     cols = np.ascontiguousarray(block.transpose(0, 1, *range(3 + rank, 3 + 2 * rank), *range(2, 3 + rank)))
     return cols.reshape(block.shape[0], -1, math.prod(block.shape[2 : 3 + rank]))
@@ -194,40 +194,38 @@ def conv(
 
     win = _windows(_pad(x, padding, 0), kernel, stride, dilation)  # (N, C, *out, *kernel)
     out_sizes = win.shape[2 : 2 + rank]
-    # (G, Cig, N, *out, *kernel): the batch is one more axis of output positions
+    # (G, Cig, N, *out, *kernel): the batch becomes one more axis of output positions
     win = win.swapaxes(0, 1).reshape(groups, cig, n, *win.shape[2:])
     dtype = np.result_type(x, weight)
-    taps = math.prod(kernel)
+    taps, positions = math.prod(kernel), math.prod(out_sizes)
     w = weight.reshape(groups, cog, cig * taps).astype(dtype, copy=False)
     out = np.empty((groups, cog, n, *out_sizes), dtype=dtype)
-    # im2col in blocks, one GEMM per group and block, each block's columns at most the
-    # layer's input plus output. While the columns are longer than deep, blocks take
-    # whole samples, or rows (first spatial axis) of one sample, and each re-reads the
-    # weight matrix, the smaller operand; else blocks split the input channels and
-    # accumulate into the output, the smaller one then
+    # im2col in blocks, one GEMM per group and block, a block's columns taking at most
+    # the layer's input plus output bytes. When a sample's columns are longer than deep,
+    # a block is one sample or rows (first spatial axis) of one, and every block re-reads
+    # the weight matrix, the smaller operand; else a block is some input channels of every
+    # sample, and every block adds its product into the output, the smaller operand then
+    # (that product counts against the budget)
     budget = (x.nbytes + out.nbytes) // out.itemsize
-    per_row = c_in * taps * math.prod(out_sizes[1:])  # column elements of one output row
     chans, samples, rows = [slice(0, cig)], [slice(0, n)], [slice(0, out_sizes[0])]
-    if cig * taps > n * math.prod(out_sizes):
-        step = max(1, budget // (per_row // cig * out_sizes[0] * n))
-        chans = [slice(c, c + step) for c in range(0, cig, step)]
-    elif per_row * out_sizes[0] <= budget:
-        step = budget // (per_row * out_sizes[0])
-        samples = [slice(i, i + step) for i in range(0, n, step)]
-    else:
-        step = max(1, budget // per_row)
+    if cig * taps <= positions:
+        step = max(1, budget // (c_in * taps * (positions // out_sizes[0])))
         samples = [slice(i, i + 1) for i in range(n)]
         rows = [slice(r, r + step) for r in range(0, out_sizes[0], step)]
+    else:
+        step = max(1, (budget - out.size) // (groups * taps * n * positions))
+        chans = [slice(c, c + step) for c in range(0, cig, step)]
     for c, i, r in itertools.product(chans, samples, rows):
         cols = _columns(win[:, c, i, r], rank)
+        w_block = w[:, :, c.start * taps : c.stop * taps]
         target = out[:, :, i, r].reshape(groups, cog, -1)  # a view: whole samples, or rows of one
         if c.start == 0:
-            np.matmul(w[:, :, c.start * taps : c.stop * taps], cols, out=target)
+            np.matmul(w_block, cols, out=target)
         else:
-            target += w[:, :, c.start * taps : c.stop * taps] @ cols
+            target += w_block @ cols
         del cols  # before the next block's columns exist
-    out = np.moveaxis(out, 2, 0).reshape(n, c_out, *out_sizes)  # a copy when N > 1
-    return _add_bias(out.reshape(n, c_out, *out_sizes), bias)
+    # (G, Cog, N, *out) -> (N, C_out, *out): a copy when N > 1
+    return _add_bias(np.moveaxis(out, 2, 0).reshape(n, c_out, *out_sizes), bias)
 
 
 def _transpose_checks(
@@ -297,14 +295,14 @@ def conv_transpose(
     buf = np.zeros((n, groups * cog, *reach), dtype=dtype)
     # (C_in, Cog, *k) -> (G, Cog, Cig, *k): the transpose of each group's tap matrix
     wt = weight.reshape(groups, cig, cog, *kernel).swapaxes(1, 2).astype(dtype, copy=False)
-    # one sample at a time, so the scatter-adds land in a buffer that stays in cache
-    for sample, out in zip(x.reshape(n, groups, cig, -1), buf, strict=True):
+    # one sample at a time, so that the scatter-adds land in a buffer still in cache
+    for sample, sample_buf in zip(x.reshape(n, groups, cig, -1), buf, strict=True):
         for tap in _taps(kernel):
             where = tuple(
                 slice(t * d, t * d + s * (i - 1) + 1, s)
                 for t, d, s, i in zip(tap, dilation, stride, sizes, strict=True)
             )
-            out[(slice(None), *where)] += (wt[(..., *tap)] @ sample).reshape(groups * cog, *sizes)
+            sample_buf[(slice(None), *where)] += (wt[(..., *tap)] @ sample).reshape(groups * cog, *sizes)
     return _add_bias(_crop(buf, padding), bias)
 
 
@@ -420,9 +418,9 @@ def adaptive_avg_pool(x: np.ndarray, *, output_size: Sequence[int]) -> np.ndarra
         planes = x.reshape(x.shape[0] * x.shape[1], -1)
         means = np.full(planes.shape[1], 1 / planes.shape[1], dtype=dtype)
         return (planes @ means).reshape(*x.shape[:2], *output_size)
+    # else one GEMM per axis with a bin-averaging matrix, the last axis first: it needs
+    # no transpose, and it shrinks what the other axes' transposes move
     out = x
-    # otherwise one GEMM per axis with a bin-averaging matrix, the last axis first: it needs no
-    # transpose, and it shrinks what the other axes' transposes move
     for axis in reversed(range(2, 2 + rank)):
         i, o = x.shape[axis], output_size[axis - 2]
         j = np.arange(o)[:, None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from planner.plan import LayerPlan, Plan
+from planner.receptive import plan_fields, show_field
 from planner.solver.solve import SolveResult, Status
 
 PARAM_ORDER = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
@@ -29,18 +30,32 @@ def render(result: SolveResult, *, with_count: bool = False) -> str:
 
 def render_plan(plan: Plan, number: int | None = None) -> list[str]:
     title = f"plan {number}" if number is not None else "plan"
+    if plan.objective is not None:
+        title += f" (objective {plan.objective})"
     if plan.assignment:
         title += ": " + ", ".join(f"{k}={v}" for k, v in plan.assignment.items())
-    rows = [("layer", "op", "input", "output", "parameters (* solved)")]
-    rows.append(("input", "", "", _shape(plan.input_shape), ""))
-    rows += [(ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _params(ly)) for ly in plan.layers]
-    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    if plan.for_all:
+        title += " [holds for every for_all input size; shapes shown at the smallest]"
+    fields = plan_fields(plan)
+    rows = [("layer", "op", "input", "output", "rf", "parameters (* solved)")]
+    rows.append(("input", "", "", _shape(plan.input_shape), "1", ""))
+    rows += [(ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _field(fields[ly.name]), _params(ly))
+             for ly in plan.layers]
+    widths = [max(len(r[c]) for r in rows) for c in range(5)]
     out = [title]
     for row in rows:
-        out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+        out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5])
     if plan.verification:
         out.append(f"  verified: {plan.verification}" if plan.verified else f"  NOT verified: {plan.verification}")
     return [line.rstrip() for line in out]
+
+
+def _field(field) -> str:
+    """The receptive field, once when it is the same on every axis."""
+    if field is None:
+        return ""
+    sizes = [show_field(r) for r in field[0]]
+    return sizes[0] if len(set(sizes)) == 1 else "x".join(sizes)
 
 
 def _shape(shape: tuple[int, ...]) -> str:

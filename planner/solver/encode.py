@@ -19,9 +19,10 @@ import z3
 from planner.arithmetic import Num
 from planner.graph import Network, Node, Unknown
 from planner.ops import LayerError, Shape
-from planner.constraints import ConstraintError, evaluate, lookup_in
+from planner.constraints import FIELDS, ConstraintError, evaluate, lookup_in
 from planner.errors import SpecError
 from planner.plan import layer_transfer, located
+from planner.receptive import FieldUnsupported, receptive_fields
 
 SPLIT_PARAMS = ("stride", "dilation")
 MAX_CASES = 256  # per layer
@@ -127,8 +128,16 @@ def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: st
             raise SpecError(located(network, node, e.code, e.message, e.param)) from None
         enc.shapes[node.name], enc.params[node.name] = shape, params
         enc.definitions[node.name], enc.requirements[node.name] = definition, requirement
+    fields: dict = {}
+    if any(ref.attr in FIELDS for c in network.constraints for ref in c.refs()):
+        try:
+            fields = receptive_fields([(n.name, n.op, n.inputs, enc.params[n.name], enc.shapes[n.inputs[0]])
+                                       for n in network.nodes], network.rank)
+        except FieldUnsupported as e:
+            raise SpecError(network.diagnostic(("constraints",), "constraint", str(e))) from None
     for constraint in network.constraints:
-        lookup = lambda ref: lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref)  # noqa: E731
+        lookup = lambda ref: lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref,  # noqa: E731
+                                       fields.get(ref.layer))
         try:
             holds = evaluate(constraint.expr, lookup)
             enc.constraints[constraint.position] = enc.all(holds)

@@ -6,13 +6,17 @@ Outcomes are a `Status`, never a bool: a Z3 give-up is `unknown`, never "infeasi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Iterator
 from enum import Enum
 
 from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
 from planner.graph import Network, Unknown
 from planner.plan import Plan, compute_plan
+from planner.objective import plan_value
 from planner.solver.count import count_plans
+from planner.solver.optimize import best_assignments
 from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
+from planner.solver.encode import encode
 from planner.solver.search import Deadline, ForAllSearch, GaveUp, Search
 
 
@@ -54,17 +58,25 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
     deadline = Deadline(timeout)
     plans: list[Plan] = []
     found = 0
-    search = None
+    ranked = network.objective is not None
     try:
         counted = count_plans(network, deadline) if count and max_solutions is not None else None
-        search = ForAllSearch(network, deadline) if network.for_all else Search(network, deadline)
-        while max_solutions is None or (count and counted is None) or found < max_solutions:
-            assignment = search.next()
-            if assignment is None:
-                break
-            found += 1
-            if max_solutions is None or len(plans) < max_solutions:
-                plans.append(_plan(network, assignment))
+        if ranked and not network.for_all and max_solutions is not None:
+            value_of = lambda a: plan_value(network, _plan(network, a))  # noqa: E731
+            plans = [_plan(network, a) for a in best_assignments(network, max_solutions, value_of, deadline)]
+            plans, found = _ranked(network, plans), len(plans)
+            if count and counted is None:
+                counted = sum(1 for _ in _assignments(network, deadline))
+        else:
+            keep = None if ranked or max_solutions is None else max_solutions  # plans to keep
+            for assignment in _assignments(network, deadline):
+                found += 1
+                if keep is None or len(plans) < keep:
+                    plans.append(_plan(network, assignment))
+                if keep is not None and found >= keep and not (count and counted is None):
+                    break
+            if ranked:
+                plans = _ranked(network, plans)[:max_solutions]
     except GaveUp as e:
         diag = network.diagnostic((), "unknown", f"the solver gave up ({e.reason}) after {found} plan(s); "
                                   "allow more time with --timeout, or narrow the domains")
@@ -74,20 +86,37 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
     if not plans:
         if counted:
             raise InternalError(f"the counter found {counted} plans where the solver found none")
-        diagnostics = _explain(network, search, deadline) if explain else []
+        diagnostics = _explain(network, deadline) if explain else []
         return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
     return SolveResult(network.file, Status.SOLVED, plans, counted, [], network)
 
 
-def _explain(network: Network, search: Search | ForAllSearch, deadline: Deadline) -> list[Diagnostic]:
-    if isinstance(search, ForAllSearch):
+def _ranked(network: Network, plans: list[Plan]) -> list[Plan]:
+    """Plans with their objective, best first; ties by the smallest assignment in the spec's order."""
+    sign = 1 if network.objective[0] == "minimize" else -1
+    valued = [replace(p, objective=plan_value(network, p)) for p in plans]
+    return sorted(valued, key=lambda p: (sign * p.objective, tuple(p.assignment.values())))
+
+
+def _assignments(network: Network, deadline: Deadline) -> Iterator[dict[Unknown, int]]:
+    """Every plan's assignment, each once, in the order Z3 finds them."""
+    search = ForAllSearch(network, deadline) if network.for_all else Search(network, deadline)
+    while (assignment := search.next()) is not None:
+        yield assignment
+
+
+def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
+    if network.for_all:
+        search = ForAllSearch(network, deadline)
+        while search.next() is not None:  # grows the samples to the sizes no plan serves together
+            pass
         return explain_for_all(network, search.samples, deadline)
     if not network.unknowns:
         try:
             compute_plan(network, {})
         except InfeasibleError as e:
             return [*e.diagnostics, *input_sizes_that_work(network, deadline)]
-    return [*explain_infeasible(search.enc, deadline), *input_sizes_that_work(network, deadline)]
+    return [*explain_infeasible(encode(network), deadline), *input_sizes_that_work(network, deadline)]
 
 
 def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:

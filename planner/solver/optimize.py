@@ -1,0 +1,65 @@
+"""The best plans under the spec's objective, ties broken by the smallest assignment.
+
+The objective is a Z3 term of the encoding (`planner.objective.encoded_value`); the
+search finds a plan, measures it exactly in ints, asks for a strictly better one, and
+stops when there is none. Among the plans of the best value, the one whose unknowns,
+in the spec's order, are lexicographically smallest is taken, so the answer does not
+depend on the order in which Z3 finds plans.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import z3
+
+from planner.graph import Network, Unknown
+from planner.objective import encoded_value
+from planner.solver.encode import Encoding, encode, new_solver
+from planner.solver.search import Deadline, block
+
+Assignment = dict[Unknown, int]
+
+
+def best_assignments(network: Network, count: int, value_of: Callable[[Assignment], int | float],
+                     deadline: Deadline) -> list[Assignment]:
+    """Up to `count` assignments, best first: each the best of what the earlier ones leave."""
+    enc = encode(network)
+    term = encoded_value(enc)
+    minimize = network.objective[0] == "minimize"
+    solver = new_solver([*enc.all_constraints(), term == term], enc.ctx)
+    found: list[Assignment] = []
+    while len(found) < count:
+        solver.push()
+        best = None
+        while deadline.check(solver) == z3.sat:
+            assignment = enc.assignment(solver.model())
+            best = value_of(assignment)
+            solver.add(term < best if minimize else term > best)
+        solver.pop()
+        if best is None:
+            break
+        solver.push()
+        solver.add(term == best)
+        found.append(_smallest(solver, enc, deadline))
+        solver.pop()
+        solver.add(block(enc, found[-1]))
+    return found
+
+
+def _smallest(solver: z3.Solver, enc: Encoding, deadline: Deadline) -> Assignment:
+    """The lexicographically smallest assignment the solver allows (unknowns in the spec's order)."""
+    deadline.check(solver)
+    current = enc.assignment(solver.model())
+    for unknown in enc.network.unknowns:
+        var = enc.var(unknown)
+        while True:
+            solver.push()
+            solver.add(var < current[unknown])
+            if deadline.check(solver) == z3.unsat:
+                solver.pop()
+                break
+            current = enc.assignment(solver.model())
+            solver.pop()
+        solver.add(var == current[unknown])
+    return current

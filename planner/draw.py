@@ -602,7 +602,7 @@ class _LayerFigure:
                 kind = _combine(rows.kinds[r], cols.kinds[c])
                 body.append(_el("rect", class_=f"cell {kind}", x=gx + c * cw, y=gy + r * ch, width=cw, height=ch))
         body.append("</g>")
-        body += _ellipses(gx, gy, vr, vc, len(rows.kinds), len(cols.kinds), cw, ch)
+        body += _ellipses("input", gx, gy, vr, vc, len(rows.kinds), len(cols.kinds), cw, ch)
         body += _segments(cols.segments, gx, gy + grid_h + 6, cw, vc)
 
         outputs = "×".join(str(ax.outputs) for ax in self.drawn())
@@ -612,7 +612,7 @@ class _LayerFigure:
             for c in range(nc):
                 body.append(_el("rect", class_="cell output", x=ox + c * cw, y=oy + r * ch, width=cw, height=ch))
         body.append("</g>")
-        body += _ellipses(ox, oy, nr, nc, rows.outputs, cols.outputs, cw, ch)
+        body += _ellipses("output", ox, oy, nr, nc, rows.outputs, cols.outputs, cw, ch)
 
         x0, y0, x1, y1 = arrow
         if y0 == y1:  # pointing right
@@ -673,14 +673,14 @@ def _segments(segments: tuple[tuple[str, int], ...], x: float, y: float, cw: flo
     return out
 
 
-def _ellipses(x: float, y: float, rows: int, cols: int, all_rows: int, all_cols: int, cw: float,
+def _ellipses(grid: str, x: float, y: float, rows: int, cols: int, all_rows: int, all_cols: int, cw: float,
               ch: float) -> list[str]:
-    """⋯ right of a clipped grid, ⋮ below it."""
+    """⋯ right of a clipped grid, ⋮ below it; `grid` is "input" or "output"."""
     out = []
     if cols < all_cols:
-        out.append(_el("text", "⋯", class_="ellipsis", x=x + cols * cw + 6, y=y + rows * ch / 2 + 6))
+        out.append(_el("text", "⋯", class_=f"ellipsis {grid}", x=x + cols * cw + 6, y=y + rows * ch / 2 + 6))
     if rows < all_rows:
-        out.append(_el("text", "⋮", class_="ellipsis", x=x + cols * cw / 2, y=y + rows * ch + 20))
+        out.append(_el("text", "⋮", class_=f"ellipsis {grid}", x=x + cols * cw / 2, y=y + rows * ch + 20))
     return out
 
 

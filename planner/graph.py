@@ -7,6 +7,7 @@ finite `Domain`. A scalar form is one term shared by all spatial axes; a `"$name
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Union
@@ -44,6 +45,14 @@ class Domain:
 
     def restrict(self, lo: int, hi: int | None = None) -> Domain:
         return Domain(max(self.lo, lo), self.hi if hi is None else min(self.hi, hi), self.step, self.values)
+
+    def intersect(self, other: Domain) -> Domain:
+        """The values in both domains."""
+        if self.values is None and other.values is None:
+            return Domain(max(self.lo, other.lo), min(self.hi, other.hi), math.lcm(self.step, other.step))
+        listed, bounded = (self, other) if self.values is not None else (other, self)
+        values = tuple(v for v in listed.members() if v in bounded)
+        return Domain(min(values, default=0), max(values, default=-1), 1, values)
 
     def __contains__(self, v: int) -> bool:
         if self.values is not None:
@@ -306,25 +315,24 @@ class _Builder:
         """A named variable's term. Its domain is its declaration's, else the defaults of every
         kind it is used as; it always respects each kind's lower bound."""
         kinds = sorted(_variable_kinds(self.spec).get(var, ()))
-        lower = max(LOWER_BOUND[k] for k in kinds)
+        lower_kind = max(kinds, key=LOWER_BOUND.__getitem__)  # the kind with the highest lower bound
+        uses = " and ".join(kinds)
         declared = self.spec.variables.get(var)
         if isinstance(declared, int):
-            if declared < lower:
-                self.error(("variables", var), "value", f"variable '${var}' is used as {' and '.join(kinds)}, "
-                           f"so it must be at least {lower}, got {declared}")
+            if declared < LOWER_BOUND[lower_kind]:
+                self.error(("variables", var), "value", f"variable '${var}' is used as {uses}, "
+                           f"so it must be at least {LOWER_BOUND[lower_kind]}, got {declared}")
             return declared
         errors_before = len(self.errors)
-        if declared is None or declared == "?":
-            domains = [self._domain("?", kind, path) for kind in kinds]
-            domain = domains[0]
-            for other in domains[1:]:
-                domain = domain.restrict(other.lo, other.hi)
+        if declared is None or declared == "?":  # the defaults of every kind it is used as
+            domain = self._domain("?", kinds[0], path)
+            for kind in kinds[1:]:
+                domain = domain.intersect(self._domain("?", kind, path))
         else:
             path = ("variables", var)
-            domain = self._domain(declared, kinds[0], path)
-        domain = domain.restrict(lower)
+            domain = self._domain(declared, lower_kind, path)
         if domain.size() == 0 and len(self.errors) == errors_before:
-            self.error(path, "empty-domain", f"variable '${var}' has no value that suits every use ({', '.join(kinds)})")
+            self.error(path, "empty-domain", f"variable '${var}' has no value that suits every use ({uses})")
         unknown = Unknown(f"${var}", kinds[0], domain, path)
         self.unknowns.append(unknown)
         return unknown

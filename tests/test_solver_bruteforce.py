@@ -666,8 +666,6 @@ layers:
 # --- bugs found by the oracles above, each with a minimal spec ----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="graph._declare_variable intersects only the bounds of the other kinds' "
-                   "defaults (Domain.restrict), not their one_of values or steps")
 def test_variable_of_two_kinds_takes_only_shared_default_values() -> None:
     network = planner.loads("""
 input: {shape: [1, 1, 4]}
@@ -693,8 +691,6 @@ layers:
 """, "zero.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="a declared domain below a use's lower bound is an error or silently "
-                   "restricted depending on which kind sorts first alphabetically (kinds[0] in _declare_variable)")
 def test_variable_domain_below_a_lower_bound_is_treated_alike_for_every_kind() -> None:
     def loads_ok(first_use: str) -> bool:
         try:
@@ -712,11 +708,6 @@ layers:
     assert loads_ok("stride") == loads_ok("kernel")  # ["padding", "stride"] loads, ["kernel", "padding"] does not
 
 
-@pytest.mark.xfail(strict=True, raises=(ExecutionError, RuntimeWarning),
-                   reason="the onnx and tensorflow dialects put no bound on pool padding; with padding >= kernel a "
-                   "window lies wholly in the padding, which onnxruntime refuses ('Pad should be smaller than "
-                   "kernel'); planner's executor then refuses the plan (avgpool without count_include_pad) or "
-                   "makes -inf, then NaN downstream (maxpool)")
 @pytest.mark.parametrize("pool", ["{op: avgpool, kernel: 1, padding: 1, count_include_pad: false}",
                                   "{op: maxpool, kernel: 1, padding: 2}"], ids=["avgpool", "maxpool"])
 def test_pool_padding_beyond_the_kernel_gives_no_plan_that_fails_to_execute(pool: str) -> None:

@@ -114,7 +114,8 @@ def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.fl
     for layer in plan.layers:
         xs = [values[name] for name in layer.inputs]
         start = time.perf_counter()
-        y = LAYERS[layer.op](layer, xs, rng, dtype)
+        with np.errstate(all="ignore"):  # a max-pool window wholly in padding gives -inf, as in PyTorch
+            y = LAYERS[layer.op](layer, xs, rng, dtype)
         runs.append(LayerRun(layer.name, layer.op, tuple(y.shape), time.perf_counter() - start))
         values[layer.name] = y
     return runs

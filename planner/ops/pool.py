@@ -19,10 +19,16 @@ def _pool(call: Call, dilation: tuple) -> Transfer:
     rules = same_mode_rules(call)
     for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)):
         rules.append(kernel_fits_rule(i, k[a], pb, pe, dilation[a], a))
-        if call.dialect == "pytorch" and not isinstance(call.params["padding"], str):
+        if isinstance(call.params["padding"], str):
+            continue  # padding modes pad less than a kernel
+        if call.dialect == "pytorch":
             rules.append(Rule(ar.all_of(2 * pb <= k[a], 2 * pe <= k[a]), "pool-padding",
                               "PyTorch pooling needs padding at most half the kernel: padding ({}, {}), kernel {} "
                               "on axis {}", (pb, pe, k[a], a), "padding"))
+        else:
+            rules.append(Rule(ar.all_of(pb < k[a], pe < k[a]), "pool-padding",
+                              "ONNX and TensorFlow pooling need padding smaller than the kernel: padding ({}, {}), "
+                              "kernel {} on axis {}", (pb, pe, k[a], a), "padding"))
     params = {"kernel": k, "stride": s, "padding": pads}
     if call.model.op == "maxpool":
         params["dilation"] = dilation

@@ -19,11 +19,17 @@ a second child without them, to compare.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
-from typing import Any
+import time
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TextIO
 
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -58,41 +64,37 @@ def layers(batch: int) -> list[dict[str, Any]]:
     ]
 
 
-def calls(layer: dict, np: Any, K: Any, torch: Any | None) -> tuple[Any, Any, int]:
-    """(numpy call, torch call or None, input bytes) for a layer, on float32 data."""
+def calls(layer: dict, np: Any, K: Any, torch: Any | None) -> tuple[Callable, Callable | None, int]:
+    """(NumPy call, torch call or None, input bytes) of a layer, on float32 data."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(layer["shape"], dtype=np.float32)
     op, k, s, p = layer["op"], layer.get("k"), layer.get("s"), layer.get("p")
-    pads = ((p, p), (p, p))
-    tx = torch.from_numpy(x) if torch else None
-    F = torch.nn.functional if torch else None
+    window = dict(stride=(s, s), padding=((p, p), (p, p)))
     if op == "conv":
         w = rng.standard_normal((layer["c_out"], x.shape[1], k, k), dtype=np.float32) * 0.05
-        tw = torch.from_numpy(w) if torch else None
-        ours = lambda: K.conv(x, w, None, stride=(s, s), padding=pads, dilation=(1, 1), groups=1)  # noqa: E731
-        ref = lambda: F.conv2d(tx, tw, None, stride=s, padding=p)  # noqa: E731
+        ours = partial(K.conv, x, w, None, dilation=(1, 1), groups=1, **window)
+        ref = "conv2d", (x, w, None), dict(stride=s, padding=p)
     elif op == "conv_transpose":
         w = rng.standard_normal((x.shape[1], layer["c_out"], k, k), dtype=np.float32) * 0.05
         b = rng.standard_normal(layer["c_out"], dtype=np.float32)
-        tw, tb = (torch.from_numpy(w), torch.from_numpy(b)) if torch else (None, None)
-        ours = lambda: K.conv_transpose(  # noqa: E731
-            x, w, b, stride=(s, s), padding=pads, dilation=(1, 1), groups=1, output_padding=(0, 0)
-        )
-        ref = lambda: F.conv_transpose2d(tx, tw, tb, stride=s, padding=p)  # noqa: E731
+        ours = partial(K.conv_transpose, x, w, b, dilation=(1, 1), groups=1, output_padding=(0, 0), **window)
+        ref = "conv_transpose2d", (x, w, b), dict(stride=s, padding=p)
     elif op == "max_pool":
-        ours = lambda: K.max_pool(x, kernel=(k, k), stride=(s, s), padding=pads, dilation=(1, 1), ceil_mode=False)  # noqa: E731
-        ref = lambda: F.max_pool2d(tx, k, s, p)  # noqa: E731
+        ours = partial(K.max_pool, x, kernel=(k, k), dilation=(1, 1), ceil_mode=False, **window)
+        ref = "max_pool2d", (x,), dict(kernel_size=k, stride=s, padding=p)
     elif op == "avg_pool":
-        ours = lambda: K.avg_pool(  # noqa: E731
-            x, kernel=(k, k), stride=(s, s), padding=pads, ceil_mode=False, count_include_pad=True
-        )
-        ref = lambda: F.avg_pool2d(tx, k, s, p)  # noqa: E731
+        ours = partial(K.avg_pool, x, kernel=(k, k), ceil_mode=False, count_include_pad=True, **window)
+        ref = "avg_pool2d", (x,), dict(kernel_size=k, stride=s, padding=p)
     elif op == "adaptive_avg_pool":
-        ours = lambda: K.adaptive_avg_pool(x, output_size=(1, 1))  # noqa: E731
-        ref = lambda: F.adaptive_avg_pool2d(tx, 1)  # noqa: E731
+        ours = partial(K.adaptive_avg_pool, x, output_size=(1, 1))
+        ref = "adaptive_avg_pool2d", (x,), dict(output_size=1)
     else:
-        raise ValueError(op)
-    return ours, (ref if torch else None), x.nbytes
+        raise ValueError(f"unknown op {op!r}")
+    if torch is None:
+        return ours, None, x.nbytes
+    name, arrays, kwargs = ref
+    tensors = [None if a is None else torch.from_numpy(a) for a in arrays]
+    return ours, partial(getattr(torch.nn.functional, name), *tensors, **kwargs), x.nbytes
 
 
 # ------------------------------------------------------------------ the measurement
@@ -100,80 +102,38 @@ def calls(layer: dict, np: Any, K: Any, torch: Any | None) -> tuple[Any, Any, in
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Run every layer in this process (the child) and return the results as data."""
-    import statistics
-    import time
-    import tracemalloc
-
     import numpy as np
 
     from planner.executor import kernels as K
 
     try:
-        from threadpoolctl import threadpool_info, threadpool_limits
+        import threadpoolctl
     except ImportError:
-        threadpool_info = threadpool_limits = None
+        threadpoolctl = None
     try:
         import torch
     except ImportError:
         torch = None
     if torch is not None:
         torch.set_num_threads(args.threads)
-    if threadpool_limits is not None:
-        threadpool_limits(limits=args.threads, user_api="blas")
+    if threadpoolctl is not None:  # the environment set the limit already; this checks and enforces it
+        limits = threadpoolctl.threadpool_limits(limits=args.threads, user_api="blas")  # noqa: F841 (kept alive)
     blas = [
-        {key: info.get(key) for key in ("internal_api", "version", "architecture", "num_threads", "prefix")}
-        for info in (threadpool_info() if threadpool_info else [])
+        {key: info.get(key) for key in ("internal_api", "version", "architecture", "num_threads")}
+        for info in (threadpoolctl.threadpool_info() if threadpoolctl else [])
         if info.get("user_api") == "blas"
     ]
-
     repeat = 3 if args.quick else args.repeat
     clock = time.process_time if args.cpu_time else time.perf_counter
-    rows = []
-    ctx = torch.inference_mode() if torch else None
-    if ctx:
-        ctx.__enter__()
-    for layer in layers(args.batch):
-        ours, ref, in_bytes = calls(layer, np, K, torch)
-        out = ours()  # warm-up, and the output's size
-        if ref is not None:
-            expected = ref().numpy()
-            error = float(np.max(np.abs(out - expected)) / (np.max(np.abs(expected)) or 1.0))
-            ref()
-        else:
-            error = None
-        ours()
-        t_ours, t_ref = [], []
-        for _ in range(repeat):  # alternate, so a noisy neighbour hits both alike
-            start = clock()
-            ours()
-            t_ours.append(clock() - start)
-            if ref is not None:
-                start = clock()
-                ref()
-                t_ref.append(clock() - start)
-        tracemalloc.start()
-        base = tracemalloc.get_traced_memory()[0]
-        ours()
-        peak = tracemalloc.get_traced_memory()[1] - base
-        tracemalloc.stop()
-        rows.append(
-            dict(
-                name=layer["name"],
-                numpy_s=statistics.median(t_ours),
-                torch_s=statistics.median(t_ref) if t_ref else None,
-                peak_bytes=peak,
-                io_bytes=in_bytes + out.nbytes,
-                rel_error=error,
-            )
-        )
-    if ctx:
-        ctx.__exit__(None, None, None)
+    with torch.inference_mode() if torch else contextlib.nullcontext():
+        rows = [
+            measure_layer(*calls(layer, np, K, torch), layer["name"], repeat, clock) for layer in layers(args.batch)
+        ]
     return dict(
         env={var: os.environ.get(var) for var in OPENBLAS_VARS + THREAD_VARS},
         numpy=np.__version__,
         torch=torch.__version__ if torch else None,
         torch_threads=torch.get_num_threads() if torch else None,
-        threadpoolctl=threadpool_info is not None,
         blas=blas,
         repeat=repeat,
         clock="process CPU time" if args.cpu_time else "wall time",
@@ -181,10 +141,49 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def measure_layer(
+    ours: Callable, ref: Callable | None, in_bytes: int, name: str, repeat: int, clock: Callable[[], float]
+) -> dict[str, Any]:
+    """Median times of both calls, called alternately after a warm-up, and the NumPy call's peak memory."""
+    import numpy as np
+
+    out = ours()  # warm-up, and the output's size
+    error = None
+    if ref is not None:
+        expected = ref().numpy()
+        error = float(np.max(np.abs(out - expected)) / (np.max(np.abs(expected)) or 1.0))
+    ours(), ref and ref()
+    times: dict[str, list[float]] = {"numpy": [], "torch": []}
+    for _ in range(repeat):  # alternate, so that a noisy neighbour hits both alike
+        for key, call in (("numpy", ours), ("torch", ref)):
+            if call is not None:
+                start = clock()
+                call()
+                times[key].append(clock() - start)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        ours()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    return dict(
+        name=name,
+        numpy_s=statistics.median(times["numpy"]),
+        torch_s=statistics.median(times["torch"]) if times["torch"] else None,
+        peak_bytes=peak,
+        io_bytes=in_bytes + out.nbytes,
+        rel_error=error,
+    )
+
+
 def run_child(args: argparse.Namespace, unset_coretype: bool) -> dict[str, Any]:
     """Measure in a fresh interpreter whose BLAS thread count is fixed before NumPy loads."""
     env = dict(os.environ)
     env.update({var: str(args.threads) for var in THREAD_VARS})
+    # the checkout's planner, installed or not
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     if unset_coretype:
         for var in OPENBLAS_VARS:
             env.pop(var, None)
@@ -242,11 +241,13 @@ def render(result: dict[str, Any], title: str) -> str:
     else:
         summary += ";"
     summary += f" over {MEMORY_TARGET:g}x memory: {', '.join(heavy) or 'none'}"
+    if result["repeat"] < 5:
+        summary += f" (only {result['repeat']} runs: a smoke test, not a measurement)"
     lines += ["", summary]
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
     parser.add_argument("--repeat", type=int, default=15, help="timed runs per layer (default 15)")
@@ -263,16 +264,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure(args)))
+        print(json.dumps(measure(args)), file=stdout)
         return 0
+    given = run_child(args, unset_coretype=False)
+    print(render(given, "environment as given"), file=stdout)
     set_vars = [var for var in OPENBLAS_VARS if var in os.environ]
-    print(render(run_child(args, unset_coretype=False), "environment as given"))
-    if args.unset_openblas_coretype:
-        if not set_vars:
-            print("\n(--unset-openblas-coretype: neither variable is set, nothing to compare)")
-        else:
-            print()
-            print(render(run_child(args, unset_coretype=True), f"with {' and '.join(set_vars)} unset"))
+    if args.unset_openblas_coretype and not set_vars:
+        print("\n--unset-openblas-coretype: neither variable is set, nothing to compare", file=stdout)
+    elif args.unset_openblas_coretype:
+        unset = run_child(args, unset_coretype=True)
+        print("\n" + render(unset, f"with {' and '.join(set_vars)} unset"), file=stdout)
+        a, b = (sum(row["numpy_s"] for row in r["rows"]) for r in (given, unset))
+        print(f"\nnumpy in all: {a * 1e3:.1f} ms as given, {b * 1e3:.1f} ms unset ({a / b:.2f}x)", file=stdout)
     return 0
 
 

@@ -128,8 +128,9 @@ def conv_transpose_output(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num, a: N
 
 
 def transpose_same_padding_total(k: Num, s: Num, d: Num, a: Num) -> Num:
-    """Total padding that makes a transposed convolution's output i * s (ONNX/Keras SAME)."""
-    return effective_kernel(k, d) - s + a
+    """Total padding that makes a transposed convolution's output i * s (ONNX SAME), never below 0
+    (when k_eff + a < s no padding can; ONNX then gives s(i - 1) + k_eff + a)."""
+    return maximum(effective_kernel(k, d) - s + a, 0)
 
 
 def stretched_size(i: Num, s: Num) -> Num:

@@ -13,7 +13,7 @@ import tempfile
 import traceback
 from typing import TextIO
 
-from planner import api
+from planner import api, draw, export
 from planner.executor.run import run_plan
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
 from planner.report import github, json_out
@@ -60,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"give up on a spec after S seconds (default {DEFAULT_TIMEOUT:g}; reported as unknown)")
     check.add_argument("--jobs", type=_positive_int, metavar="N", help="specs checked at once (default: one per core)")
 
+    draw = commands.add_parser("draw", help="an SVG picture of the solved network, or of one layer's arithmetic")
+    draw.add_argument("spec")
+    draw.add_argument("--layer", metavar="NAME", help="draw this layer's arithmetic in the style of the guide's figures")
+    draw.add_argument("--output", metavar="FILE.svg", required=True)
+    draw.add_argument("--timeout", type=_positive_float, metavar="S")
+
+    export = commands.add_parser("export", help="a self-contained PyTorch nn.Module for the solved plan")
+    export.add_argument("spec")
+    export.add_argument("--to", choices=("pytorch",), required=True)
+    export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
+    export.add_argument("--timeout", type=_positive_float, metavar="S")
+
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
     run.add_argument("--seed", type=int, default=0)
@@ -94,7 +106,11 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except SystemExit as e:
         return EXIT_OK if e.code in (0, None) else EXIT_USAGE
     try:
-        return {"solve": _solve, "check": _check, "run": _run}[args.command](args, stdout, stderr)
+        commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export}
+        return commands[args.command](args, stdout, stderr)
+    except BrokenPipeError:  # the reader went away (`planner solve ... | head`): nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
         return _internal_error(e, args.debug, stderr)
 
@@ -120,11 +136,8 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.format == "yaml" and result.status is not Status.SOLVED:
         stderr.write(output)  # no spec to print: the diagnostics go where errors go
         return EXIT_BY_STATUS[result.status]
-    try:
-        _emit(output, args.output, stdout)
-    except OSError as e:
-        print(f"planner: cannot write {args.output}: {e.strerror or e}", file=stderr)
-        return EXIT_USAGE
+    if status := _write(output, args.output, stdout, stderr):
+        return status
     if args.format == "json" and result.status is not Status.SOLVED:
         stderr.write("".join(f"{d}\n" for d in result.diagnostics))
     return EXIT_BY_STATUS[result.status]
@@ -152,11 +165,49 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_SPEC if failed else EXIT_UNKNOWN if unknown else EXIT_OK
 
 
-def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    result: SolveResult = api.solve(args.spec, timeout=args.timeout, verify=False)
+def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, int]:
+    """One plan of the spec, or the exit status that says why there is none."""
+    result = api.solve(args.spec, timeout=args.timeout, verify=False)
     if result.status is not Status.SOLVED:
         stderr.write(text_report.render(result))
-        return EXIT_BY_STATUS[result.status]
+    return result, EXIT_BY_STATUS[result.status]
+
+
+def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    result, status = _solved(args, stderr)
+    if status:
+        return status
+    try:
+        if args.layer is None:
+            svg = draw.draw_network(result.network, result.plans[0])
+        else:
+            svg = draw.draw_layer(result.network, result.plans[0], args.layer)
+    except ValueError as e:
+        print(f"planner: {e}", file=stderr)
+        return EXIT_USAGE
+    return _write(svg, args.output, stdout, stderr)
+
+
+def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    result, status = _solved(args, stderr)
+    if status:
+        return status
+    return _write(export.export_pytorch(result.network, result.plans[0]), args.output, stdout, stderr)
+
+
+def _write(output: str, path: str | None, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        _emit(output, path, stdout)
+    except OSError as e:
+        print(f"planner: cannot write {path}: {e.strerror or e}", file=stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    result, status = _solved(args, stderr)
+    if status:
+        return status
     plan = result.plans[0]
     runs = run_plan(plan, seed=args.seed)
     width = max(len(r.name) for r in runs)

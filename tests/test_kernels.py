@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
+import tracemalloc
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -238,6 +243,92 @@ def test_conv_transpose_is_adjoint_of_conv(c):
     back = K.conv_transpose(y, w, None, output_padding=a, **kw)
     assert back.shape == x.shape
     np.testing.assert_allclose(np.vdot(out, y), np.vdot(back, x), rtol=1e-10, atol=1e-10)
+
+
+# (id, x shape, weight shape, stride, padding, groups, im2col blocks): conv splits its
+# im2col into blocks of rows while a sample's columns are longer than deep, else into
+# blocks of input channels that accumulate; a 1x1 unit-stride kernel uses the input itself
+BLOCKED = [
+    ("rows", (1, 4, 12, 12), (6, 4, 3, 3), 1, 1, 1, 4),
+    ("rows, batch, groups", (2, 4, 12, 12), (6, 2, 3, 3), 1, 1, 2, 4),
+    ("rows, strided 1-D", (2, 2, 64), (2, 2, 7), 2, 3, 1, 4),
+    ("channels", (1, 16, 4, 4), (8, 16, 3, 3), 1, 1, 1, 16),
+    ("channels, batch, groups", (2, 16, 4, 4), (8, 8, 3, 3), 1, 1, 2, 8),
+    ("channels, 3-D", (2, 8, 3, 3, 3), (4, 8, 3, 3, 3), 1, 1, 1, 8),
+    ("1x1, batch", (3, 8, 5, 5), (4, 8, 1, 1), 1, 0, 1, 3),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("xs, ws, s, p, g, blocks", [row[1:] for row in BLOCKED], ids=[row[0] for row in BLOCKED])
+def test_conv_blocks_match_torch(torch, monkeypatch, xs, ws, s, p, g, blocks, dtype):
+    calls = []
+    columns = K._columns
+    monkeypatch.setattr(K, "_columns", lambda *a: calls.append(a) or columns(*a))
+    x, w, b = rng_array(0, xs, dtype), rng_array(1, ws, dtype), rng_array(2, ws[:1], dtype)
+    rank = len(xs) - 2
+    ours = K.conv(x, w, b, stride=(s,) * rank, padding=((p, p),) * rank, dilation=(1,) * rank, groups=g)
+    assert len(calls) == blocks
+    ref = fn(torch, "conv", rank)(t(torch, x), t(torch, w), t(torch, b), stride=s, padding=p, groups=g)
+    assert_same(ours, ref, dtype)
+
+
+def _layer(call, x_shape, *arrays):
+    """(x, zero-argument call) on float32 data: `arrays` are the other inputs' shapes."""
+    x = rng_array(0, x_shape, np.float32)
+    others = [rng_array(i, shape, np.float32) for i, shape in enumerate(arrays, start=1)]
+    return x, lambda: call(x, *others)
+
+
+def _conv(s: int, p: int):
+    return lambda x, w: K.conv(x, w, None, stride=(s, s), padding=((p, p), (p, p)), dilation=(1, 1), groups=1)
+
+
+POOL2D = dict(kernel=(3, 3), stride=(2, 2), padding=((1, 1), (1, 1)), ceil_mode=False)
+LAYERS = {  # ResNet-style layers, scaled down, in each regime of the kernels
+    "conv 7x7/2 stem": lambda: _layer(_conv(2, 3), (1, 3, 64, 64), (16, 3, 7, 7)),
+    "conv 3x3, row blocks": lambda: _layer(_conv(1, 1), (1, 16, 28, 28), (16, 16, 3, 3)),
+    "conv 3x3, channel blocks": lambda: _layer(_conv(1, 1), (1, 128, 7, 7), (128, 128, 3, 3)),
+    "conv 3x3, batch 4": lambda: _layer(_conv(1, 1), (4, 32, 14, 14), (32, 32, 3, 3)),
+    "conv 1x1/2": lambda: _layer(_conv(2, 0), (1, 64, 28, 28), (128, 64, 1, 1)),
+    "conv_transpose 4x4/2": lambda: _layer(
+        lambda x, w, b: K.conv_transpose(
+            x, w, b, stride=(2, 2), padding=((1, 1), (1, 1)), dilation=(1, 1), groups=1, output_padding=(0, 0)
+        ),
+        (2, 16, 28, 28), (16, 8, 4, 4), (8,),
+    ),
+    "max_pool 3x3/2": lambda: _layer(lambda x: K.max_pool(x, dilation=(1, 1), **POOL2D), (2, 16, 56, 56)),
+    "avg_pool 3x3/2": lambda: _layer(lambda x: K.avg_pool(x, count_include_pad=True, **POOL2D), (2, 16, 56, 56)),
+    "global avg pool": lambda: _layer(lambda x: K.adaptive_avg_pool(x, output_size=(1, 1)), (2, 256, 7, 7)),
+    "adaptive avg pool 14 to 5": lambda: _layer(lambda x: K.adaptive_avg_pool(x, output_size=(5, 5)), (2, 32, 14, 14)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("make", LAYERS.values(), ids=LAYERS.keys())
+def test_peak_memory_within_3x_input_plus_output(make):
+    # tracemalloc sees NumPy's buffers; the peak counts what the call allocates, output included
+    x, call = make()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        out = call()
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= 3 * (x.nbytes + out.nbytes)
+
+
+def test_executor_benchmark_quick_runs():
+    # the CI smoke run of benchmarks/executor.py: every layer measured, then the summary
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "executor.py"
+    spec = importlib.util.spec_from_file_location("executor_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = io.StringIO()
+    assert bench.main(["--quick"], stdout=out) == 0
+    text = out.getvalue()
+    assert all(layer["name"] in text for layer in bench.layers(1))
+    assert "\nsummary: numpy " in text
 
 
 # ------------------------------------------------------------------------ pooling

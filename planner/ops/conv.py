@@ -45,12 +45,13 @@ def groups_rules(call: Call, in_channels: Num, out_channels: Num) -> list[Rule]:
 
 
 def dialect_stride_dilation_rules(call: Call) -> list[Rule]:
-    """TensorFlow refuses stride > 1 together with dilation > 1 on the same axis."""
+    """TensorFlow refuses any stride > 1 together with any dilation > 1, across axes (tf.nn.convolution, tf.nn.pool)."""
     if call.dialect != "tensorflow":
         return []
-    return [Rule(ar.any_of(s == 1, d == 1), "dilation-stride",
-                 "TensorFlow does not allow stride {} together with dilation {}", (s, d), "dilation")
-            for s, d in zip(call.axis("stride"), call.axis("dilation"))]
+    strides, dilations = call.axis("stride"), call.axis("dilation")
+    return [Rule(ar.any_of(ar.all_of(*(s == 1 for s in strides)), ar.all_of(*(d == 1 for d in dilations))),
+                 "dilation-stride", "TensorFlow does not allow stride {} together with dilation {}",
+                 (strides, dilations), "dilation")]
 
 
 def kernel_fits_rule(i, k, pb, pe, d, axis: int) -> Rule:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from planner import arithmetic as ar
 from planner.ops.base import Call, Rule, Transfer, sizes_per_axis
-from planner.ops.conv import kernel_fits_rule, resolve_padding, same_mode_rules
+from planner.ops.conv import dialect_stride_dilation_rules, kernel_fits_rule, resolve_padding, same_mode_rules
 
 
 def _pool(call: Call, dilation: tuple) -> Transfer:
@@ -16,7 +16,7 @@ def _pool(call: Call, dilation: tuple) -> Transfer:
     pads = resolve_padding(call_d, spatial)
     out = tuple(ar.pool_output(i, k[a], s[a], pb, pe, dilation[a], ceil_mode)
                 for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
-    rules = same_mode_rules(call)
+    rules = same_mode_rules(call) + dialect_stride_dilation_rules(call_d)
     for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)):
         rules.append(kernel_fits_rule(i, k[a], pb, pe, dilation[a], a))
         if isinstance(call.params["padding"], str):

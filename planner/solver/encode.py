@@ -69,7 +69,7 @@ class Encoding:
 def is_linear(constraints: list[z3.BoolRef]) -> bool:
     """True when no product of two terms and no division by a term occurs (division by a number is linear)."""
     seen: set[int] = set()
-    stack = list(constraints)
+    stack = [c for c in constraints if isinstance(c, z3.ExprRef)]
     while stack:
         e = stack.pop()
         if e.get_id() in seen:

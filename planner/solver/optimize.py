@@ -27,7 +27,7 @@ def best_assignments(network: Network, count: int, value_of: Callable[[Assignmen
     enc = encode(network)
     term = encoded_value(enc)
     minimize = network.objective[0] == "minimize"
-    solver = new_solver([*enc.all_constraints(), term == term], enc.ctx)
+    solver = new_solver(enc.all_constraints(), enc.ctx)
     found: list[Assignment] = []
     while len(found) < count:
         solver.push()

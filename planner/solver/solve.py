@@ -13,6 +13,7 @@ from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
 from planner.graph import Network, Unknown
 from planner.plan import Plan, compute_plan
 from planner.objective import plan_value
+from planner.receptive import FieldUnsupported
 from planner.solver.count import count_plans
 from planner.solver.optimize import best_assignments
 from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
@@ -61,10 +62,9 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
     ranked = network.objective is not None
     try:
         counted = count_plans(network, deadline) if count and max_solutions is not None else None
-        if ranked and not network.for_all and max_solutions is not None:
-            value_of = lambda a: plan_value(network, _plan(network, a))  # noqa: E731
-            plans = [_plan(network, a) for a in best_assignments(network, max_solutions, value_of, deadline)]
-            plans, found = _ranked(network, plans), len(plans)
+        best = _best(network, max_solutions, deadline) if ranked else None
+        if best is not None:  # the objective has a Z3 term: optimised, not enumerated
+            plans, found = _ranked(network, best), len(best)
             if count and counted is None:
                 counted = sum(1 for _ in _assignments(network, deadline))
         else:
@@ -89,6 +89,18 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
         diagnostics = _explain(network, deadline) if explain else []
         return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
     return SolveResult(network.file, Status.SOLVED, plans, counted, [], network)
+
+
+def _best(network: Network, max_solutions: int | None, deadline: Deadline) -> list[Plan] | None:
+    """The best `max_solutions` plans by optimisation, or None when enumerating and ranking is the way
+    (every plan asked for, for_all sizes, or an objective Z3 cannot express)."""
+    if network.for_all or max_solutions is None:
+        return None
+    value_of = lambda a: plan_value(network, _plan(network, a))  # noqa: E731
+    try:
+        return [_plan(network, a) for a in best_assignments(network, max_solutions, value_of, deadline)]
+    except FieldUnsupported:
+        return None
 
 
 def _ranked(network: Network, plans: list[Plan]) -> list[Plan]:

@@ -1,0 +1,165 @@
+"""Architecture search: the dynamic-programming counter and the objectives against brute
+force, and receptive fields of known networks against their published values."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import planner
+from planner.errors import InfeasibleError
+from planner.objective import plan_value
+from planner.plan import compute_plan
+from planner.receptive import plan_fields
+from planner.solver.count import count_plans
+from tests.test_solver_bruteforce import load, specs
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILE = settings(deadline=None, max_examples=60, derandomize=True,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def valid_plans(network):
+    plans = []
+    for values in itertools.product(*(u.domain.members() for u in network.unknowns)):
+        try:
+            plans.append(compute_plan(network, dict(zip(network.unknowns, values))))
+        except InfeasibleError:
+            pass
+    return plans
+
+
+@PROFILE
+@given(spec=specs(dialects=("pytorch", "onnx", "tensorflow"), max_assignments=400), data=st.data())
+def test_counter_equals_brute_force(spec, data):
+    network, _ = load(spec, data, 400)
+    assert count_plans(network) == len(valid_plans(network))
+    result = planner.solve(network, count=True, verify=False)
+    assert result.count == len(valid_plans(network))
+
+
+def test_counter_handles_graphs_shared_variables_and_unknown_sizes():
+    from tests.test_graphs import UNET_SMALL
+
+    network = planner.loads(UNET_SMALL.format(size='{min: 8, max: 10}', ceil="false"), "unet.yaml")
+    assert network.unknowns[-1].name.startswith("input.shape") or any(u.kind == "size" for u in network.unknowns)
+    assert count_plans(network) == len(valid_plans(network)) > 0
+
+
+def test_counter_declines_what_it_cannot_count():
+    text = (ROOT / "specs" / "autoencoder.yaml").read_text()  # constraints
+    assert count_plans(planner.loads(text, "a.yaml")) is None
+    text = (ROOT / "specs" / "unet_same.yaml").read_text()  # for_all
+    assert count_plans(planner.loads(text, "u.yaml")) is None
+
+
+OBJECTIVE_SPEC = """
+input: {{shape: [1, 3, {size}, {size}]}}
+defaults:
+  kernel: {{min: 1, max: 3}}
+  stride: {{min: 1, max: 2}}
+  padding: {{min: 0, max: 1}}
+layers:
+  - {{name: c1, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}
+  - {{name: bn, op: batchnorm}}
+  - {{name: c2, op: conv, out_channels: 4, kernel: "?", padding: 1, bias: false}}
+  - {{name: up, op: conv_transpose, out_channels: 2, kernel: "?", stride: 2, padding: "?", output_padding: "?"}}
+  - {{name: pool, op: maxpool, kernel: "?", stride: 1, padding: 0, expect: [1, 2, "?", "?"]}}
+objective: {{{direction}: {kind}}}
+"""
+
+
+@pytest.mark.parametrize("direction,kind", [("minimize", "params"), ("minimize", "flops"),
+                                            ("minimize", "kernel_sum"), ("maximize", "receptive_field")])
+@pytest.mark.parametrize("size", [9, 16])
+def test_objective_optimum_equals_brute_force(direction, kind, size):
+    network = planner.loads(OBJECTIVE_SPEC.format(size=size, direction=direction, kind=kind), "obj.yaml")
+    plans = valid_plans(network)
+    sign = 1 if direction == "minimize" else -1
+    ranked = sorted(plans, key=lambda p: (sign * plan_value(network, p), tuple(p.assignment.values())))
+    result = planner.solve(network, max_solutions=3, verify=False)
+    assert [p.assignment for p in result.plans] == [p.assignment for p in ranked[:3]]
+    assert [p.objective for p in result.plans] == [plan_value(network, p) for p in ranked[:3]]
+    every = planner.solve(network, max_solutions=None, verify=False)
+    assert [p.assignment for p in every.plans] == [p.assignment for p in ranked] and every.count == len(plans)
+
+
+def test_objective_values_by_hand():
+    text = """
+input: {shape: [1, 3, 8, 8]}
+layers:
+  - {name: c, op: conv, out_channels: 4, kernel: 3, padding: 1, groups: 1}
+  - {name: bn, op: batchnorm}
+  - {name: t, op: conv_transpose, out_channels: 2, kernel: 2, stride: 2, bias: false}
+  - {name: f, op: flatten}
+  - {name: fc, op: linear, out_features: 5}
+objective: {minimize: KIND}
+"""
+    expected = {
+        "params": (3 * 4 * 9 + 4) + 2 * 4 + (4 * 2 * 4) + (2 * 16 * 16 * 5 + 5),
+        "flops": 2 * (4 * 8 * 8 * 3 * 9) + 2 * (4 * 8 * 8 * 2 * 4) + 2 * (2 * 16 * 16 * 5),
+        "kernel_sum": 3 + 3 + 2 + 2,
+    }
+    for kind, value in expected.items():
+        result = planner.solve(planner.loads(text.replace("KIND", kind), "k.yaml"), verify=False)
+        assert result.plans[0].objective == value, kind
+
+
+def _field(path, layer):
+    plan = planner.solve(path, verify=False).plans[0]
+    return plan_fields(plan)[layer][0]
+
+
+@pytest.mark.parametrize("network,layer,published", [
+    ("vgg16", "conv5_3", 196), ("vgg16", "pool5", 212),
+    ("resnet50", "l4_2", 427),  # torchvision's ResNet-50 (stride on the 3x3 conv of the first block of a stage)
+])
+def test_receptive_fields_of_known_networks(network, layer, published):
+    assert _field(ROOT / "tests" / "specs" / "networks" / f"{network}.yaml", layer) == (published, published)
+
+
+def test_receptive_field_of_resnet50_slim_layout():
+    # TF-slim's resnet_v1_50 downsamples in the 3x3 conv of the LAST unit of blocks 1-3: published 483
+    layers, n = [], 0
+    for units, last_stride in ((3, 2), (4, 2), (6, 2), (3, 1)):
+        for unit in range(units):
+            stride = last_stride if unit == units - 1 else 1
+            for kernel, s in ((1, 1), (3, stride), (1, 1)):
+                pad = kernel // 2
+                layers.append(f"  - {{name: c{n}, op: conv, out_channels: 4, kernel: {kernel}, stride: {s}, "
+                              f"padding: {pad}}}")
+                n += 1
+    text = ("input: {shape: [1, 3, 224, 224]}\nlayers:\n  - {name: stem, op: conv, out_channels: 4, kernel: 7, "
+            "stride: 2, padding: 3}\n  - {name: pool, op: maxpool, kernel: 3, stride: 2, padding: 1}\n"
+            + "\n".join(layers) + "\n")
+    plan = planner.solve(planner.loads(text, "slim.yaml"), verify=False).plans[0]
+    assert plan_fields(plan)[f"c{n - 1}"][0] == (483, 483)
+
+
+RF_SPEC = """
+input: {shape: [1, 1, 40]}
+defaults:
+  kernel: {min: 1, max: 5}
+  stride: {min: 1, max: 2}
+  dilation: {min: 1, max: 2}
+  padding: {min: 0, max: 0}
+layers:
+  - {name: a, op: conv, out_channels: 1, kernel: "?", stride: "?"}
+  - {name: b, op: conv, out_channels: 1, kernel: "?", dilation: "?"}
+  - {name: c, op: maxpool, kernel: 2}
+constraints:
+  - "c.rf[0] >= 12 and b.jump[0] <= 1 and c.jump[0] == 2"
+"""
+
+
+def test_receptive_field_constraints_equal_brute_force():
+    network = planner.loads(RF_SPEC, "rf.yaml")
+    expected = [p.assignment for p in valid_plans(network)]
+    for plan in map(plan_fields, valid_plans(network)):
+        assert plan["c"][0][0] >= 12 and plan["c"][1][0] == 2
+    found = [p.assignment for p in planner.solve(network, max_solutions=None, verify=False).plans]
+    assert expected and sorted(map(sorted, map(dict.items, found))) == sorted(map(sorted, map(dict.items, expected)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Callable
 
 from planner.errors import InternalError, SpecError
 from planner.executor.verify import Verification, verify_network_plan, verify_plan
@@ -36,7 +37,8 @@ def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_wi
 
 def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, count: bool = False,
           timeout: float | None = None, verify: bool = True, seed: int = 0,
-          full_width: bool = False, explain: bool = True) -> SolveResult:
+          full_width: bool = False, explain: bool = True,
+          progress: Callable[[int], None] | None = None) -> SolveResult:
     """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all).
 
     Spec problems come back as a result with status `invalid` and located diagnostics,
@@ -52,7 +54,8 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
         except SpecError as e:
             return SolveResult(os.fspath(spec), Status.INVALID, diagnostics=e.diagnostics)
     try:
-        result = solve_network(network, max_solutions=max_solutions, count=count, timeout=timeout, explain=explain)
+        result = solve_network(network, max_solutions=max_solutions, count=count, timeout=timeout, explain=explain,
+                               progress=progress)
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
     if verify:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 import traceback
 from typing import TextIO
 
@@ -125,7 +126,8 @@ def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
 def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     result = api.solve(args.spec, max_solutions=None if args.all else args.max_solutions,
                        count=args.count or args.all, timeout=args.timeout, verify=not args.no_verify,
-                       full_width=args.full_width)
+                       full_width=args.full_width, progress=_Progress(stderr))
+    _Progress.clear(stderr)
     with_count = args.count or args.all
     if args.format == "json":
         output = json_out.render(result, with_count=with_count)
@@ -202,6 +204,25 @@ def _write(output: str, path: str | None, stdout: TextIO, stderr: TextIO) -> int
         print(f"planner: cannot write {path}: {e.strerror or e}", file=stderr)
         return EXIT_USAGE
     return EXIT_OK
+
+
+class _Progress:
+    """Plans found so far, on stderr, once a run passes a second, and only on a terminal."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.start, self.shown = stream, time.monotonic(), 0.0
+
+    def __call__(self, found: int) -> None:
+        now = time.monotonic()
+        if now - self.start > 1 and now - self.shown > 0.2 and self.stream.isatty():
+            self.stream.write(f"\rplanner: {found} plans so far ({now - self.start:.0f} s)")
+            self.stream.flush()
+            self.shown = now
+
+    @staticmethod
+    def clear(stream: TextIO) -> None:
+        if stream.isatty():
+            stream.write("\r\033[K")
 
 
 def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:

@@ -54,11 +54,47 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
                 continue
             example = enc.assignment(model)
             broken = _broken_at(network, {**example, **_sizes(enc, model)})
-            return [dataclasses.replace(d, code="infeasible", message=d.message + head + _example(network, example, upto))
-                    for d in broken] or _generic(network)
+            first = [dataclasses.replace(d, code="infeasible", message=d.message + head + _example(network, example, upto))
+                     for d in broken] or _generic(network)
+            return first + minimal_conflict(enc, deadline)
     except GaveUp:
         pass
     return _generic(network)
+
+
+def minimal_conflict(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
+    """A note naming a smallest set of layers (and constraints) that no plan satisfies together: Z3's
+    unsat core over one literal per layer's requirements, shrunk until dropping any member makes it
+    satisfiable. Empty when that set is a single layer (the first diagnostic has said it all)."""
+    network = enc.network
+    solver = z3.Solver(ctx=enc.ctx)
+    solver.add(*enc.domains, *enc.definitions.values())
+    where: dict[str, tuple] = {}
+    literals = []
+    parts = [(f"layer {n.name}", n.path, n.name, enc.requirements[n.name]) for n in network.nodes]
+    parts += [(f"constraint {p + 1}", ("constraints", p), None, c) for p, c in enc.constraints.items()]
+    for label, path, layer, requirement in parts:
+        literal = z3.Bool(label, enc.ctx)
+        solver.add(z3.Implies(literal, requirement))
+        literals.append(literal)
+        where[label] = (path, layer)
+    try:
+        if deadline.check(solver, *literals) != z3.unsat:
+            return []
+        core = list(solver.unsat_core())
+        for literal in list(core):
+            trial = [c for c in core if not c.eq(literal)]
+            if deadline.check(solver, *trial) == z3.unsat:
+                core = trial
+    except GaveUp:
+        return []
+    if len(core) < 2:
+        return []
+    labels = [str(c) for c in sorted(core, key=lambda c: [str(x) for x in literals].index(str(c)))]
+    lines = ", ".join(f"{label} (line {network.diagnostic(where[label][0], '', '').line})" for label in labels)
+    path, layer = where[labels[0]]
+    return [network.diagnostic(path, "conflict", f"no plan satisfies these together, though any smaller part of "
+                               f"them can be satisfied: {lines}", layer=layer, severity="note")]
 
 
 def _sizes(enc: Encoding, model: z3.ModelRef) -> dict[Unknown, int]:

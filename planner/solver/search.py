@@ -31,11 +31,11 @@ class Deadline:
     def passed(self) -> bool:
         return self.end is not None and time.monotonic() >= self.end
 
-    def check(self, solver: z3.Solver | z3.Optimize) -> z3.CheckSatResult:
+    def check(self, solver: z3.Solver | z3.Optimize, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
         """solver.check() within what is left of the deadline; raises GaveUp on unknown."""
         if self.end is not None:
             solver.set("timeout", max(1, int((self.end - time.monotonic()) * 1000)))
-        outcome = solver.check()
+        outcome = solver.check(*assumptions)
         if outcome == z3.unknown:
             raise GaveUp("timeout" if self.passed() else solver.reason_unknown())
         return outcome

@@ -6,7 +6,7 @@ Outcomes are a `Status`, never a bool: a Z3 give-up is `unknown`, never "infeasi
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterator
+from typing import Callable, Iterator
 from enum import Enum
 
 from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
@@ -49,12 +49,13 @@ class SolveResult:
 
 
 def solve_network(network: Network, *, max_solutions: int | None = 1, count: bool = False,
-                  timeout: float | None = None, explain: bool = True) -> SolveResult:
+                  timeout: float | None = None, explain: bool = True,
+                  progress: Callable[[int], None] | None = None) -> SolveResult:
     """Find up to `max_solutions` plans (None: all); with `count`, count every plan.
 
     A count without the full list comes from the dynamic-programming counter when the
     spec suits it, and from enumeration otherwise. `explain=False` skips saying why an
-    infeasible spec is infeasible.
+    infeasible spec is infeasible. `progress(found)` is called as plans are enumerated.
     """
     deadline = Deadline(timeout)
     plans: list[Plan] = []
@@ -71,6 +72,8 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
             keep = None if ranked or max_solutions is None else max_solutions  # plans to keep
             for assignment in _assignments(network, deadline):
                 found += 1
+                if progress is not None:
+                    progress(found)
                 if keep is None or len(plans) < keep:
                     plans.append(_plan(network, assignment))
                 if keep is not None and found >= keep and not (count and counted is None):

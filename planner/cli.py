@@ -23,6 +23,7 @@ from planner.report import yaml_out
 from planner.solver.solve import SolveResult, Status
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+DEFAULT_SOLVE_TIMEOUT = 300.0  # seconds; a solve always ends, with exit 4 when it gives up
 EXIT_BY_STATUS = {Status.SOLVED: EXIT_OK, Status.INFEASIBLE: EXIT_SPEC, Status.INVALID: EXIT_SPEC,
                   Status.UNKNOWN: EXIT_UNKNOWN}
 
@@ -49,7 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--count", action="store_true", help="count every plan")
     solve.add_argument("--format", choices=("text", "json", "yaml"), default="text")
     solve.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
-    solve.add_argument("--timeout", type=_positive_float, metavar="S", help="give up after S seconds (exit 4)")
+    solve.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S",
+                       help=f"give up after S seconds (exit 4; default {DEFAULT_SOLVE_TIMEOUT:g})")
     solve.add_argument("--no-verify", action="store_true", help="do not execute the plans in NumPy")
     solve.add_argument("--full-width", action="store_true",
                        help="verify with every channel (default: channels narrowed; spatial sizes are the same)")
@@ -65,18 +67,18 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument("spec")
     draw.add_argument("--layer", metavar="NAME", help="draw this layer's arithmetic in the style of the guide's figures")
     draw.add_argument("--output", metavar="FILE.svg", required=True)
-    draw.add_argument("--timeout", type=_positive_float, metavar="S")
+    draw.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
 
     export = commands.add_parser("export", help="a self-contained PyTorch nn.Module for the solved plan")
     export.add_argument("spec")
     export.add_argument("--to", choices=("pytorch",), required=True)
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
-    export.add_argument("--timeout", type=_positive_float, metavar="S")
+    export.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
 
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--timeout", type=_positive_float, metavar="S")
+    run.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
     return parser
 
 

@@ -56,7 +56,7 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
             broken = _broken_at(network, {**example, **_sizes(enc, model)})
             first = [dataclasses.replace(d, code="infeasible", message=d.message + head + _example(network, example, upto))
                      for d in broken] or _generic(network)
-            return first + minimal_conflict(enc, deadline)
+            return first + minimal_conflict(enc, _budget(deadline))
     except GaveUp:
         pass
     return _generic(network)
@@ -133,7 +133,14 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
                                + ", ".join(sizes_text(s) for s in samples) + " cannot all be served)")]
 
 
-SIZES_BUDGET = 3.0  # seconds spent looking for input sizes that work; a hint, not worth a long wait
+HINT_BUDGET = 2.0  # seconds for each hint (a minimal conflict, input sizes that work): not worth a long wait
+
+
+def _budget(deadline: Deadline) -> Deadline:
+    budget = Deadline(HINT_BUDGET)
+    if deadline.end is not None:
+        budget.end = min(budget.end, deadline.end)
+    return budget
 
 
 def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int = 4) -> list[Diagnostic]:
@@ -153,9 +160,7 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     enc = encode(variant)
     solver = z3.Solver(ctx=enc.ctx)
     solver.add(*enc.all_constraints())
-    budget = Deadline(SIZES_BUDGET)
-    if deadline.end is not None:
-        budget.end = min(budget.end, deadline.end)
+    budget = _budget(deadline)
     notes = []
     try:
         for size, unknown in groups.items():

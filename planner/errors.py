@@ -6,7 +6,7 @@ Errors are data with a place: the core collects `Diagnostic`s and raises a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 Severity = Literal["error", "warning", "note"]
@@ -29,9 +29,6 @@ class Diagnostic:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def with_file(self, file: str) -> Diagnostic:
-        return replace(self, file=file)
 
 
 class PlannerError(Exception):

@@ -60,11 +60,18 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
     if verify:
         result.plans = [_verified(network, plan, seed, full_width) for plan in result.plans]
+        unverified = [p for p in result.plans if not p.verified]
+        if unverified:
+            result.diagnostics.append(network.diagnostic(
+                ("input",), "not-verified", f"{len(unverified)} plan(s) {unverified[0].verification}; "
+                "their shapes come from the arithmetic alone", severity="warning"))
     return result
 
 
 def _verified(network: Network, plan: Plan, seed: int, full_width: bool) -> Plan:
     check = verify_network_plan(network, plan, seed=seed, full_width=full_width)
+    if not check.executed:
+        return dataclasses.replace(plan, verified=False, verification=check.how)
     if not check.ok:
         raise InternalError("a plan does not execute to the shapes it claims: " + "; ".join(check.mismatches))
     return dataclasses.replace(plan, verified=True, verification=check.how)

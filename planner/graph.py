@@ -37,6 +37,13 @@ class Domain:
         first = -(-self.lo // self.step) * self.step
         return list(range(first, self.hi + 1, self.step))
 
+    def member(self, index: int) -> int:
+        """The index-th smallest value (negative counts from the largest), without listing them all."""
+        if self.values is not None:
+            return self.members()[index]
+        first = -(-self.lo // self.step) * self.step
+        return first + (index % self.size()) * self.step
+
     def size(self) -> int:
         if self.values is not None:
             return len(self.members())

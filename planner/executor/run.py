@@ -110,9 +110,13 @@ def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.fl
     rng = np.random.default_rng(seed)
     shape = plan.input_shape if batch is None else (batch, *plan.input_shape[1:])
     values = {"input": rng.standard_normal(shape).astype(dtype)}
+    last_read = {name: i for i, layer in enumerate(plan.layers) for name in layer.inputs}
     runs = []
-    for layer in plan.layers:
+    for index, layer in enumerate(plan.layers):
         xs = [values[name] for name in layer.inputs]
+        for name in set(layer.inputs):
+            if last_read[name] == index:
+                del values[name]  # memory stays that of the live tensors, not of the whole network
         start = time.perf_counter()
         with np.errstate(all="ignore"):  # a max-pool window wholly in padding gives -inf, as in PyTorch
             y = LAYERS[layer.op](layer, xs, rng, dtype)

@@ -25,10 +25,35 @@ class Verification:
     ok: bool
     how: str  # what was run, e.g. "executed in NumPy at batch 1, channels narrowed 64x"
     mismatches: tuple[str, ...] = ()
+    executed: bool = True  # False: too big to execute here, so not verified (not a mismatch)
+
+
+MAX_ELEMENTS = 2**27  # the largest tensor or weight verification allocates (512 MiB of float32)
+
+
+def largest_tensor(plan: Plan) -> int:
+    """Elements of the largest activation or weight the plan executes at batch 1."""
+    sizes = [math.prod(plan.input_shape[1:])]
+    for layer in plan.layers:
+        sizes.append(math.prod(layer.output_shape[1:]))
+        if "kernel" in layer.params and "out_channels" in layer.params:
+            sizes.append(layer.input_shape[1] * layer.params["out_channels"] * math.prod(layer.params["kernel"]))
+        if "padding" in layer.params:
+            padded = [i + b + e for i, (b, e) in zip(layer.input_shape[2:], layer.params["padding"])]
+            sizes.append(layer.input_shape[1] * math.prod(padded))
+        if layer.op == "linear":
+            sizes.append(layer.params["in_features"] * layer.params["out_features"])
+    return max(sizes)
+
+
+class TooBig(Exception):
+    """The plan is too large to execute here."""
 
 
 def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at batch 1, full width") -> Verification:
-    """Run the plan at batch 1 and compare every layer's shape with the plan's."""
+    """Run the plan at batch 1 and compare every layer's shape with the plan's; raises TooBig."""
+    if (size := largest_tensor(plan)) > MAX_ELEMENTS:
+        raise TooBig(f"not executed: its largest tensor would hold {size:.3g} elements (more than {MAX_ELEMENTS:.3g})")
     runs = run_plan(plan, seed=seed, batch=1)
     mismatches = tuple(f"{layer.name}: planned {[1, *layer.output_shape[1:]]}, executed {list(run.shape)}"
                        for layer, run in zip(plan.layers, runs) if run.shape != (1, *layer.output_shape[1:]))
@@ -66,5 +91,8 @@ def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_wid
     mismatches: list[str] = []
     for sizes in size_sets:
         run = plan if target is network and not sizes else compute_plan(target, {**assignment, **sizes})
-        mismatches += verify_plan(run, seed=seed).mismatches
+        try:
+            mismatches += verify_plan(run, seed=seed).mismatches
+        except TooBig as e:
+            return Verification(False, str(e), (), executed=False)
     return Verification(not mismatches, how, tuple(mismatches))

@@ -63,8 +63,9 @@ class Search:
 
 def sample_sizes(network: Network) -> list[dict[Unknown, int]]:
     """The smallest, a middle and the largest size of every for_all axis (as one tuple each)."""
-    members = [f.domain.members() for f in network.for_all]
-    picks = [[m[0] for m in members], [m[len(m) // 2] for m in members], [m[-1] for m in members]]
+    domains = [f.domain for f in network.for_all]
+    picks = [[d.member(0) for d in domains], [d.member(d.size() // 2) for d in domains],
+             [d.member(-1) for d in domains]]
     unique = []
     for pick in picks:
         sizes = dict(zip(network.for_all, pick))

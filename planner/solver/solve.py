@@ -136,7 +136,7 @@ def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
 
 def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:
     """The plan of an assignment; for a for_all spec, at its smallest sizes (the representative)."""
-    sizes = {f: f.domain.members()[0] for f in network.for_all}
+    sizes = {f: f.domain.member(0) for f in network.for_all}
     try:
         plan = compute_plan(network, {**assignment, **sizes})
     except SpecError as e:

@@ -25,6 +25,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from planner.errors import Diagnostic, SpecError
 
 MAX_NODES = 100_000
+MAX_BYTES = 16 * 2**20  # a spec file larger than this is refused unread
 MAX_DEPTH = 200
 QUESTION_HINT = 'a bare ? is not a value in YAML (it starts a mapping key); write "?" in quotes'
 EMPTY = "the file is empty; a spec needs at least `input` and `layers`"
@@ -145,8 +146,11 @@ class _Converter:
     def tick(self, mark: Mark) -> None:
         self.count += 1
         if self.count > MAX_NODES:
-            message = f"the document expands to more than {MAX_NODES} nodes (alias bomb?)"
-            raise _Problem(self.alias or mark, "yaml-alias", message)
+            if self.alias is not None:
+                message = f"the document expands to more than {MAX_NODES} nodes through this alias (alias bomb?)"
+                raise _Problem(self.alias, "yaml-alias", message)
+            message = f"the document has more than {MAX_NODES} values; a spec is far smaller"
+            raise _Problem(mark, "yaml-size", message)
 
     def value(self, node: Any, path: tuple, depth: int = 0, mark: Mark | None = None) -> Any:
         mark = mark or Mark.of(node.start_mark)
@@ -302,8 +306,14 @@ def load_yaml_file(path: str | os.PathLike) -> Positioned:
     """Return the loaded file; diagnostics name it as the path was given."""
     file = os.fsdecode(path)
     try:
+        if not os.path.isfile(path):  # a directory, a FIFO, /dev/zero: nothing to read to its end
+            what = "a directory" if os.path.isdir(path) else "not a regular file"
+            raise SpecError(Diagnostic(file, 1, 1, "io", f"cannot read the spec: {what}"))
         with open(path, "rb") as handle:
-            source = handle.read()
+            source = handle.read(MAX_BYTES + 1)
+        if len(source) > MAX_BYTES:
+            raise SpecError(Diagnostic(file, 1, 1, "io", f"the file is larger than {MAX_BYTES // 2**20} MiB; "
+                                       "a spec is a few kilobytes"))
     except OSError as error:
         reason = f"cannot read the file: {error.strerror or error}"
         raise SpecError(Diagnostic(file, 1, 1, "io", reason)) from None

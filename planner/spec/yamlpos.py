@@ -306,8 +306,8 @@ def load_yaml_file(path: str | os.PathLike) -> Positioned:
     """Return the loaded file; diagnostics name it as the path was given."""
     file = os.fsdecode(path)
     try:
-        if not os.path.isfile(path):  # a directory, a FIFO, /dev/zero: nothing to read to its end
-            what = "a directory" if os.path.isdir(path) else "not a regular file"
+        if os.path.exists(path) and not os.path.isfile(path):  # a directory, a FIFO, /dev/zero
+            what = "Is a directory" if os.path.isdir(path) else "not a regular file (a pipe or a device)"
             raise SpecError(Diagnostic(file, 1, 1, "io", f"cannot read the spec: {what}"))
         with open(path, "rb") as handle:
             source = handle.read(MAX_BYTES + 1)

@@ -50,7 +50,12 @@ def spec_files(paths: list[str]) -> tuple[list[str], list[Diagnostic]]:
 def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResult:
     from planner.api import solve  # imported here so worker processes import it once, lazily
 
-    result = solve(path, timeout=timeout)
+    try:
+        result = solve(path, timeout=timeout)
+    except Exception as e:  # a bug in planner: say which spec met it, and let the other specs be checked
+        bug = Diagnostic(path, 1, 1, "internal", f"internal error in planner: {type(e).__name__}: {e}")
+        return CheckResult(path, Status.INVALID, (bug,), {"spec": path, "status": "invalid", "solutions": [],
+                                                          "diagnostics": [bug.to_dict()]})
     return CheckResult(result.spec, result.status, tuple(result.diagnostics), result.to_dict())
 
 

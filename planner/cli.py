@@ -166,6 +166,8 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if not files:
         print("planner: no spec files found", file=stderr)
         return EXIT_SPEC
+    if any(d.code == "internal" for r in results for d in r.diagnostics):
+        return EXIT_BUG
     return EXIT_SPEC if failed else EXIT_UNKNOWN if unknown else EXIT_OK
 
 

@@ -56,7 +56,7 @@ class Constraint:
 def parse(text: str) -> Expr:
     """Parse one constraint; raises ConstraintError naming what is not allowed."""
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(" ".join(text.split()), mode="eval")  # a YAML block may break an expression over lines
     except SyntaxError as e:
         raise ConstraintError(f"not a valid expression: {e.msg}") from None
     expr = _convert(tree.body)

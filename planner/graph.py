@@ -206,6 +206,7 @@ class _Builder:
 
     def _constraint(self, text: str, position: int, nodes: list[Node]) -> Constraint:
         path = ("constraints", position)
+        text = " ".join(text.split())  # one line, also when YAML breaks it over several
         try:
             expr = parse(text)
         except ConstraintError as e:

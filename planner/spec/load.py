@@ -103,7 +103,7 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
     if kind == "extra_forbidden":
         key = path[-1]
         hint = did_you_mean(key, _keys_allowed(source, path[:-1]))
-        return source.diagnostic(path, "unknown-key", f"unknown key '{key}'{hint}", key=True, layer=layer)
+        return source.diagnostic(path, "unknown-key", f"unknown key {_show(key)}{hint}", key=True, layer=layer)
     if kind == "missing":
         key = loc[-1]
         where = f" in this {value['op']} layer" if isinstance(value, dict) and "op" in value else ""
@@ -113,7 +113,7 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
             return source.diagnostic(path, "missing-key", "every layer needs an 'op'", layer=layer)
         op = value["op"]
         return source.diagnostic(
-            [*path, "op"], "unknown-op", f"unknown op '{op}'{did_you_mean(op, OP_NAMES)}; ops are: {', '.join(OP_NAMES)}",
+            [*path, "op"], "unknown-op", f"unknown op {_show(op)}{did_you_mean(op, OP_NAMES)}; ops are: {', '.join(OP_NAMES)}",
             layer=layer,
         )
     field = next((p for p in reversed(path) if isinstance(p, str)), None)

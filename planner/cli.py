@@ -256,7 +256,7 @@ def _emit(output: str, path: str | None, stdout: TextIO) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".planner-", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(output)
         os.replace(tmp, path)
     except BaseException:

@@ -562,10 +562,6 @@ def test_output_whose_rename_fails_keeps_the_old_file(tmp_path: Path, monkeypatc
     assert os.listdir(tmp_path) == ["plan.json"], "the temporary file is removed"
 
 
-@pytest.mark.xfail(strict=True, reason="a spec file whose name is not UTF-8 (b'\\xff.yaml', a surrogate in Python) "
-                                       "cannot be written with --output: the report names the file and the UTF-8 "
-                                       "encoder refuses the surrogate: exit 3 'internal error: UnicodeEncodeError' "
-                                       "(the same for export and draw); stdout works")
 def test_output_for_a_spec_whose_name_is_not_utf8(tmp_path: Path) -> None:
     spec = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff.yaml")
     Path(spec).write_text(GUIDE.read_text(encoding="utf-8"), encoding="utf-8")

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from planner import arithmetic as ar
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
 
@@ -466,11 +467,11 @@ def _axis(layer: LayerPlan, a: int) -> _Axis:
     d = p.get("dilation", (1,) * len(p["kernel"]))[a]
     pb, pe = p["padding"][a]
     i, o = layer.input_shape[2 + a], layer.output_shape[2 + a]
-    reach = d * (k - 1)
+    reach = ar.effective_kernel(k, d) - 1
     if layer.op == "conv_transpose":
         out_pad = p["output_padding"][a]
         stretched = ("input",) + (("zero",) * (s - 1) + ("input",)) * (i - 1)
-        begin, end = reach - pb, reach - pe
+        begin, end = ar.transpose_equivalent_padding(k, pb, d), ar.transpose_equivalent_padding(k, pe, d)
         kinds = ("pad",) * begin + stretched + ("pad",) * (end + out_pad)
         sides = f"p' = d(k-1) - p = {begin} on each side" if begin == end else \
             f"p' = d(k-1) - p = {begin} at the start and {end} at the end"

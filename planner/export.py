@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any
 
+from planner import arithmetic as ar
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
 
@@ -255,12 +256,12 @@ class _Exporter:
         # Explicit padding; ceil mode's partial last window becomes extra end padding, and the
         # output is trimmed to the plan's size where PyTorch's rule drops a window that starts in
         # the end padding.
-        spans = [dd * (kk - 1) + 1 for kk, dd in zip(k, d, strict=True)]
+        spans = [ar.effective_kernel(kk, dd) for kk, dd in zip(k, d, strict=True)]
         sizes = layer.output_shape[2:]
         extra = [max(0, (o - 1) * ss + span - (i + b + e))
                  for o, ss, span, i, (b, e) in zip(sizes, s, spans, layer.input_shape[2:], pads, strict=True)]
-        windows = [(i + b + e + x - span) // ss + 1
-                   for i, (b, e), x, span, ss in zip(layer.input_shape[2:], pads, extra, spans, s, strict=True)]
+        windows = [ar.conv_output(i, kk, ss, b, e + x, dd)
+                   for i, (b, e), x, kk, ss, dd in zip(layer.input_shape[2:], pads, extra, k, s, d, strict=True)]
         if not is_max:
             if p["count_include_pad"] and not any(extra):  # every window's divisor is the kernel's size
                 parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]

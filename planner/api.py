@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from typing import Callable
+from collections.abc import Callable
 
-from planner.errors import InternalError, SpecError
+from planner.deadline import Deadline, GaveUp
+from planner.errors import Diagnostic, InternalError, SpecError
 from planner.executor.verify import Verification, verify_network_plan, verify_plan
 from planner.graph import Network, build_network
 from planner.plan import Plan
@@ -21,6 +23,8 @@ def load(path: str | os.PathLike) -> Network:
 
 def loads(text: str, file: str = "<spec>") -> Network:
     """As `load`, from YAML text."""
+    if not isinstance(text, (str, bytes)):
+        raise TypeError(f"loads() takes the spec's YAML text (str or bytes), not {type(text).__name__}")
     return build_network(load_spec_text(text, file))
 
 
@@ -30,6 +34,8 @@ def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_wi
     With the plan's `network`, channels are narrowed unless `full_width` and a for_all plan
     runs at its smallest, a middle and its largest input sizes; without it, the plan runs as it is.
     """
+    if not isinstance(plan, Plan):
+        raise TypeError(f"verify() takes a Plan (one of SolveResult.plans), not {type(plan).__name__}")
     if network is None:
         return verify_plan(plan, seed=seed)
     return verify_network_plan(network, plan, seed=seed, full_width=full_width)
@@ -38,28 +44,34 @@ def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_wi
 def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, count: bool = False,
           timeout: float | None = None, verify: bool = True, seed: int = 0,
           full_width: bool = False, explain: bool = True,
-          progress: Callable[[int], None] | None = None) -> SolveResult:
+          progress: Callable[[int], None] | None = None, deadline: Deadline | None = None) -> SolveResult:
     """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all).
 
     Spec problems come back as a result with status `invalid` and located diagnostics,
-    not as exceptions. Each returned plan is executed in NumPy unless `verify=False`
-    (channels narrowed unless `full_width`); a plan whose execution disagrees with its
-    shapes raises InternalError (a bug).
+    not as exceptions. `timeout` (seconds) bounds the whole call: reading, solving,
+    explaining and verifying (or pass a `deadline` shared with other work); a give-up is
+    status `unknown`, and a plan not executed in time is returned not verified. Each
+    returned plan is executed in NumPy unless `verify=False` (channels narrowed unless
+    `full_width`); a plan whose execution disagrees with its shapes raises InternalError (a bug).
     """
-    if isinstance(spec, Network):
-        network = spec
-    else:
-        try:
-            network = load(spec)
-        except SpecError as e:
-            return SolveResult(os.fspath(spec), Status.INVALID, diagnostics=e.diagnostics)
+    _check_arguments(spec, max_solutions, timeout, seed)
+    deadline = deadline or Deadline(timeout)
+    file = spec.file if isinstance(spec, Network) else os.fsdecode(spec)
     try:
-        result = solve_network(network, max_solutions=max_solutions, count=count, timeout=timeout, explain=explain,
-                               progress=progress)
+        network = spec if isinstance(spec, Network) else load(spec)
+    except SpecError as e:
+        return SolveResult(file, Status.INVALID, diagnostics=e.diagnostics)
+    except GaveUp as e:
+        return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, e, "reading the spec")])
+    try:
+        result = solve_network(network, max_solutions=max_solutions, count=count, deadline=deadline,
+                               explain=explain, progress=progress)
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
-    if verify:
-        result.plans = [_verified(network, plan, seed, full_width) for plan in result.plans]
+    except GaveUp as e:
+        return SolveResult(network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, e, "solving")], network=network)
+    if verify and result.status is Status.SOLVED:  # after a give-up the time is gone: its plans stay unverified
+        result.plans = [_verified(network, plan, seed, full_width, deadline) for plan in result.plans]
         unverified = [p for p in result.plans if not p.verified]
         if unverified:
             result.diagnostics.append(network.diagnostic(
@@ -68,8 +80,26 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
     return result
 
 
-def _verified(network: Network, plan: Plan, seed: int, full_width: bool) -> Plan:
-    check = verify_network_plan(network, plan, seed=seed, full_width=full_width)
+def _check_arguments(spec: object, max_solutions: object, timeout: object, seed: object) -> None:
+    """Misuse of `solve` is a TypeError or ValueError that says what was expected, never an outcome."""
+    if not isinstance(spec, (str, os.PathLike, Network)):
+        raise TypeError(f"solve() takes a spec path or a Network, not {type(spec).__name__}")
+    if max_solutions is not None and (not isinstance(max_solutions, int) or isinstance(max_solutions, bool)):
+        raise TypeError(f"max_solutions must be an int or None (every plan), not {type(max_solutions).__name__}")
+    if max_solutions is not None and max_solutions < 1:
+        raise ValueError(f"max_solutions must be at least 1 (or None for every plan), not {max_solutions}")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise ValueError(f"timeout must be a positive finite number of seconds or None, not {timeout!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, not {seed!r}")
+
+
+def _gave_up(file: str, e: GaveUp, doing: str) -> Diagnostic:
+    return Diagnostic(file, 1, 1, "unknown", f"gave up while {doing} ({e.reason}); allow more time with --timeout")
+
+
+def _verified(network: Network, plan: Plan, seed: int, full_width: bool, deadline: Deadline) -> Plan:
+    check = verify_network_plan(network, plan, seed=seed, full_width=full_width, deadline=deadline)
     if not check.executed:
         return dataclasses.replace(plan, verified=False, verification=check.how)
     if not check.ok:

@@ -6,10 +6,13 @@ a solver give-up is reported as `unknown`, never as a failure of the spec.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from planner.deadline import Deadline, GaveUp, alarm
 from planner.errors import Diagnostic
 from planner.solver.solve import Status
 
@@ -32,8 +35,10 @@ class CheckResult:
 
 
 def spec_files(paths: list[str]) -> tuple[list[str], list[Diagnostic]]:
-    """The spec files under `paths` (directories searched recursively, sorted), and diagnostics for bad paths."""
-    files, problems = [], []
+    """The spec files under `paths` (directories searched recursively, sorted), each once however often it
+    is named, and diagnostics for bad paths."""
+    files: list[str] = []
+    problems: list[Diagnostic] = []
     for path in paths:
         if os.path.isdir(path):
             found = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names
@@ -44,14 +49,23 @@ def spec_files(paths: list[str]) -> tuple[list[str], list[Diagnostic]]:
                                            severity="warning"))
         else:
             files.append(path)  # a missing or unreadable file is reported by the loader, located at 1:1
-    return files, problems
+    seen: set[str] = set()
+    unique = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]
+    return unique, problems
 
 
 def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResult:
+    """Load, solve and verify one spec within `timeout` seconds, all of it."""
     from planner.api import solve  # imported here so worker processes import it once, lazily
 
+    deadline = Deadline(timeout)
     try:
-        result = solve(path, timeout=timeout)
+        with alarm(deadline):
+            result = solve(path, deadline=deadline)
+    except GaveUp as e:  # the backstop alarm went off between the API's own checks
+        gave_up = Diagnostic(path, 1, 1, "unknown", f"gave up ({e.reason}); allow more time with --timeout")
+        return CheckResult(path, Status.UNKNOWN, (gave_up,), {"spec": path, "status": "unknown", "solutions": [],
+                                                              "diagnostics": [gave_up.to_dict()]})
     except Exception as e:  # a bug in planner: say which spec met it, and let the other specs be checked
         bug = Diagnostic(path, 1, 1, "internal", f"internal error in planner: {type(e).__name__}: {e}")
         return CheckResult(path, Status.INVALID, (bug,), {"spec": path, "status": "invalid", "solutions": [],
@@ -62,8 +76,28 @@ def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResul
 def check(paths: list[str], *, timeout: float | None = DEFAULT_TIMEOUT, jobs: int | None = None) -> list[CheckResult]:
     """Check every spec under `paths`, in the order of the files, in parallel when there are several."""
     files, _ = spec_files(paths)
-    jobs = min(jobs or os.cpu_count() or 1, len(files))
+    cores = os.cpu_count() or 1
+    jobs = min(jobs or cores, cores, len(files))
     if jobs <= 1:
         return [check_file(f, timeout) for f in files]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(check_file, files, [timeout] * len(files)))
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_ignores_interrupts)
+    try:
+        results = list(pool.map(check_file, files, [timeout] * len(files)))
+    except BaseException:  # Ctrl-C, SIGTERM: the workers end now, not after their specs
+        _kill_workers(pool)
+        raise
+    pool.shutdown()
+    return results
+
+
+def _worker_ignores_interrupts() -> None:
+    """Ctrl-C reaches the whole process group; the parent alone decides, and ends the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    workers = getattr(pool, "_processes", None) or {}  # no public way to kill them before Python 3.14
+    for process in list(workers.values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)

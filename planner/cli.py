@@ -7,22 +7,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
+import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 import traceback
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
 from planner import api, draw, export
-from planner.executor.run import run_plan
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
-from planner.report import github, json_out
+from planner.deadline import Deadline, GaveUp, alarm
+from planner.executor.run import run_plan
+from planner.report import github, json_out, yaml_out
 from planner.report import text as text_report
-from planner.report import yaml_out
 from planner.solver.solve import SolveResult, Status
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
+EXIT_SIGNAL = 128  # plus the signal's number, as a shell reports a process ended by it: 130 for Ctrl-C
 DEFAULT_SOLVE_TIMEOUT = 300.0  # seconds; a solve always ends, with exit 4 when it gives up
 EXIT_BY_STATUS = {Status.SOLVED: EXIT_OK, Status.INFEASIBLE: EXIT_SPEC, Status.INVALID: EXIT_SPEC,
                   Status.UNKNOWN: EXIT_UNKNOWN}
@@ -37,10 +44,26 @@ class _UsageError(Exception):
     pass
 
 
+class _Signalled(BaseException):
+    """SIGTERM (or SIGINT) arrived: stop at once, cleaning up on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _version() -> str:
+    try:
+        return version("planner")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="planner", description="Solve convolution arithmetic for a network spec.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"planner {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback when planner itself fails (exit 3)")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     solve = commands.add_parser("solve", help="solve a spec for its unknowns and print the plans")
     solve.add_argument("spec")
@@ -77,22 +100,41 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=_natural_int, default=0, help="seed of the random input and weights (>= 0)")
     run.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
     return parser
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
+def _natural_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    if len(text) > 30:  # int() of a long digit string is slow (and Python refuses 4300+ digits)
+        raise argparse.ArgumentTypeError("is too long for a number here")
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, not {text}")
     return value
 
 
@@ -100,22 +142,56 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     argv = sys.argv[1:] if argv is None else argv
+    parser = _parser()
     try:
-        with contextlib.redirect_stdout(stdout):  # --help prints, then exits 0
-            args = _parser().parse_args(argv)
+        with contextlib.redirect_stdout(stdout):  # --help and --version print, then exit 0
+            args = parser.parse_args(argv)
     except _UsageError as e:
         print(e, file=stderr)
         return EXIT_USAGE
     except SystemExit as e:
         return EXIT_OK if e.code in (0, None) else EXIT_USAGE
+    if args.command is None:  # a bare `planner`: what it can do (a usage error all the same)
+        stderr.write("planner: error: no command given\n\n" + parser.format_help())
+        return EXIT_USAGE
     try:
-        commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export}
-        return commands[args.command](args, stdout, stderr)
+        with _signals_end_the_command():
+            commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export}
+            return commands[args.command](args, stdout, stderr)
+    except _UsageError as e:
+        print(e, file=stderr)
+        return EXIT_USAGE
+    except (KeyboardInterrupt, _Signalled) as e:
+        signum = e.signum if isinstance(e, _Signalled) else signal.SIGINT
+        print(f"planner: interrupted by {signal.Signals(signum).name}", file=stderr)
+        return EXIT_SIGNAL + signum
+    except GaveUp as e:  # the backstop alarm, outside the API's own handling
+        print(f"planner: gave up ({e.reason}); allow more time with --timeout", file=stderr)
+        return EXIT_UNKNOWN
     except BrokenPipeError:  # the reader went away (`planner solve ... | head`): nothing left to say
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
         return _internal_error(e, args.debug, stderr)
+
+
+@contextlib.contextmanager
+def _signals_end_the_command() -> Iterator[None]:
+    """SIGTERM ends the command as Ctrl-C does: through the `finally`s (workers stopped, no temporary
+    file left), with status 128 + the signal's number. Only the main thread can handle signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Signalled(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
@@ -126,25 +202,30 @@ def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
 
 
 def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    result = api.solve(args.spec, max_solutions=None if args.all else args.max_solutions,
-                       count=args.count or args.all, timeout=args.timeout, verify=not args.no_verify,
-                       full_width=args.full_width, progress=_Progress(stderr))
+    _writable(args.output)
+    deadline = Deadline(args.timeout)
+    with alarm(deadline):
+        result = api.solve(args.spec, max_solutions=None if args.all else args.max_solutions,
+                           count=args.count or args.all, deadline=deadline, verify=not args.no_verify,
+                           full_width=args.full_width, progress=_Progress(stderr))
     _Progress.clear(stderr)
     with_count = args.count or args.all
+    status = EXIT_BY_STATUS[result.status]
+    if result.status is not Status.SOLVED and (args.output is not None or args.format == "yaml"):
+        # no plan to write: FILE keeps what it had, and the diagnostics go where errors go
+        stderr.write(text_report.render(result, with_count=with_count))
+        return status
     if args.format == "json":
         output = json_out.render(result, with_count=with_count)
-    elif args.format == "yaml" and result.status is Status.SOLVED:
+    elif args.format == "yaml":
         output = yaml_out.render(result.network, result.plans)
     else:
         output = text_report.render(result, with_count=with_count)
-    if args.format == "yaml" and result.status is not Status.SOLVED:
-        stderr.write(output)  # no spec to print: the diagnostics go where errors go
-        return EXIT_BY_STATUS[result.status]
-    if status := _write(output, args.output, stdout, stderr):
-        return status
+    if written := _write(output, args.output, stdout, stderr):
+        return written
     if args.format == "json" and result.status is not Status.SOLVED:
         stderr.write("".join(f"{d}\n" for d in result.diagnostics))
-    return EXIT_BY_STATUS[result.status]
+    return status
 
 
 def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -173,13 +254,16 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, int]:
     """One plan of the spec, or the exit status that says why there is none."""
-    result = api.solve(args.spec, timeout=args.timeout, verify=False)
+    deadline = Deadline(args.timeout)
+    with alarm(deadline):
+        result = api.solve(args.spec, deadline=deadline, verify=False)
     if result.status is not Status.SOLVED:
         stderr.write(text_report.render(result))
     return result, EXIT_BY_STATUS[result.status]
 
 
 def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    _writable(args.output)
     result, status = _solved(args, stderr)
     if status:
         return status
@@ -195,18 +279,31 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    _writable(args.output)
     result, status = _solved(args, stderr)
     if status:
         return status
     return _write(export.export_pytorch(result.network, result.plans[0]), args.output, stdout, stderr)
 
 
-def _write(output: str, path: str | None, stdout: TextIO, stderr: TextIO) -> int:
-    try:
-        _emit(output, path, stdout)
-    except OSError as e:
-        print(f"planner: cannot write {path}: {e.strerror or e}", file=stderr)
-        return EXIT_USAGE
+def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    deadline = Deadline(args.timeout)
+    result, status = _solved(args, stderr)
+    if status:
+        return status
+    plan = result.plans[0]
+    with alarm(deadline):
+        runs = run_plan(plan, seed=args.seed, deadline=deadline)
+    width = max(len(r.name) for r in runs)
+    stdout.write(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}\n")
+    for layer, r in zip(plan.layers, runs):
+        flag = "" if r.shape == layer.output_shape else f"  MISMATCH: planned {list(layer.output_shape)}"
+        stdout.write(f"  {r.name.ljust(width)}  {r.op:<16} {str(list(r.shape)):<22} {r.seconds * 1000:9.2f} ms{flag}\n")
+    total = sum(r.seconds for r in runs)
+    stdout.write(f"  total {total * 1000:.2f} ms\n")
+    if any(r.shape != layer.output_shape for layer, r in zip(plan.layers, runs)):
+        print("planner: internal error: execution disagrees with the plan", file=stderr)
+        return EXIT_BUG
     return EXIT_OK
 
 
@@ -229,36 +326,60 @@ class _Progress:
             stream.write("\r\033[K")
 
 
-def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    result, status = _solved(args, stderr)
-    if status:
-        return status
-    plan = result.plans[0]
-    runs = run_plan(plan, seed=args.seed)
-    width = max(len(r.name) for r in runs)
-    stdout.write(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}\n")
-    for layer, r in zip(plan.layers, runs):
-        flag = "" if r.shape == layer.output_shape else f"  MISMATCH: planned {list(layer.output_shape)}"
-        stdout.write(f"  {r.name.ljust(width)}  {r.op:<16} {str(list(r.shape)):<22} {r.seconds * 1000:9.2f} ms{flag}\n")
-    total = sum(r.seconds for r in runs)
-    stdout.write(f"  total {total * 1000:.2f} ms\n")
-    if any(r.shape != layer.output_shape for layer, r in zip(plan.layers, runs)):
-        print("planner: internal error: execution disagrees with the plan", file=stderr)
-        return EXIT_BUG
+# --- --output FILE: a regular file or a new path, replaced whole or not at all -------------------
+
+
+def _writable(path: str | None) -> None:
+    """Refuse, before any work, an --output that planner would not write (a directory, a device, a FIFO)."""
+    if path is not None:
+        try:
+            _target(path)
+        except OSError as e:
+            raise _UsageError(f"planner: cannot write {path}: {e.strerror or e}") from None
+
+
+def _target(path: str) -> tuple[str, os.stat_result | None]:
+    """The file --output replaces (through symlinks: the link stays) and its status, None for a new file."""
+    real = os.path.realpath(path)
+    try:
+        status = os.stat(real)
+    except FileNotFoundError:
+        return real, None
+    if not stat.S_ISREG(status.st_mode):
+        what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file (a device, a pipe or a socket)"
+        raise OSError(0, f"it is {what}; --output writes regular files only")
+    return real, status
+
+
+def _write(output: str, path: str | None, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        _emit(output, path, stdout)
+    except OSError as e:
+        print(f"planner: cannot write {path}: {e.strerror or e}", file=stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
 def _emit(output: str, path: str | None, stdout: TextIO) -> None:
-    """Write to stdout, or to a file atomically (never half-written)."""
+    """Write to stdout, or replace a file atomically (never half-written): a new file gets the umask's
+    mode, a replaced one keeps its mode."""
     if path is None:
         stdout.write(output)
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".planner-", dir=directory)
+    target, status = _target(path)
+    fd, tmp = tempfile.mkstemp(prefix=".planner-", dir=os.path.dirname(target))
     try:
+        os.fchmod(fd, stat.S_IMODE(status.st_mode) if status else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
             f.write(output)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
+from planner.deadline import Deadline
 from planner.errors import ExecutionError
 from planner.executor import kernels as K
 from planner.plan import LayerPlan, Plan
@@ -105,14 +106,23 @@ LAYERS: dict[str, Layer] = {
 }
 
 
-def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.float32) -> list[LayerRun]:
-    """Execute the plan on random input and random weights; return each layer's output shape and time."""
+def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.float32,
+             deadline: Deadline | None = None) -> list[LayerRun]:
+    """Execute the plan on random input and random weights; return each layer's output shape and time.
+
+    With a `deadline`, it is checked between layers (GaveUp once it has passed)."""
+    if not isinstance(plan, Plan):
+        raise TypeError(f"run_plan() takes a Plan (one of SolveResult.plans), not {type(plan).__name__}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, not {seed!r}")
     rng = np.random.default_rng(seed)
     shape = plan.input_shape if batch is None else (batch, *plan.input_shape[1:])
     values = {"input": rng.standard_normal(shape).astype(dtype)}
     last_read = {name: i for i, layer in enumerate(plan.layers) for name in layer.inputs}
     runs = []
     for index, layer in enumerate(plan.layers):
+        if deadline is not None:
+            deadline.ensure(f"timeout while executing {layer.name}")
         xs = [values[name] for name in layer.inputs]
         for name in set(layer.inputs):
             if last_read[name] == index:

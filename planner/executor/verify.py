@@ -12,6 +12,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from planner.deadline import Deadline, GaveUp
+from planner.errors import PlannerError
 from planner.executor.run import run_plan
 from planner.graph import Network, Unknown
 from planner.plan import Plan, compute_plan
@@ -50,11 +52,13 @@ class TooBig(Exception):
     """The plan is too large to execute here."""
 
 
-def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at batch 1, full width") -> Verification:
-    """Run the plan at batch 1 and compare every layer's shape with the plan's; raises TooBig."""
+def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at batch 1, full width",
+                deadline: Deadline | None = None) -> Verification:
+    """Run the plan at batch 1 and compare every layer's shape with the plan's; raises TooBig, and GaveUp
+    when the deadline passes."""
     if (size := largest_tensor(plan)) > MAX_ELEMENTS:
         raise TooBig(f"not executed: its largest tensor would hold {size:.3g} elements (more than {MAX_ELEMENTS:.3g})")
-    runs = run_plan(plan, seed=seed, batch=1)
+    runs = run_plan(plan, seed=seed, batch=1, deadline=deadline)
     mismatches = tuple(f"{layer.name}: planned {[1, *layer.output_shape[1:]]}, executed {list(run.shape)}"
                        for layer, run in zip(plan.layers, runs) if run.shape != (1, *layer.output_shape[1:]))
     return Verification(not mismatches, how, mismatches)
@@ -79,9 +83,17 @@ def narrow_network(network: Network) -> tuple[Network, int]:
     return dataclasses.replace(network, nodes=tuple(nodes), constraints=()), factor
 
 
-def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_width: bool = False) -> Verification:
+def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_width: bool = False,
+                        deadline: Deadline | None = None) -> Verification:
     """Execute a plan of `network`: narrowed unless `full_width`; a for_all plan at its smallest, a middle
-    and its largest input sizes."""
+    and its largest input sizes. A plan not executed in full by the deadline is not verified."""
+    if not isinstance(network, Network):
+        raise TypeError(f"verification takes the plan's Network, not {type(network).__name__}")
+    if not isinstance(plan, Plan):
+        raise TypeError(f"verification takes a Plan (one of SolveResult.plans), not {type(plan).__name__}")
+    if ([(ly.name, ly.op) for ly in plan.layers] != [(n.name, n.op) for n in network.nodes]
+            or not {u.name for u in network.unknowns} <= set(plan.assignment)):
+        raise PlannerError(f"the plan is not a plan of the network of {network.file!r}: its layers or unknowns differ")
     assignment: dict[Unknown, int] = {u: plan.assignment[u.name] for u in network.unknowns}
     target, factor = (network, 1) if full_width else narrow_network(network)
     size_sets = sample_sizes(network) if plan.for_all else [{}]
@@ -92,7 +104,10 @@ def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_wid
     for sizes in size_sets:
         run = plan if target is network and not sizes else compute_plan(target, {**assignment, **sizes})
         try:
-            mismatches += verify_plan(run, seed=seed).mismatches
+            mismatches += verify_plan(run, seed=seed, deadline=deadline).mismatches
         except TooBig as e:
             return Verification(False, str(e), (), executed=False)
+        except GaveUp as e:
+            return Verification(False, f"not executed in full: the time limit ran out ({e.reason})", (),
+                                executed=False)
     return Verification(not mismatches, how, tuple(mismatches))

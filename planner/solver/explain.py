@@ -14,11 +14,11 @@ import dataclasses
 
 import z3
 
+from planner.deadline import Deadline, GaveUp
 from planner.errors import Diagnostic, InfeasibleError
 from planner.graph import Domain, Network, Unknown
 from planner.plan import compute_plan
 from planner.solver.encode import Encoding, encode
-from planner.solver.search import Deadline, GaveUp
 
 
 def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
@@ -56,7 +56,7 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
             broken = _broken_at(network, {**example, **_sizes(enc, model)})
             first = [dataclasses.replace(d, code="infeasible", message=d.message + head + _example(network, example, upto))
                      for d in broken] or _generic(network)
-            return first + minimal_conflict(enc, _budget(deadline))
+            return first + minimal_conflict(enc, deadline.within(HINT_BUDGET))
     except GaveUp:
         pass
     return _generic(network)
@@ -136,13 +136,6 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
 HINT_BUDGET = 2.0  # seconds for each hint (a minimal conflict, input sizes that work): not worth a long wait
 
 
-def _budget(deadline: Deadline) -> Deadline:
-    budget = Deadline(HINT_BUDGET)
-    if deadline.end is not None:
-        budget.end = min(budget.end, deadline.end)
-    return budget
-
-
 def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int = 4) -> list[Diagnostic]:
     """Notes naming the feasible input sizes nearest to each fixed spatial input size."""
     fixed = {axis: size for axis, size in enumerate(network.input_shape[2:], 2) if isinstance(size, int)}
@@ -160,7 +153,7 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     enc = encode(variant)
     solver = z3.Solver(ctx=enc.ctx)
     solver.add(*enc.all_constraints())
-    budget = _budget(deadline)
+    budget = deadline.within(HINT_BUDGET)
     notes = []
     try:
         for size, unknown in groups.items():

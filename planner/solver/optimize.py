@@ -9,14 +9,15 @@ depend on the order in which Z3 finds plans.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import z3
 
+from planner.deadline import Deadline
 from planner.graph import Network, Unknown
 from planner.objective import encoded_value
 from planner.solver.encode import Encoding, encode, new_solver
-from planner.solver.search import Deadline, block
+from planner.solver.search import block
 
 Assignment = dict[Unknown, int]
 

@@ -8,37 +8,11 @@ checked for every size of the set at once by asking Z3 for a size that breaks it
 
 from __future__ import annotations
 
-import time
-
 import z3
 
+from planner.deadline import Deadline
 from planner.graph import Network, Unknown
 from planner.solver.encode import Encoding, encode, new_solver
-
-
-class GaveUp(Exception):
-    """Z3 answered unknown (a timeout, or a non-linear give-up)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Deadline:
-    def __init__(self, seconds: float | None):
-        self.end = None if seconds is None else time.monotonic() + seconds
-
-    def passed(self) -> bool:
-        return self.end is not None and time.monotonic() >= self.end
-
-    def check(self, solver: z3.Solver | z3.Optimize, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
-        """solver.check() within what is left of the deadline; raises GaveUp on unknown."""
-        if self.end is not None:
-            solver.set("timeout", max(1, int((self.end - time.monotonic()) * 1000)))
-        outcome = solver.check(*assumptions)
-        if outcome == z3.unknown:
-            raise GaveUp("timeout" if self.passed() else solver.reason_unknown())
-        return outcome
 
 
 def block(enc: Encoding, assignment: dict[Unknown, int]) -> z3.BoolRef:

@@ -5,20 +5,21 @@ Outcomes are a `Status`, never a bool: a Z3 give-up is `unknown`, never "infeasi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
 from enum import Enum
 
+from planner.deadline import Deadline, GaveUp
 from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
 from planner.graph import Network, Unknown
-from planner.plan import Plan, compute_plan
 from planner.objective import plan_value
+from planner.plan import Plan, compute_plan
 from planner.receptive import FieldUnsupported
 from planner.solver.count import count_plans
-from planner.solver.optimize import best_assignments
-from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
 from planner.solver.encode import encode
-from planner.solver.search import Deadline, ForAllSearch, GaveUp, Search
+from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
+from planner.solver.optimize import best_assignments
+from planner.solver.search import ForAllSearch, Search
 
 
 class Status(str, Enum):
@@ -50,14 +51,14 @@ class SolveResult:
 
 def solve_network(network: Network, *, max_solutions: int | None = 1, count: bool = False,
                   timeout: float | None = None, explain: bool = True,
-                  progress: Callable[[int], None] | None = None) -> SolveResult:
+                  progress: Callable[[int], None] | None = None, deadline: Deadline | None = None) -> SolveResult:
     """Find up to `max_solutions` plans (None: all); with `count`, count every plan.
 
     A count without the full list comes from the dynamic-programming counter when the
     spec suits it, and from enumeration otherwise. `explain=False` skips saying why an
     infeasible spec is infeasible. `progress(found)` is called as plans are enumerated.
     """
-    deadline = Deadline(timeout)
+    deadline = deadline or Deadline(timeout)
     plans: list[Plan] = []
     found = 0
     ranked = network.objective is not None

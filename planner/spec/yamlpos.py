@@ -25,11 +25,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from planner.errors import Diagnostic, SpecError
 
 MAX_NODES = 100_000
-MAX_BYTES = 16 * 2**20  # a spec file larger than this is refused unread
+MAX_BYTES = 8 * 2**20  # a spec file larger than this is refused unread (the YAML scanner reads ~2 MB/s)
 MAX_DEPTH = 200
 QUESTION_HINT = 'a bare ? is not a value in YAML (it starts a mapping key); write "?" in quotes'
 EMPTY = "the file is empty; a spec needs at least `input` and `layers`"
 TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep"
+TOO_BIG = f"the document has more than {MAX_NODES} values; a spec is far smaller"
 _CORE = "tag:yaml.org,2002:"
 _BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what PyYAML counts as a line break
 _SCALARS = {  # YAML 1.2 core schema, in resolution order; every other plain scalar is a string
@@ -102,11 +103,15 @@ class _Loader(yaml.SafeLoader):
 
     yaml_implicit_resolvers: dict = {}
     depth = 0
+    composed = 0  # nodes composed so far: the size bound holds while composing, not after
 
     def compose_node(self, parent: Node | None, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, AliasEvent):
             return _Alias(super().compose_node(parent, index), event.anchor, event.start_mark)
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise _Problem(Mark.of(event.start_mark), "yaml-size", TOO_BIG)
         if not isinstance(event, CollectionStartEvent):
             return super().compose_node(parent, index)
         if self.depth >= MAX_DEPTH:  # before PyYAML's recursive composer hits RecursionError
@@ -149,8 +154,7 @@ class _Converter:
             if self.alias is not None:
                 message = f"the document expands to more than {MAX_NODES} nodes through this alias (alias bomb?)"
                 raise _Problem(self.alias, "yaml-alias", message)
-            message = f"the document has more than {MAX_NODES} values; a spec is far smaller"
-            raise _Problem(mark, "yaml-size", message)
+            raise _Problem(mark, "yaml-size", TOO_BIG)
 
     def value(self, node: Any, path: tuple, depth: int = 0, mark: Mark | None = None) -> Any:
         mark = mark or Mark.of(node.start_mark)
@@ -283,6 +287,9 @@ def _compose(text: str) -> Node | None:
 
 def load_yaml(source: str | bytes, file: str) -> Positioned:
     """Return the one YAML document in `source`, a mapping, with the marks of its nodes."""
+    if len(source) > MAX_BYTES:
+        raise SpecError(Diagnostic(file, 1, 1, "io", f"the spec is larger than {MAX_BYTES // 2**20} MiB; "
+                                   "a spec is a few kilobytes"))
     try:
         text = _decode(source)
         root = _compose(text)
@@ -310,10 +317,7 @@ def load_yaml_file(path: str | os.PathLike) -> Positioned:
             what = "Is a directory" if os.path.isdir(path) else "not a regular file (a pipe or a device)"
             raise SpecError(Diagnostic(file, 1, 1, "io", f"cannot read the spec: {what}"))
         with open(path, "rb") as handle:
-            source = handle.read(MAX_BYTES + 1)
-        if len(source) > MAX_BYTES:
-            raise SpecError(Diagnostic(file, 1, 1, "io", f"the file is larger than {MAX_BYTES // 2**20} MiB; "
-                                       "a spec is a few kilobytes"))
+            source = handle.read(MAX_BYTES + 1)  # load_yaml refuses what is longer
     except OSError as error:
         reason = f"cannot read the file: {error.strerror or error}"
         raise SpecError(Diagnostic(file, 1, 1, "io", reason)) from None

@@ -1,0 +1,94 @@
+"""One time limit for a whole command: reading the spec, solving, explaining and executing.
+
+Every stage that can take long checks the same `Deadline` (the YAML composer every few
+thousand nodes, the executor between layers, each Z3 call through `Deadline.check`), and
+`alarm` is the backstop for whatever runs in between: at the deadline plus a grace period
+it raises `GaveUp` in the main thread. A give-up is `unknown` (exit 4), never "infeasible".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+MAX_Z3_TIMEOUT_MS = 2**32 - 1  # Z3's timeout parameter is an unsigned 32-bit count of milliseconds
+ALARM_GRACE = 1.0  # seconds past the deadline before the backstop interrupts whatever is running
+
+
+class GaveUp(Exception):
+    """The time ran out, or Z3 answered unknown (a non-linear give-up)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Deadline:
+    """A point in time after which work stops; `None` seconds: never."""
+
+    def __init__(self, seconds: float | None):
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def passed(self) -> bool:
+        return self.end is not None and time.monotonic() >= self.end
+
+    def left(self) -> float:
+        """Seconds left (infinite without a limit, never negative)."""
+        return math.inf if self.end is None else max(0.0, self.end - time.monotonic())
+
+    def ensure(self, doing: str = "timeout") -> None:
+        """Raise GaveUp once the deadline has passed."""
+        if self.passed():
+            raise GaveUp(doing)
+
+    def within(self, seconds: float) -> Deadline:
+        """A deadline `seconds` from now, never later than this one."""
+        sub = Deadline(seconds)
+        if self.end is not None and sub.end is not None:
+            sub.end = min(sub.end, self.end)
+        return sub
+
+    def check(self, solver: Any, *assumptions: Any) -> Any:
+        """solver.check() within what is left of the deadline; raises GaveUp on unknown.
+
+        Z3 catches Ctrl-C itself and answers unknown: that is turned back into KeyboardInterrupt,
+        so an interrupted run never reads as a give-up.
+        """
+        import z3
+
+        if self.end is not None:
+            solver.set("timeout", max(1, min(MAX_Z3_TIMEOUT_MS, int(self.left() * 1000))))
+        outcome = solver.check(*assumptions)
+        if outcome == z3.unknown:
+            reason = solver.reason_unknown()
+            if "interrupted from keyboard" in reason:
+                raise KeyboardInterrupt
+            raise GaveUp("timeout" if self.passed() else reason)
+        return outcome
+
+
+@contextlib.contextmanager
+def alarm(deadline: Deadline, grace: float = ALARM_GRACE) -> Iterator[None]:
+    """Raise GaveUp in the main thread at `deadline` plus `grace`, if the work is still running then.
+
+    A no-op without a limit or outside the main thread (signals reach the main thread only).
+    """
+    if deadline.end is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def give_up(signum: int, frame: Any) -> None:
+        raise GaveUp("timeout")
+
+    previous = signal.signal(signal.SIGALRM, give_up)
+    signal.setitimer(signal.ITIMER_REAL, min(deadline.left() + grace, 1e9))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -26,6 +26,7 @@ from planner.deadline import Deadline, GaveUp, alarm
 from planner.executor.run import run_plan
 from planner.report import github, json_out, yaml_out
 from planner.report import text as text_report
+from planner.report.escape import visible
 from planner.solver.solve import SolveResult, Status
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
@@ -197,7 +198,8 @@ def _signals_end_the_command() -> Iterator[None]:
 def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
     if debug:
         traceback.print_exc(file=stderr)
-    print(f"planner: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)", file=stderr)
+    message = f"planner: internal error: {type(e).__name__}: {e} (run with --debug for a traceback)"
+    print(visible(message), file=stderr)
     return EXIT_BUG
 
 
@@ -239,7 +241,7 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             stdout.write(render(d) + "\n")
         for r in results:
             if r.status is Status.INFEASIBLE and not r.diagnostics:
-                stdout.write(f"{r.spec}: infeasible\n")
+                stdout.write(visible(f"{r.spec}: infeasible") + "\n")
     failed = sum(r.status in (Status.INVALID, Status.INFEASIBLE) for r in results)
     unknown = sum(r.status is Status.UNKNOWN for r in results)
     summary = f"{len(results)} specs, {len(results) - failed - unknown} passed, {failed} failed"
@@ -273,7 +275,7 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         else:
             svg = draw.draw_layer(result.network, result.plans[0], args.layer)
     except ValueError as e:
-        print(f"planner: {e}", file=stderr)
+        print(visible(f"planner: {e}"), file=stderr)
         return EXIT_USAGE
     return _write(svg, args.output, stdout, stderr)
 
@@ -294,11 +296,12 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     plan = result.plans[0]
     with alarm(deadline):
         runs = run_plan(plan, seed=args.seed, deadline=deadline)
-    width = max(len(r.name) for r in runs)
-    stdout.write(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}\n")
+    width = max(len(visible(r.name)) for r in runs)
+    stdout.write(visible(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}") + "\n")
     for layer, r in zip(plan.layers, runs):
         flag = "" if r.shape == layer.output_shape else f"  MISMATCH: planned {list(layer.output_shape)}"
-        stdout.write(f"  {r.name.ljust(width)}  {r.op:<16} {str(list(r.shape)):<22} {r.seconds * 1000:9.2f} ms{flag}\n")
+        row = f"  {visible(r.name).ljust(width)}  {r.op:<16} {str(list(r.shape)):<22} {r.seconds * 1000:9.2f} ms{flag}"
+        stdout.write(row + "\n")
     total = sum(r.seconds for r in runs)
     stdout.write(f"  total {total * 1000:.2f} ms\n")
     if any(r.shape != layer.output_shape for layer, r in zip(plan.layers, runs)):
@@ -335,7 +338,7 @@ def _writable(path: str | None) -> None:
         try:
             _target(path)
         except OSError as e:
-            raise _UsageError(f"planner: cannot write {path}: {e.strerror or e}") from None
+            raise _UsageError(visible(f"planner: cannot write {path}: {e.strerror or e}")) from None
 
 
 def _target(path: str) -> tuple[str, os.stat_result | None]:
@@ -355,7 +358,7 @@ def _write(output: str, path: str | None, stdout: TextIO, stderr: TextIO) -> int
     try:
         _emit(output, path, stdout)
     except OSError as e:
-        print(f"planner: cannot write {path}: {e.strerror or e}", file=stderr)
+        print(visible(f"planner: cannot write {path}: {e.strerror or e}"), file=stderr)
         return EXIT_USAGE
     return EXIT_OK
 

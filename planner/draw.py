@@ -8,24 +8,44 @@ stepping the kernel over the output positions. A transposed convolution is drawn
 draws it: the equivalent direct convolution over the stretched, padded input.
 
 Plain SVG 1.1 with a <style> element and SMIL; no dependency beyond the standard library.
+
+Every text and attribute value is XML-escaped, after `escape.visible` has shown each character
+XML 1.0 forbids or that is unsafe to show (NUL, ESC, lone surrogates from a file name that is not
+UTF-8, U+FFFE, bidirectional overrides, ...) as an escape (`\\x1b`, `\\xff`, `\\ufffe`): the file is
+always well-formed, whatever the spec's names and file name hold.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from planner import arithmetic as ar
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
+from planner.report.escape import visible
 
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 
 
 def _attrs(attrs: dict) -> str:
-    return "".join(f" {key.rstrip('_').replace('_', '-')}={quoteattr(_num(value))}"
+    return "".join(f" {key.rstrip('_').replace('_', '-')}={quoteattr(visible(_num(value)))}"
                    for key, value in attrs.items() if value is not None)
+
+
+def _xml(text: str, *, lines: bool = False) -> str:
+    """Character data: shown (`visible`) and XML-escaped; with `lines`, its newlines are kept as line breaks."""
+    if lines:
+        return "\n".join(escape(visible(line)) for line in text.split("\n"))
+    return escape(visible(text))
+
+
+def _xml_id(key: str) -> str:
+    """`key` in ASCII letters, digits, `_` and `-` (a valid id after a prefix): any other character as
+    `-hex-`, so distinct keys keep distinct ids."""
+    return re.sub(r"[^A-Za-z0-9_]", lambda m: f"-{ord(m.group()):x}-", key)
 
 
 def _num(value) -> str:
@@ -34,11 +54,11 @@ def _num(value) -> str:
     return str(value)
 
 
-def _el(tag: str, text: str | None = None, *, children: str = "", **attrs) -> str:
-    """One element; `text` is escaped, `children` is markup."""
+def _el(tag: str, text: str | None = None, *, children: str = "", lines: bool = False, **attrs) -> str:
+    """One element; `text` is shown and escaped (see `_xml`), `children` is markup."""
     if text is None and not children:
         return f"<{tag}{_attrs(attrs)}/>"
-    return f"<{tag}{_attrs(attrs)}>{escape(text or '')}{children}</{tag}>"
+    return f"<{tag}{_attrs(attrs)}>{_xml(text or '', lines=lines)}{children}</{tag}>"
 
 
 def _document(width: float, height: float, style: str, body: list[str], title: str) -> str:
@@ -208,7 +228,8 @@ def _input_label(plan: Plan) -> list[tuple[str, list[tuple[str, bool]]]]:
 
 def _layer_label(layer: LayerPlan) -> list[tuple[str, list[tuple[str, bool]]]]:
     """Lines of (class, [(text, solved)]) for a layer's box."""
-    name = layer.name if len(layer.name) <= 18 else layer.name[:17] + "…"
+    name = visible(layer.name)  # measured as it is shown
+    name = name if len(name) <= 18 else name[:17] + "…"
     lines = [("name", [(name, False)]), ("op", [(layer.op, False)]), ("shape", [(_shape(layer.output_shape), False)])]
     line: list[tuple[str, bool]] = []
     used = 0
@@ -279,8 +300,8 @@ def _pads(pairs) -> str:
 
 def _network_header(network: Network, plan: Plan, biggest: float) -> list[str]:
     """The title and the lines under it (wrapped to about 150 characters)."""
-    lines = [f"{network.name} — {network.file}"]
-    solved = [f"{name} = {value}" for name, value in plan.assignment.items()]
+    lines = [visible(f"{network.name} — {network.file}")]  # shown before measured
+    solved = [visible(f"{name} = {value}") for name, value in plan.assignment.items()]
     line = "solved by planner: " if solved else "nothing to solve: every value was given"
     for n, item in enumerate(solved):
         if len(line) + len(item) > 150:
@@ -316,22 +337,23 @@ def _network_legend(header: list[str], families: set[str], edges: set[str]) -> l
 
 def _layer_box(key: str, box: _Box, op: str, label, is_layer: bool, plan: Plan) -> str:
     family = _family(op)
-    attrs = {"class": f"layer {family}" if is_layer else "input", "id": f"layer-{key}" if is_layer else "input"}
+    attrs = {"class": f"layer {family}" if is_layer else "input",
+             "id": f"layer-{_xml_id(key)}" if is_layer else "input"}
     parts = [f"<g{_attrs(attrs)}>"]
     if is_layer:
         layer = plan.layer(key)
-        tip = f"{key}: {op} {_shape(layer.input_shape)} → {_shape(layer.output_shape)}"
+        tip = visible(f"{key}: {op} {_shape(layer.input_shape)} → {_shape(layer.output_shape)}")
         if layer.params:
-            tip += "\n" + ", ".join(f"{k}={_plain(v)}{'*' if k in layer.solved else ''}"
-                                    for k, v in layer.params.items())
-        parts.append(_el("title", tip))
+            tip += "\n" + visible(", ".join(f"{k}={_plain(v)}{'*' if k in layer.solved else ''}"
+                                            for k, v in layer.params.items()))
+        parts.append(_el("title", tip, lines=True))  # the tooltip's two lines
     parts.append(_el("rect", class_="box", x=box.x, y=box.y, width=box.w, height=box.h, rx=5))
     y = box.cy - LINE_H * len(label) / 2 + 10
     for cls, pieces in label:
         spans = []
         for n, (text, solved) in enumerate(pieces):
             sep = " " if n else ""
-            spans.append(escape(sep + text) + ('<tspan class="solved">*</tspan>' if solved else ""))
+            spans.append(_xml(sep + text) + ('<tspan class="solved">*</tspan>' if solved else ""))
         parts.append(f'<text class="{cls}" x="{_num(box.cx)}" y="{_num(y)}" text-anchor="middle">'
                      f'{"".join(spans)}</text>')
         y += LINE_H

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from planner.report.escape import visible
+
 Severity = Literal["error", "warning", "note"]
 
 
@@ -25,7 +27,8 @@ class Diagnostic:
     layer: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message} [{self.code}]"
+        """One line, with whatever the spec put into the file name or the message shown escaped."""
+        return visible(f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message} [{self.code}]")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,18 +5,28 @@ hook on each child sees exactly that layer's output. What PyTorch's modules cann
 directly becomes explicit: asymmetric padding of a convolution is a pad module in front of
 it, asymmetric padding of a transposed convolution is a crop behind it, pooling padding that
 nn.MaxPoolNd/nn.AvgPoolNd refuse is padded explicitly (-inf for max, a counted average for avg).
+
+Nothing the spec says is written into the file raw: layer names become validated identifiers
+(`_identifiers`), numbers are written from ints and floats only, and the spec's name and file
+name appear only in comments and the docstring, shown with `escape.visible` (a newline in a
+file name is the two characters `\\n`, never a line of code). The finished source is parsed
+before it is returned: it must hold only the torch imports, `INPUT_SHAPE`, the helper classes
+and `Net`, and no character unsafe to show, or export raises InternalError.
 """
 
 from __future__ import annotations
 
+import ast
 import keyword
 import math
 import re
 from typing import Any
 
 from planner import arithmetic as ar
+from planner.errors import InternalError
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
+from planner.report.escape import visible
 
 # Attributes of nn.Module (torch 2.x) a layer attribute must not shadow, plus the names forward uses.
 _RESERVED = frozenset("""
@@ -97,7 +107,7 @@ class PaddedAvgPool(nn.Module):
 def export_pytorch(network: Network, plan: Plan) -> str:
     """The source of a Python file (importing only torch) with `INPUT_SHAPE` and `class Net(nn.Module)`
     that computes `plan` layer for layer, with the plan's shapes."""
-    return _Exporter(network, plan).source()
+    return _checked(_Exporter(network, plan).source())
 
 
 class _Exporter:
@@ -124,7 +134,7 @@ class _Exporter:
     def header(self) -> list[str]:
         plan = self.plan
         solved = ", ".join(f"{name} = {value}" for name, value in plan.assignment.items())
-        lines = [f"# PyTorch module for the plan of {self.network.name!r} ({self.network.file}),",
+        lines = [*_comment_wrap(f"PyTorch module for the plan of '{self.network.name}' ({self.network.file}),"),
                  "# written by `planner export --to pytorch`. It imports torch only.",
                  *_comment_wrap(f"Solved unknowns: {solved}." if solved else "Nothing was unknown in the spec.")]
         if plan.for_all:
@@ -183,7 +193,7 @@ class _Exporter:
         if op == "upsample":
             if p.get("size") is not None:
                 return f"nn.Upsample(size={_tuple(p['size'])}, mode=\"nearest\")"
-            return f"nn.Upsample(scale_factor={p['scale_factor']}, mode=\"nearest\")"
+            return f"nn.Upsample(scale_factor={_int(p['scale_factor'])}, mode=\"nearest\")"
         if op == "pad":
             return f"nn.ConstantPad{rank}d({_flat_pads(p['padding'])}, {_float(p['value'])})"
         if op == "crop":
@@ -196,12 +206,12 @@ class _Exporter:
             return "nn.Flatten()"
         if op == "linear":
             bias = "" if getattr(model, "bias", True) else ", bias=False"
-            return f"nn.Linear({p['in_features']}, {p['out_features']}{bias})"
+            return f"nn.Linear({_int(p['in_features'])}, {_int(p['out_features'])}{bias})"
         if op == "batchnorm":
-            return f"nn.BatchNorm{max(1, rank)}d({layer.input_shape[1]})"
+            return f"nn.BatchNorm{max(1, rank)}d({_int(layer.input_shape[1])})"
         if op == "dropout":
             rate = getattr(model, "p", 0.5)
-            return "nn.Dropout()" if rate == 0.5 else f"nn.Dropout(p={rate!r})"
+            return "nn.Dropout()" if rate == 0.5 else f"nn.Dropout(p={_float(rate)})"
         simple = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
         if op in simple:
             return simple[op]
@@ -212,7 +222,7 @@ class _Exporter:
         transposed = layer.op == "conv_transpose"
         pads = p["padding"]
         symmetric = all(b == e for b, e in pads)
-        args = [str(layer.input_shape[1]), str(p["out_channels"]), f"kernel_size={_axes(p['kernel'])}"]
+        args = [_int(layer.input_shape[1]), _int(p["out_channels"]), f"kernel_size={_axes(p['kernel'])}"]
         if any(s != 1 for s in p["stride"]):
             args.append(f"stride={_axes(p['stride'])}")
         if symmetric and any(b for b, _ in pads):
@@ -220,7 +230,7 @@ class _Exporter:
         if transposed and any(p["output_padding"]):
             args.append(f"output_padding={_axes(p['output_padding'])}")
         if p["groups"] != 1:
-            args.append(f"groups={p['groups']}")
+            args.append(f"groups={_int(p['groups'])}")
         if any(d != 1 for d in p["dilation"]):
             args.append(f"dilation={_axes(p['dilation'])}")
         if not getattr(model, "bias", True):
@@ -269,7 +279,7 @@ class _Exporter:
                 self.helpers.add("PaddedAvgPool")
                 return (f"PaddedAvgPool(kernel_size={_tuple(k)}, stride={_tuple(s)}, padding={_tuple(pads)}, "
                         f"extra={_tuple(extra)}, "
-                        f"count_include_pad={p['count_include_pad']}, size={_tuple(sizes)})")
+                        f"count_include_pad={bool(p['count_include_pad'])}, size={_tuple(sizes)})")
         else:
             if any(x != 1 for x in d):
                 args.append(f"dilation={_axes(d)}")
@@ -310,15 +320,23 @@ def _fresh(ident: str, taken: set[str]) -> str:
     return candidate
 
 
+def _int(value: Any) -> str:
+    """An int literal; anything else reaching the source is a bug."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InternalError(f"export expected an int, not {type(value).__name__} {visible(repr(value))}")
+    return repr(int(value))
+
+
 def _tuple(values) -> str:
-    values = tuple(values)
-    return f"({values[0]!r},)" if len(values) == 1 else repr(values)
+    """A tuple literal of ints (or of such tuples)."""
+    items = [_tuple(v) if isinstance(v, (tuple, list)) else _int(v) for v in values]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
 def _axes(values) -> str:
     """One int when every axis agrees (PyTorch repeats it), else the per-axis tuple."""
     values = tuple(values)
-    return str(values[0]) if len(set(values)) == 1 else _tuple(values)
+    return _int(values[0]) if len(set(values)) == 1 else _tuple(values)
 
 
 def _flat_pads(pairs) -> str:
@@ -327,16 +345,21 @@ def _flat_pads(pairs) -> str:
 
 
 def _float(value: float) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InternalError(f"export expected a number, not {type(value).__name__} {visible(repr(value))}")
     value = float(value)
     return repr(value) if math.isfinite(value) else f'float("{value}")'
 
 
 def _docstring_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    """`text` shown (`visible`) for the inside of a triple-quoted docstring; the docstring reads as shown."""
+    return visible(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _comment_wrap(text: str, width: int = 98) -> list[str]:
-    """Comment lines, broken after a comma where possible."""
+    """Comment lines of `text` shown (`visible`: no line break or control character), broken after a
+    comma where possible."""
+    text = visible(text)
     lines, line = [], "#"
     for piece in re.split(r"(?<=,) ", text):
         if len(line) + 1 + len(piece) > width and line.strip("# "):
@@ -344,6 +367,36 @@ def _comment_wrap(text: str, width: int = 98) -> list[str]:
             line = "#  "
         line += " " + piece
     return [*lines, line]
+
+
+def _checked(source: str) -> str:
+    """`source`, once it is shown to hold nothing but what export writes: every line safe to show, and
+    at the top level only the torch imports, `INPUT_SHAPE = (...)`, the helper classes and `Net`."""
+    for number, line in enumerate(source.split("\n"), 1):
+        if visible(line) != line:
+            raise InternalError(f"exported line {number} holds a character unsafe to show: {visible(line)}")
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise InternalError(f"the exported source does not parse: {visible(e.msg)} (line {e.lineno})") from None
+    for node in tree.body:
+        if not _expected(node):
+            raise InternalError(f"the exported source has an unexpected statement at line {node.lineno}: "
+                                f"{visible(ast.unparse(node))[:200]}")
+    return source
+
+
+def _expected(node: ast.stmt) -> bool:
+    """Whether a top-level statement is one export writes."""
+    if isinstance(node, ast.Import):
+        return all(alias.name in ("torch", "torch.nn.functional") for alias in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return node.module == "torch" and [alias.name for alias in node.names] == ["nn"]
+    if isinstance(node, ast.Assign):
+        targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+        return targets == ["INPUT_SHAPE"] and isinstance(node.value, ast.Tuple) and all(
+            isinstance(e, ast.Constant) and type(e.value) is int for e in node.value.elts)
+    return isinstance(node, ast.ClassDef) and node.name in ("Net", *_HELPERS)
 
 
 def _wrap(line: str, width: int = 120) -> str:

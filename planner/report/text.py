@@ -1,4 +1,9 @@
-"""Plain-text rendering: diagnostics GNU-style, plans as tables."""
+"""Plain-text rendering: diagnostics GNU-style, plans as tables.
+
+Every line goes through `escape.visible` on its way out: a control character that a spec put into
+a file name, a layer name or a message is shown escaped (ESC as `\\x1b`, a newline as `\\n`,
+a byte of a file name that is not UTF-8 as `\\xff`), never sent to the terminal raw.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from planner.plan import LayerPlan, Plan
 from planner.receptive import plan_fields, show_field
+from planner.report.escape import visible
 from planner.solver.solve import SolveResult, Status
 
 PARAM_ORDER = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
@@ -17,7 +23,7 @@ def render(result: SolveResult, *, with_count: bool = False) -> str:
     if result.status is not Status.SOLVED:
         if result.status is not Status.INVALID:
             lines.append(f"{result.spec}: {result.status.value}")
-        return "\n".join(lines) + "\n"
+        return _text(lines)
     head = f"{result.spec}: solved"
     if with_count and result.count is not None:
         head += f", {result.count} plan{'s' if result.count != 1 else ''} in all"
@@ -25,7 +31,12 @@ def render(result: SolveResult, *, with_count: bool = False) -> str:
     for number, plan in enumerate(result.plans, 1):
         lines.append("")
         lines.extend(render_plan(plan, number if len(result.plans) > 1 else None))
-    return "\n".join(lines) + "\n"
+    return _text(lines)
+
+
+def _text(lines: list[str]) -> str:
+    """The report: one line each, every one shown safely (`visible` leaves shown text as it is)."""
+    return "\n".join(visible(line) for line in lines) + "\n"
 
 
 def render_plan(plan: Plan, number: int | None = None) -> list[str]:
@@ -37,16 +48,18 @@ def render_plan(plan: Plan, number: int | None = None) -> list[str]:
     if plan.for_all:
         title += " [holds for every for_all input size; shapes shown at the smallest]"
     fields = plan_fields(plan)
-    rows = [("layer", "op", "input", "output", "rf", "parameters (* solved)")]
+    rows: list[tuple[str, ...]] = [("layer", "op", "input", "output", "rf", "parameters (* solved)")]
     rows.append(("input", "", "", _shape(plan.input_shape), "1", ""))
     rows += [(ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _field(fields[ly.name]), _params(ly))
              for ly in plan.layers]
+    rows = [tuple(visible(cell) for cell in row) for row in rows]  # shown before measured, so columns line up
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
-    out = [title]
+    out = [visible(title)]
     for row in rows:
-        out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5])
+        out.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  " + row[5])
     if plan.verification:
-        out.append(f"  verified: {plan.verification}" if plan.verified else f"  NOT verified: {plan.verification}")
+        shown = visible(plan.verification)
+        out.append(f"  verified: {shown}" if plan.verified else f"  NOT verified: {shown}")
     return [line.rstrip() for line in out]
 
 

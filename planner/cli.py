@@ -24,8 +24,7 @@ from planner import api, draw, export
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
 from planner.deadline import Deadline, GaveUp, alarm
 from planner.executor.run import run_plan
-from planner.report import github, json_out, yaml_out
-from planner.report import text as text_report
+from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
 from planner.report.escape import visible
 from planner.solver.solve import SolveResult, Status
 
@@ -72,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     how_many.add_argument("--all", action="store_true", help="print every plan (and their count)")
     how_many.add_argument("--max-solutions", type=_positive_int, default=1, metavar="N", help="print up to N plans")
     solve.add_argument("--count", action="store_true", help="count every plan")
-    solve.add_argument("--format", choices=("text", "json", "yaml"), default="text")
+    solve.add_argument("--format", choices=tuple(SOLVE_REPORTER_BY_NAME), default="text")
     solve.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     solve.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S",
                        help=f"give up after S seconds (exit 4; default {DEFAULT_SOLVE_TIMEOUT:g})")
@@ -82,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="check spec files for CI: load, solve and verify each")
     check.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or directories to search for *.yaml/*.yml")
-    check.add_argument("--format", choices=("text", "json", "github"), default="text")
+    check.add_argument("--format", choices=tuple(CHECK_REPORTER_BY_NAME), default="text")
     check.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="S",
                        help=f"give up on a spec after S seconds (default {DEFAULT_TIMEOUT:g}; reported as unknown)")
     check.add_argument("--jobs", type=_positive_int, metavar="N", help="specs checked at once (default: one per core)")
@@ -215,15 +214,9 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     status = EXIT_BY_STATUS[result.status]
     if result.status is not Status.SOLVED and (args.output is not None or args.format == "yaml"):
         # no plan to write: FILE keeps what it had, and the diagnostics go where errors go
-        stderr.write(text_report.render(result, with_count=with_count))
+        stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, with_count))
         return status
-    if args.format == "json":
-        output = json_out.render(result, with_count=with_count)
-    elif args.format == "yaml":
-        output = yaml_out.render(result.network, result.plans)
-    else:
-        output = text_report.render(result, with_count=with_count)
-    if written := _write(output, args.output, stdout, stderr):
+    if written := _write(SOLVE_REPORTER_BY_NAME[args.format](result, with_count), args.output, stdout, stderr):
         return written
     if args.format == "json" and result.status is not Status.SOLVED:
         stderr.write("".join(f"{d}\n" for d in result.diagnostics))
@@ -233,25 +226,17 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     files, path_problems = spec_files(args.paths)
     results = check(args.paths, timeout=args.timeout, jobs=args.jobs)
-    if args.format == "json":
-        stdout.write(json_out.dumps([r.report for r in results]) + "\n")
-    else:
-        render = github.render_diagnostic if args.format == "github" else str
-        for d in [*path_problems, *(d for r in results for d in r.diagnostics)]:
-            stdout.write(render(d) + "\n")
-        for r in results:
-            if r.status is Status.INFEASIBLE and not r.diagnostics:
-                stdout.write(visible(f"{r.spec}: infeasible") + "\n")
-    failed = sum(r.status in (Status.INVALID, Status.INFEASIBLE) for r in results)
-    unknown = sum(r.status is Status.UNKNOWN for r in results)
-    summary = f"{len(results)} specs, {len(results) - failed - unknown} passed, {failed} failed"
-    (stderr if args.format == "json" else stdout).write(summary + (f", {unknown} unknown" if unknown else "") + "\n")
+    out, err = CHECK_REPORTER_BY_NAME[args.format](results, path_problems)
+    stdout.write(out)
+    stderr.write(err)
     if not files:
         print("planner: no spec files found", file=stderr)
         return EXIT_SPEC
     if any(d.code == "internal" for r in results for d in r.diagnostics):
         return EXIT_BUG
-    return EXIT_SPEC if failed else EXIT_UNKNOWN if unknown else EXIT_OK
+    if any(r.status in (Status.INVALID, Status.INFEASIBLE) for r in results):
+        return EXIT_SPEC
+    return EXIT_UNKNOWN if any(r.status is Status.UNKNOWN for r in results) else EXIT_OK
 
 
 def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, int]:
@@ -260,7 +245,7 @@ def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, int]
     with alarm(deadline):
         result = api.solve(args.spec, deadline=deadline, verify=False)
     if result.status is not Status.SOLVED:
-        stderr.write(text_report.render(result))
+        stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, False))
     return result, EXIT_BY_STATUS[result.status]
 
 

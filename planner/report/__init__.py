@@ -1,0 +1,1 @@
+"""Renderers of results: text, JSON, YAML, GitHub annotations; `reporters` holds the table the CLI picks from."""

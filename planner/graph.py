@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any
 
-from planner.constraints import Constraint, ConstraintError, parse, refs_of
+from planner.constraints import Constraint, ConstraintError, parse, refs_of, shown
 from planner.errors import Diagnostic, SpecError
 from planner.spec.load import LoadedSpec, did_you_mean
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
@@ -20,6 +21,7 @@ from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
 AXIS_PARAMS = ("kernel", "stride", "dilation", "output_padding")
 LOWER_BOUND = {"kernel": 1, "stride": 1, "dilation": 1, "padding": 0, "output_padding": 0, "size": 1}
 SPLIT_LIMIT = 4096  # a domain with more members is never listed, only bounded
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,8 @@ class ForAllSize(Unknown):
     """An input size the plan must serve for every value of its domain (SPEC 1.2 `for_all`); not part of a plan."""
 
 
-Term = Union[int, Unknown]
-Padding = Union[str, tuple[tuple[Term, Term], ...]]  # a mode, or per-axis (begin, end)
+Term = int | Unknown
+Padding = str | tuple[tuple[Term, Term], ...]  # a mode, or per-axis (begin, end)
 
 
 @dataclass(frozen=True)
@@ -210,16 +212,16 @@ class _Builder:
         try:
             expr = parse(text)
         except ConstraintError as e:
-            self.error(path, "constraint", f"constraint '{text}': {e}")
+            self.error(path, e.code, f"constraint '{shown(text)}': {e}")
             return Constraint(text, position, True)
         by_name = {node.name: node for node in nodes}
         for ref in refs_of(expr):
             node = by_name.get(ref.layer)
             if ref.layer != "input" and node is None:
-                self.error(path, "unknown-layer", f"constraint '{text}': no layer named '{ref.layer}'"
+                self.error(path, "unknown-layer", f"constraint '{shown(text)}': no layer named '{shown(ref.layer, 30)}'"
                            f"{did_you_mean(ref.layer, [*by_name, 'input'])}")
             elif node is not None and not ref.index and len(set(map(id, _flatten(node.params.get(ref.attr))))) > 1:
-                self.error(path, "constraint", f"constraint '{text}': {ref} differs per axis; write {ref}[axis]")
+                self.error(path, "constraint", f"constraint '{shown(text)}': {ref} differs per axis; write {ref}[axis]")
         return Constraint(text, position, expr)
 
     def _inputs(self, layer: LayerBase, index: int, name: str, seen: dict[str, int], previous: str) -> tuple[str, ...]:
@@ -228,7 +230,8 @@ class _Builder:
         if getattr(layer, "inputs", None):
             refs = [self._reference(r, (*path, "inputs", n), name, seen, index) for n, r in enumerate(layer.inputs)]
         else:
-            refs = [previous if layer.input is None else self._reference(layer.input, (*path, "input"), name, seen, index)]
+            refs = [previous if layer.input is None
+                    else self._reference(layer.input, (*path, "input"), name, seen, index)]
         if getattr(layer, "like", None):
             refs.append(self._reference(layer.like, (*path, "like"), name, seen, index))
         return tuple(refs)
@@ -354,7 +357,12 @@ class _Builder:
         if isinstance(value, int):
             domain = Domain(value, value)
         elif isinstance(value, OneOf):
-            domain = Domain(min(value.one_of), max(value.one_of), 1, tuple(sorted(set(value.one_of))))
+            held = sorted({v for v in value.one_of if v <= INT64_MAX})  # a candidate beyond int64 is never chosen
+            if not held:
+                self.error(path, "size-range", "every value of this one_of is beyond int64 (2**63 - 1); "
+                           "no framework can hold it")
+                held = [lower]
+            domain = Domain(min(held), max(held), 1, tuple(held))
         else:
             assert isinstance(value, Range)
             domain = Domain(value.min, value.max, value.multiple_of or 1)

@@ -2,21 +2,25 @@
 
 `layer_transfer` is the one walk step shared by the Z3 encoding and the concrete plan
 calculator: it instantiates a layer's terms, applies its op's transfer, and adds the
-rules every layer has (sizes at least 1, `expect`).
+rules every layer has (sizes at least 1, element counts within int64, `expect`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from planner.arithmetic import Num
-from planner.errors import Diagnostic, InfeasibleError, SpecError
+from planner.arithmetic import Bool, Num, all_of
 from planner.constraints import ConstraintError, Ref, evaluate, lookup_in
+from planner.constraints import shown as quoted
+from planner.errors import Diagnostic, InfeasibleError, SpecError
 from planner.graph import Network, Node, Unknown
 from planner.ops import TRANSFERS, Call, LayerError, Rule, Shape, Transfer
 from planner.receptive import receptive_fields
+
+INT64_MAX = 2**63 - 1  # no framework holds a size or an element count beyond int64
 
 
 def instantiate(value: Any, env: Callable[[Unknown], Num]) -> Any:
@@ -37,6 +41,15 @@ def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env:
     rules = list(transfer.rules)
     rules += [Rule(size >= 1, "size", "output size on axis {} is {}; every size must be at least 1", (a, size))
               for a, size in enumerate(transfer.shape[2:]) if not isinstance(size, int) or size < 1]
+    if "input" in node.inputs:  # an input shape known in the spec is checked when it is loaded
+        fits = fits_int64(inputs[node.inputs.index("input")])
+        if fits is not True:
+            rules.append(Rule(fits, "size-range", "the input shape {} has more elements than int64 holds "
+                              "(2**63 - 1); no framework can hold it", (inputs[node.inputs.index("input")],)))
+    fits = fits_int64(transfer.shape)
+    if fits is not True:
+        rules.append(Rule(fits, "size-range", "output shape {} has more elements than int64 holds (2**63 - 1); "
+                          "no framework can hold it", (transfer.shape,)))
     if node.expect is not None:
         if len(node.expect) != len(transfer.shape):
             raise LayerError("expect", f"'expect' has {len(node.expect)} entries but the layer's output has rank "
@@ -44,8 +57,36 @@ def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env:
         shown = [("?" if e is None else e) for e in node.expect]
         rules += [Rule(got == want, "expect", "expected output shape {}, the layer gives {}", (shown, transfer.shape),
                        "expect")
-                  for got, want in zip(transfer.shape, node.expect) if want is not None]
+                  for got, want in zip(transfer.shape, node.expect, strict=True) if want is not None]
     return Transfer(transfer.shape, tuple(rules), transfer.params)
+
+
+def fits_int64(shape: Shape) -> Bool:
+    """The tensor's element count is at most INT64_MAX: exact over ints and for one Z3 term among ints;
+    for several Z3 terms, each at most the root of the bound that is left (enough, and linear)."""
+    known, terms = 1, []
+    for size in shape:
+        if isinstance(size, int):
+            known *= size
+        else:
+            terms.append(size)
+    if known <= 0 or not terms:
+        return known <= INT64_MAX
+    left = INT64_MAX // known
+    if len(terms) == 1:
+        return terms[0] <= left
+    root = _iroot(left, len(terms))
+    return all_of(*(t <= root for t in terms))
+
+
+def _iroot(n: int, k: int) -> int:
+    """The largest r with r**k <= n (n >= 0)."""
+    r = int(round(n ** (1 / k)))
+    while r ** k > n:
+        r -= 1
+    while (r + 1) ** k <= n:
+        r += 1
+    return r
 
 
 def broken_rules(transfer: Transfer) -> list[Rule]:
@@ -74,6 +115,14 @@ def located(network: Network, node: Node, code: str, message: str, param: str | 
     data = network.loaded.source.data["layers"][node.index]
     path = (*node.path, param) if param and param in data else node.path
     return network.diagnostic(path, code, f"{node.name}: {message}", layer=node.name)
+
+
+class UnknownLayer(KeyError, ValueError):
+    """A layer name that the plan does not have: a KeyError, and a ValueError for callers that take
+    the name as an argument (`planner draw --layer`)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +157,11 @@ class Plan:
     for_all: bool = False  # the plan holds for every size of the spec's for_all input axes
 
     def layer(self, name: str) -> LayerPlan:
-        return next(layer for layer in self.layers if layer.name == name)
+        """The layer called `name`; raises UnknownLayer (a KeyError) naming the plan's layers."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise UnknownLayer(f"no layer named {name!r}; the layers are: {', '.join(ly.name for ly in self.layers)}")
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"input_shape": list(self.input_shape), "layers": [ly.to_dict() for ly in self.layers]}
@@ -168,8 +221,8 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
         except ConstraintError as e:
             raise SpecError(network.diagnostic(("constraints", constraint.position), "constraint", str(e))) from None
         if not holds:
-            values = ", ".join(f"{ref}={lookup(ref)}" for ref in constraint.refs())
-            raise InfeasibleError(network.diagnostic(("constraints", constraint.position), "constraint",
-                                                     f"constraint '{constraint.text}' does not hold ({values})"))
+            values = ", ".join(f"{ref}={lookup(ref)}" for ref in dict.fromkeys(constraint.refs()))
+            message = f"constraint '{quoted(constraint.text)}' does not hold ({values})"
+            raise InfeasibleError(network.diagnostic(("constraints", constraint.position), "constraint", message))
     values = {u.name: assignment[u] for u in network.unknowns}
     return Plan(input_shape, tuple(layers), values)

@@ -10,8 +10,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from planner.errors import Diagnostic, SpecError
-from planner.spec.models import OP_NAMES, Defaults, InputSpec, Objective, Spec, fields_of
+from planner.spec.models import (
+    FORM_KEYS,
+    LAYER_MODELS,
+    OP_NAMES,
+    Defaults,
+    InputSpec,
+    Objective,
+    Spec,
+    fields_of,
+    form_of,
+)
 from planner.spec.yamlpos import Positioned, load_yaml, load_yaml_file
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # int64: no framework holds an integer or an element count beyond it
 
 
 @dataclass(frozen=True)
@@ -36,13 +48,62 @@ def load_spec_text(text: str | bytes, file: str = "<spec>") -> LoadedSpec:
 
 
 def validate_spec(source: Positioned) -> LoadedSpec:
+    """The validated spec; raises SpecError with every problem found, located.
+
+    An integer beyond int64 is refused where it is written ([size-range]), except in a `one_of`
+    list, whose members are candidates: one that no framework can hold is never chosen. A known
+    input shape whose element count is beyond int64 is refused at `input.shape`."""
+    ranged = _out_of_range(source)
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as e:
         errors = _without_missing_typos(e.errors())
-        diagnostics = sorted({_diagnostic(source, err) for err in errors}, key=lambda d: (d.line, d.column))
-        raise SpecError(diagnostics) from None
+        unknown = [_data_at(source.data, tuple(err["loc"]))[1] for err in errors if err["type"] == "extra_forbidden"]
+        ranged = [(path, d) for path, d in ranged if not any(path[:len(u)] == u for u in unknown)]
+        marks = {(d.line, d.column) for _, d in ranged}
+        found = {_diagnostic(source, err) for err in errors}
+        found = {d for d in found if (d.line, d.column) not in marks} | {d for _, d in ranged}
+        raise SpecError(sorted(found, key=lambda d: (d.line, d.column))) from None
+    if ranged:
+        raise SpecError(sorted((d for _, d in ranged), key=lambda d: (d.line, d.column)))
+    shape = spec.input.shape
+    if all(isinstance(size, int) for size in shape) and _product(shape) > INT64_MAX:
+        message = (f"the input shape {_show(list(shape))} has {_product(shape):.3g} elements, more than int64 holds "
+                   "(2**63 - 1); no framework can hold it")
+        raise SpecError(source.diagnostic(["input", "shape"], "size-range", message))
     return LoadedSpec(spec, source)
+
+
+def _product(values: Any) -> int:
+    result = 1
+    for v in values:
+        result *= v
+    return result
+
+
+def _out_of_range(source: Positioned) -> list[tuple[list, Diagnostic]]:
+    """(path, diagnostic) of every integer in the data beyond int64, `one_of` members aside."""
+    found = []
+    stack: list[tuple[list, Any]] = [([], source.data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(([*path, k], v) for k, v in value.items())
+        elif isinstance(value, list) and not (path and path[-1] == "one_of"):
+            stack.extend(([*path, i], v) for i, v in enumerate(value))
+        elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+            field = next((p for p in reversed(path) if isinstance(p, str)), None)
+            prefix = f"'{field}': " if field else ""
+            message = (f"{prefix}the integer {_digits(value)} is out of range: no framework holds an integer beyond "
+                       f"int64 ({'-2**63' if value < 0 else '2**63 - 1'})")
+            found.append((path, source.diagnostic(path, "size-range", message, layer=_layer_name(source, path))))
+    return found
+
+
+def _digits(value: int) -> str:
+    text = str(value)
+    digits = len(text.lstrip("-"))
+    return text if digits <= 24 else f"{text[:13]}...{text[-4:]} ({digits} digits)"
 
 
 def _without_missing_typos(errors: list[dict]) -> list[dict]:
@@ -60,7 +121,8 @@ _PATTERNS = {
 
 
 def did_you_mean(word: str, choices: Any) -> str:
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    """` (did you mean 'x'?)` for the choice closest to `word`, never `word` itself; else ''."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices if str(c) != str(word)], n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
@@ -68,7 +130,8 @@ def _data_at(data: Any, loc: tuple) -> tuple[Any, list]:
     """Walk a pydantic loc through the data, skipping discriminator tags; return the node and the real path."""
     path: list = []
     for part in loc:
-        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+        if (isinstance(data, dict) and part in data
+                or isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
             data = data[part]
             path.append(part)
     return data, path
@@ -84,7 +147,13 @@ def _keys_allowed(source: Positioned, path: list) -> tuple[str, ...]:
         ("input",): tuple(InputSpec.model_fields),
         ("defaults",): tuple(Defaults.model_fields),
         ("objective",): tuple(Objective.model_fields),
-    }.get(tuple(path), ("min", "max", "multiple_of", "one_of", "for_all"))
+    }.get(tuple(path), _form_keys(source, path))
+
+
+def _form_keys(source: Positioned, path: list) -> tuple[str, ...]:
+    """The keys of the value form written at `path`: {one_of}, {for_all} or {min, max, multiple_of}."""
+    mapping, _ = _data_at(source.data, tuple(path))
+    return FORM_KEYS.get(form_of(mapping) or "", ()) or FORM_KEYS["range"]
 
 
 def _layer_name(source: Positioned, path: list) -> str | None:
@@ -101,9 +170,12 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
     layer = _layer_name(source, path)
     kind = err["type"]
     if kind == "extra_forbidden":
-        key = path[-1]
-        hint = did_you_mean(key, _keys_allowed(source, path[:-1]))
-        return source.diagnostic(path, "unknown-key", f"unknown key {_show(key)}{hint}", key=True, layer=layer)
+        return source.diagnostic(path, "unknown-key", _unknown_key(source, path), key=True, layer=layer)
+    if loc and loc[-1] == "[key]":  # a mapping key that breaks the key's rule: a variable's name
+        name = path[-1] if path else loc[-2]
+        what = {"variables": "variable name"}.get(str(path[0]) if path else "", "key")
+        rule = _PATTERNS.get("^[A-Za-z_]") if kind == "string_pattern_mismatch" else err["msg"]
+        return source.diagnostic(path, "type", f"{what} {_show(name)} is not a name: {rule}", key=True, layer=layer)
     if kind == "missing":
         key = loc[-1]
         where = f" in this {value['op']} layer" if isinstance(value, dict) and "op" in value else ""
@@ -113,7 +185,8 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
             return source.diagnostic(path, "missing-key", "every layer needs an 'op'", layer=layer)
         op = value["op"]
         return source.diagnostic(
-            [*path, "op"], "unknown-op", f"unknown op {_show(op)}{did_you_mean(op, OP_NAMES)}; ops are: {', '.join(OP_NAMES)}",
+            [*path, "op"], "unknown-op",
+            f"unknown op {_show(op)}{did_you_mean(op, OP_NAMES)}; ops are: {', '.join(OP_NAMES)}",
             layer=layer,
         )
     field = next((p for p in reversed(path) if isinstance(p, str)), None)
@@ -126,6 +199,45 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
                 "dict_type", "model_type", "int_from_float", "string_pattern_mismatch", "model_attributes_type"):
         return source.diagnostic(path, "type", f"{prefix}{msg[0].lower()}{msg[1:]}, got {_show(value)}", layer=layer)
     return source.diagnostic(path, "value", f"{prefix}{msg[0].lower()}{msg[1:]}, got {_show(value)}", layer=layer)
+
+
+def _unknown_key(source: Positioned, path: list) -> str:
+    """What is wrong with an unknown key: a key of another value form or op, or a typo."""
+    key, where = path[-1], path[:-1]
+    allowed = _keys_allowed(source, where)
+    mapping, _ = _data_at(source.data, tuple(where))
+    layer_level = len(where) == 2 and where[0] == "layers"
+    if not layer_level and where not in ([], ["input"], ["defaults"], ["objective"]) and isinstance(mapping, dict):
+        form = form_of(mapping)
+        if form in ("one_of", "for_all") and key in {k for keys in FORM_KEYS.values() for k in keys}:
+            if form == "one_of":
+                return (f"unknown key {_show(key)} beside 'one_of': a value is either {{one_of: [...]}} or "
+                        "{min, max, multiple_of}, not both")
+            return (f"unknown key {_show(key)} beside 'for_all': the range goes inside it, "
+                    "{for_all: {min, max, multiple_of}}")
+    if layer_level and isinstance(mapping, dict) and isinstance(mapping.get("op"), str):
+        owners = [op for m in LAYER_MODELS if key in m.model_fields
+                  for op in m.model_fields["op"].annotation.__args__]
+        if owners:
+            return (f"unknown key {_show(key)}: a {mapping['op']} layer has no {_show(key)} "
+                    f"({_listed(owners)} {'has' if len(owners) == 1 else 'have'} one)")
+    if key in _EXAMPLES and (layer_level or where in (["defaults"], ["input"])):
+        if key == "for_all" or where == ["input"]:
+            return f"unknown key {_show(key)}: an input size's domain is written in the shape, e.g. " \
+                   f"shape: [1, 3, {_EXAMPLES[key]}, 32]"
+        if where == ["defaults"]:
+            return f"unknown key {_show(key)}: defaults give one domain per kind ({', '.join(allowed)}), " \
+                   f"e.g. kernel: {_EXAMPLES[key]}"
+        return f"unknown key {_show(key)}: a domain is the value of a parameter, e.g. kernel: {_EXAMPLES[key]}"
+    return f"unknown key {_show(key)}{did_you_mean(key, allowed)}"
+
+
+_EXAMPLES = {"one_of": "{one_of: [3, 5]}", "min": "{min: 1, max: 5}", "max": "{min: 1, max: 5}",
+             "multiple_of": "{min: 16, max: 64, multiple_of: 16}", "for_all": "{for_all: {min: 16, max: 64}}"}
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _show(value: Any) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictInt, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, Tag
 
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
+FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]  # an int or a float; never nan, inf or a bool
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]  # usable in constraint expressions
 VarRef = Annotated[str, Field(pattern=r"^\$[A-Za-z_][A-Za-z0-9_]*$")]
@@ -38,8 +39,8 @@ class ForAll(Model):
     for_all: Range
 
 
-def _form_of(value: Any) -> str | None:
-    """The tag of a value form, for pydantic's callable discriminators."""
+def form_of(value: Any) -> str | None:
+    """Which value form `value` is written in: int, unknown, var, mode, one_of, for_all, range or axes."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -59,10 +60,19 @@ def _form_of(value: Any) -> str | None:
     return None
 
 
+FORM_TAG = "<{}>"  # a form's tag in pydantic's error locations; never a key of the data, unlike `one_of`
+FORM_KEYS = {"one_of": ("one_of",), "for_all": ("for_all",), "range": ("min", "max", "multiple_of")}
+
+
+def _form_tag(value: Any) -> str | None:
+    form = form_of(value)
+    return None if form is None else FORM_TAG.format(form)
+
+
 def _value_union(*members: tuple[str, Any], expected: str) -> Any:
     return Annotated[
-        Union[tuple(Annotated[t, Tag(tag)] for tag, t in members)],
-        Discriminator(_form_of, custom_error_type="value_form", custom_error_message=f"expected {expected}"),
+        Union[tuple(Annotated[t, Tag(FORM_TAG.format(tag))] for tag, t in members)],  # noqa: UP007 (built from a tuple)
+        Discriminator(_form_tag, custom_error_type="value_form", custom_error_message=f"expected {expected}"),
     ]
 
 
@@ -99,7 +109,7 @@ Domain = _value_union(
     expected='an int, "?", {min, max} or {one_of: [...]}',
 )
 ExpectEntry = _value_union(("int", NonNegativeInt), ("unknown", UnknownMark), expected='an int or "?"')
-IntOrAxes = Union[PositiveInt, Annotated[list[PositiveInt], Field(min_length=1)]]
+IntOrAxes = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
 
 
 class LayerBase(Model):
@@ -156,7 +166,7 @@ class Upsample(LayerBase):
 class Pad(LayerBase):
     op: Literal["pad"]
     padding: PaddingValue
-    value: float = 0.0
+    value: FiniteFloat = 0.0
 
 
 class Flatten(LayerBase):
@@ -183,7 +193,7 @@ class Crop(LayerBase):
 
 class Dropout(LayerBase):
     op: Literal["dropout"]
-    p: Annotated[float, Field(ge=0, le=1)] = 0.5
+    p: Annotated[StrictFloat, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
 
 
 class Elementwise(LayerBase):
@@ -203,7 +213,8 @@ def _op_of(value: Any) -> str | None:
 
 
 Layer = Annotated[
-    Union[tuple(Annotated[m, Tag(op)] for m in LAYER_MODELS for op in m.model_fields["op"].annotation.__args__)],
+    Union[tuple(Annotated[m, Tag(op)] for m in LAYER_MODELS  # noqa: UP007 (built from a tuple)
+                for op in m.model_fields["op"].annotation.__args__)],
     Discriminator(_op_of, custom_error_type="unknown_op", custom_error_message="unknown op"),
 ]
 

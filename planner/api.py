@@ -7,8 +7,8 @@ import math
 import os
 from collections.abc import Callable
 
-from planner.deadline import Deadline, GaveUp
-from planner.errors import Diagnostic, InternalError, SpecError
+from planner.deadline import Deadline
+from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
 from planner.executor.verify import Verification, verify_network_plan, verify_plan
 from planner.graph import Network, build_network
 from planner.plan import Plan

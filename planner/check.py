@@ -12,8 +12,8 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from planner.deadline import Deadline, GaveUp, alarm
-from planner.errors import Diagnostic
+from planner.deadline import Deadline, alarm
+from planner.errors import Diagnostic, GaveUp
 from planner.solver.solve import Status
 
 SPEC_SUFFIXES = (".yaml", ".yml")

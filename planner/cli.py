@@ -22,10 +22,11 @@ from typing import TextIO
 
 from planner import api, draw, export
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
-from planner.deadline import Deadline, GaveUp, alarm
+from planner.deadline import Deadline, alarm
+from planner.errors import GaveUp, UsageError
 from planner.executor.run import run_plan
-from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
 from planner.report.escape import visible
+from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
 from planner.solver.solve import SolveResult, Status
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
@@ -37,11 +38,7 @@ EXIT_BY_STATUS = {Status.SOLVED: EXIT_OK, Status.INFEASIBLE: EXIT_SPEC, Status.I
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # raise instead of exiting, so main() returns 2
-        raise _UsageError(f"{self.prog}: error: {message}")
-
-
-class _UsageError(Exception):
-    pass
+        raise UsageError(f"{self.prog}: error: {message}")
 
 
 class _Signalled(BaseException):
@@ -146,7 +143,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     try:
         with contextlib.redirect_stdout(stdout):  # --help and --version print, then exit 0
             args = parser.parse_args(argv)
-    except _UsageError as e:
+    except UsageError as e:
         print(e, file=stderr)
         return EXIT_USAGE
     except SystemExit as e:
@@ -158,8 +155,8 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         with _signals_end_the_command():
             commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export}
             return commands[args.command](args, stdout, stderr)
-    except _UsageError as e:
-        print(e, file=stderr)
+    except UsageError as e:
+        print(visible(e if str(e).startswith("planner") else f"planner: {e}"), file=stderr)
         return EXIT_USAGE
     except (KeyboardInterrupt, _Signalled) as e:
         signum = e.signum if isinstance(e, _Signalled) else signal.SIGINT
@@ -254,14 +251,10 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     result, status = _solved(args, stderr)
     if status:
         return status
-    try:
-        if args.layer is None:
-            svg = draw.draw_network(result.network, result.plans[0])
-        else:
-            svg = draw.draw_layer(result.network, result.plans[0], args.layer)
-    except ValueError as e:
-        print(visible(f"planner: {e}"), file=stderr)
-        return EXIT_USAGE
+    if args.layer is None:
+        svg = draw.draw_network(result.network, result.plans[0])
+    else:
+        svg = draw.draw_layer(result.network, result.plans[0], args.layer)
     return _write(svg, args.output, stdout, stderr)
 
 
@@ -323,7 +316,7 @@ def _writable(path: str | None) -> None:
         try:
             _target(path)
         except OSError as e:
-            raise _UsageError(visible(f"planner: cannot write {path}: {e.strerror or e}")) from None
+            raise UsageError(visible(f"planner: cannot write {path}: {e.strerror or e}")) from None
 
 
 def _target(path: str) -> tuple[str, os.stat_result | None]:

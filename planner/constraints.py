@@ -29,6 +29,7 @@ import z3
 
 from planner import arithmetic as ar
 from planner.arithmetic import Num
+from planner.errors import ConstraintError
 
 PARAMS = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
           "out_features")
@@ -43,12 +44,6 @@ _NOT = re.compile(r"(?<![A-Za-z0-9_])not(?![A-Za-z0-9_])")
 LANGUAGE = "use ints, <layer>.<param>, <layer>.shape[i], + - * // %, comparisons, and, or, not"
 
 
-class ConstraintError(ValueError):
-    """An expression outside the allowed language, or naming something that does not exist."""
-
-    def __init__(self, message: str, code: str = "constraint"):
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from planner.errors import GaveUp
+
 MAX_Z3_TIMEOUT_MS = 2**32 - 1  # Z3's timeout parameter is an unsigned 32-bit count of milliseconds
 ALARM_GRACE = 1.0  # seconds past the deadline before the backstop interrupts whatever is running
 
 
-class GaveUp(Exception):
-    """The time ran out, or Z3 answered unknown (a non-linear give-up)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Deadline:

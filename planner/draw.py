@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from planner import arithmetic as ar
+from planner.errors import UsageError
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
 from planner.report.escape import visible
@@ -467,13 +468,10 @@ class _Axis:
 
 def draw_layer(network: Network, plan: Plan, name: str) -> str:
     """An SVG of one conv, conv_transpose or pooling layer's arithmetic in the guide's figure style,
-    animated with SMIL; raises ValueError for a layer without kernel arithmetic or an unknown name."""
-    try:
-        layer = plan.layer(name)
-    except StopIteration:
-        raise ValueError(f"no layer named {name!r}; layers: {', '.join(ly.name for ly in plan.layers)}") from None
+    animated with SMIL; raises UsageError for a layer without kernel arithmetic or an unknown name."""
+    layer = plan.layer(name)  # UnknownLayer, a UsageError, names the layers
     if layer.op not in KERNEL_OPS:
-        raise ValueError(f"layer {name!r} is a {layer.op} layer, which has no kernel arithmetic to draw; "
+        raise UsageError(f"layer {name!r} is a {layer.op} layer, which has no kernel arithmetic to draw; "
                          f"draw a {', '.join(KERNEL_OPS[:-1])} or {KERNEL_OPS[-1]} layer")
     rank = len(layer.input_shape) - 2
     axes = [_axis(layer, a) for a in range(min(rank, 2))]

@@ -38,8 +38,8 @@ class PlannerError(Exception):
     """Base class of every error planner raises on purpose."""
 
 
-class SpecError(PlannerError):
-    """The spec is invalid; carries one or more located diagnostics."""
+class DiagnosedError(PlannerError):
+    """An error that carries one or more located diagnostics."""
 
     def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
         if isinstance(diagnostics, Diagnostic):
@@ -48,8 +48,56 @@ class SpecError(PlannerError):
         super().__init__("\n".join(str(d) for d in self.diagnostics))
 
 
-class InfeasibleError(SpecError):
-    """The spec is well-formed, but no plan satisfies it; the diagnostics say where it breaks."""
+class SpecError(DiagnosedError):
+    """The spec is invalid (status `invalid`); the diagnostics say where."""
+
+
+class InfeasibleError(DiagnosedError):
+    """No plan: an outcome (status `infeasible`), raised by the plan calculator and turned into a result
+    by the solver; not a SpecError, since the spec itself is well-formed."""
+
+
+class LayerError(PlannerError):
+    """A structural problem with one layer (rank, missing key), independent of unknowns."""
+
+    def __init__(self, code: str, message: str, param: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.param = code, message, param
+
+
+class ConstraintError(PlannerError):
+    """A constraint outside the allowed language, or naming something that does not exist."""
+
+    def __init__(self, message: str, code: str = "constraint"):
+        super().__init__(message)
+        self.code = code
+
+
+class FieldUnsupported(PlannerError):
+    """A receptive field that cannot be written over Z3 terms (a division by an unknown)."""
+
+
+class GaveUp(PlannerError):
+    """The time ran out, or Z3 answered unknown (a non-linear give-up): status `unknown`, never infeasible."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TooBig(PlannerError):
+    """A plan too large to execute here: it is reported not verified, not wrong."""
+
+
+class UsageError(PlannerError):
+    """planner was asked for something it cannot do as asked (an unknown layer, a bad argument): exit 2."""
+
+
+class UnknownLayer(KeyError, UsageError):
+    """A layer name that the plan does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class ExecutionError(PlannerError):
@@ -57,4 +105,4 @@ class ExecutionError(PlannerError):
 
 
 class InternalError(PlannerError):
-    """A bug in planner: an invariant between its own stages did not hold."""
+    """A bug in planner: an invariant between its own stages did not hold (raised `from` its cause)."""

@@ -23,7 +23,7 @@ import re
 from typing import Any
 
 from planner import arithmetic as ar
-from planner.errors import InternalError
+from planner.errors import InternalError, UsageError
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan
 from planner.report.escape import visible
@@ -215,7 +215,7 @@ class _Exporter:
         simple = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
         if op in simple:
             return simple[op]
-        raise ValueError(f"{layer.name}: op '{op}' cannot be exported to PyTorch")
+        raise UsageError(f"{layer.name}: op '{op}' cannot be exported to PyTorch")
 
     def conv(self, layer: LayerPlan, model: Any) -> str:
         p, rank = layer.params, len(layer.input_shape) - 2
@@ -378,7 +378,7 @@ def _checked(source: str) -> str:
     try:
         tree = ast.parse(source)
     except SyntaxError as e:
-        raise InternalError(f"the exported source does not parse: {visible(e.msg)} (line {e.lineno})") from None
+        raise InternalError(f"the exported source does not parse: {visible(e.msg)} (line {e.lineno})") from e
     for node in tree.body:
         if not _expected(node):
             raise InternalError(f"the exported source has an unexpected statement at line {node.lineno}: "

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.constraints import Constraint, ConstraintError, parse, refs_of, shown
-from planner.errors import Diagnostic, SpecError
+from planner.constraints import Constraint, parse, refs_of, shown
+from planner.errors import ConstraintError, Diagnostic, SpecError
 from planner.spec.load import LoadedSpec, did_you_mean
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
 

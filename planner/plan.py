@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from planner.arithmetic import Bool, Num, all_of
-from planner.constraints import ConstraintError, Ref, evaluate, lookup_in
+from planner.constraints import Ref, evaluate, lookup_in
 from planner.constraints import shown as quoted
-from planner.errors import Diagnostic, InfeasibleError, SpecError
+from planner.errors import ConstraintError, Diagnostic, InfeasibleError, LayerError, SpecError, UnknownLayer
 from planner.graph import Network, Node, Unknown
-from planner.ops import TRANSFERS, Call, LayerError, Rule, Shape, Transfer
+from planner.ops import TRANSFERS, Call, Rule, Shape, Transfer
 from planner.receptive import receptive_fields
 
 INT64_MAX = 2**63 - 1  # no framework holds a size or an element count beyond int64
@@ -117,12 +117,6 @@ def located(network: Network, node: Node, code: str, message: str, param: str | 
     return network.diagnostic(path, code, f"{node.name}: {message}", layer=node.name)
 
 
-class UnknownLayer(KeyError, ValueError):
-    """A layer name that the plan does not have: a KeyError, and a ValueError for callers that take
-    the name as an argument (`planner draw --layer`)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ field. Fractions only arise there, so over Z3 terms those ops are refused.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import z3
-from typing import Any
 
 from planner import arithmetic as ar
 from planner.arithmetic import Num, is_int
+from planner.errors import FieldUnsupported
 
 SLIDING = ("conv", "maxpool", "avgpool")
 SAME_FIELD = ("pad", "crop", "relu", "sigmoid", "tanh", "batchnorm", "dropout", "identity")
@@ -24,8 +25,6 @@ SAME_FIELD = ("pad", "crop", "relu", "sigmoid", "tanh", "batchnorm", "dropout", 
 Field = tuple[tuple[Num, ...], tuple[Num, ...]]  # (receptive field per axis, jump per axis)
 
 
-class FieldUnsupported(ValueError):
-    """A receptive field that cannot be written over Z3 terms (a division by an unknown)."""
 
 
 def _divide(j: Num, by: Num) -> Num:

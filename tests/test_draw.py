@@ -18,6 +18,7 @@ import pytest
 
 import planner
 from planner.draw import KERNEL_OPS, draw_layer, draw_network
+from planner.errors import UsageError
 from planner.graph import Network
 from planner.plan import Plan
 
@@ -154,12 +155,12 @@ def test_every_kernel_layer_draws(path: Path) -> None:
             assert float(footprint.get("x")) + float(footprint.get("width")) + dx <= right + 0.01, layer.name
             assert float(footprint.get("y")) + float(footprint.get("height")) + dy <= bottom + 0.01, layer.name
         else:
-            with pytest.raises(ValueError, match="no kernel arithmetic"):
+            with pytest.raises(UsageError, match="no kernel arithmetic"):
                 draw_layer(network, plan, layer.name)
 
 
-def test_unknown_layer_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="no layer named 'nope'"):
+def test_unknown_layer_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="no layer named 'nope'"):
         draw_layer(*spec("guide_transposed"), "nope")
 
 

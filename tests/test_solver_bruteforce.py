@@ -297,7 +297,7 @@ def specs(draw, dialects: tuple[str, ...] = ("pytorch",), wide: bool = False,
 class Outcome:
     assignment: dict[str, int]  # unknown name -> value
     plan: planner.Plan | None
-    error: SpecError | None
+    error: SpecError | InfeasibleError | None
 
 
 def brute_force(network: planner.Network) -> list[Outcome]:
@@ -308,7 +308,7 @@ def brute_force(network: planner.Network) -> list[Outcome]:
         named = {u.name: v for u, v in assignment.items()}
         try:
             outcomes.append(Outcome(named, compute_plan(network, assignment), None))
-        except SpecError as e:
+        except (SpecError, InfeasibleError) as e:
             outcomes.append(Outcome(named, None, e))
     return outcomes
 

@@ -12,8 +12,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from planner.deadline import Deadline, GaveUp
-from planner.errors import PlannerError
+from planner.deadline import Deadline
+from planner.errors import GaveUp, PlannerError, TooBig
 from planner.executor.run import run_plan
 from planner.graph import Network, Unknown
 from planner.plan import Plan, compute_plan
@@ -48,8 +48,6 @@ def largest_tensor(plan: Plan) -> int:
     return max(sizes)
 
 
-class TooBig(Exception):
-    """The plan is too large to execute here."""
 
 
 def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at batch 1, full width",

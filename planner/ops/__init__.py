@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.ops.base import Call, LayerError, Rule, Shape, Transfer, TransferFn
+from planner.ops.base import Call, Rule, Shape, Transfer, TransferFn
 from planner.ops.conv import conv, conv_transpose
 from planner.ops.merge import add, concat, crop
 from planner.ops.pool import adaptive_avgpool, avgpool, maxpool
@@ -24,4 +24,4 @@ TRANSFERS: dict[str, TransferFn] = {
     **{op: same_shape for op in ("relu", "sigmoid", "tanh", "batchnorm", "dropout", "identity")},
 }
 
-__all__ = ["TRANSFERS", "Call", "LayerError", "Rule", "Shape", "Transfer"]
+__all__ = ["TRANSFERS", "Call", "Rule", "Shape", "Transfer"]

@@ -7,17 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from planner.arithmetic import Bool, Num, is_int
+from planner.errors import LayerError
 from planner.spec.models import LayerBase
 
 Shape = tuple[Num, ...]
 
 
-class LayerError(Exception):
-    """A structural problem with one layer (rank, missing key), independent of unknowns."""
-
-    def __init__(self, code: str, message: str, param: str | None = None):
-        super().__init__(message)
-        self.code, self.message, self.param = code, message, param
 
 
 @dataclass(frozen=True)

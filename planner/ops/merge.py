@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from planner import arithmetic as ar
-from planner.ops.base import Call, LayerError, Rule, Shape, Transfer, sizes_per_axis
+from planner.errors import LayerError
+from planner.ops.base import Call, Rule, Shape, Transfer, sizes_per_axis
 
 
 def _same_rank(call: Call) -> None:

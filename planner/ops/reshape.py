@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from math import prod
 
-from planner.ops.base import Call, LayerError, Rule, Transfer, sizes_per_axis
+from planner.errors import LayerError
+from planner.ops.base import Call, Rule, Transfer, sizes_per_axis
 
 
 def upsample(call: Call) -> Transfer:

@@ -16,10 +16,9 @@ import itertools
 import math
 from collections import defaultdict
 
-from planner.deadline import Deadline, GaveUp
-from planner.errors import SpecError
+from planner.deadline import Deadline
+from planner.errors import GaveUp, LayerError, SpecError
 from planner.graph import Network, Unknown
-from planner.ops import LayerError
 from planner.plan import instantiate, layer_transfer, located
 
 MAX_VALUES_PER_LAYER = 20_000  # assignments of one layer's new unknowns tried per state

@@ -17,12 +17,12 @@ from typing import Mapping
 import z3
 
 from planner.arithmetic import Num
+from planner.constraints import FIELDS, evaluate, lookup_in
+from planner.errors import ConstraintError, FieldUnsupported, LayerError, SpecError
 from planner.graph import Network, Node, Unknown
-from planner.ops import LayerError, Shape
-from planner.constraints import FIELDS, ConstraintError, evaluate, lookup_in
-from planner.errors import SpecError
+from planner.ops import Shape
 from planner.plan import layer_transfer, located
-from planner.receptive import FieldUnsupported, receptive_fields
+from planner.receptive import receptive_fields
 
 SPLIT_PARAMS = ("stride", "dilation")
 MAX_CASES = 256  # per layer

@@ -14,8 +14,8 @@ import dataclasses
 
 import z3
 
-from planner.deadline import Deadline, GaveUp
-from planner.errors import Diagnostic, InfeasibleError
+from planner.deadline import Deadline
+from planner.errors import Diagnostic, GaveUp, InfeasibleError
 from planner.graph import Domain, Network, Unknown
 from planner.plan import compute_plan
 from planner.solver.encode import Encoding, encode

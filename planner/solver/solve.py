@@ -9,12 +9,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from planner.deadline import Deadline, GaveUp
-from planner.errors import Diagnostic, InfeasibleError, InternalError, SpecError
+from planner.deadline import Deadline
+from planner.errors import (
+    DiagnosedError,
+    Diagnostic,
+    FieldUnsupported,
+    GaveUp,
+    InfeasibleError,
+    InternalError,
+)
 from planner.graph import Network, Unknown
 from planner.objective import plan_value
 from planner.plan import Plan, compute_plan
-from planner.receptive import FieldUnsupported
 from planner.solver.count import count_plans
 from planner.solver.encode import encode
 from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
@@ -140,6 +146,6 @@ def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:
     sizes = {f: f.domain.member(0) for f in network.for_all}
     try:
         plan = compute_plan(network, {**assignment, **sizes})
-    except SpecError as e:
-        raise InternalError(f"the Z3 encoding and the plan calculator disagree: {e}") from None
+    except DiagnosedError as e:
+        raise InternalError(f"the Z3 encoding and the plan calculator disagree: {e}") from e
     return replace(plan, for_all=bool(sizes))

@@ -20,6 +20,7 @@ from planner.spec.models import (
     Spec,
     fields_of,
     form_of,
+    ops_of,
 )
 from planner.spec.yamlpos import Positioned, load_yaml, load_yaml_file
 
@@ -216,8 +217,7 @@ def _unknown_key(source: Positioned, path: list) -> str:
             return (f"unknown key {_show(key)} beside 'for_all': the range goes inside it, "
                     "{for_all: {min, max, multiple_of}}")
     if layer_level and isinstance(mapping, dict) and isinstance(mapping.get("op"), str):
-        owners = [op for m in LAYER_MODELS if key in m.model_fields
-                  for op in m.model_fields["op"].annotation.__args__]
+        owners = [op for m in LAYER_MODELS if key in m.model_fields for op in ops_of(m)]
         if owners:
             return (f"unknown key {_show(key)}: a {mapping['op']} layer has no {_show(key)} "
                     f"({_listed(owners)} {'has' if len(owners) == 1 else 'have'} one)")

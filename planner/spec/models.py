@@ -7,7 +7,7 @@ per-axis expansion) is the business of `planner.graph`, which turns a `Spec` int
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictBool, StrictFloat, StrictInt, Tag
 
@@ -48,7 +48,7 @@ def form_of(value: Any) -> str | None:
     if value == "?":
         return "unknown"
     if isinstance(value, str):
-        return "var" if value.startswith("$") else ("mode" if value in PaddingMode.__args__ else None)
+        return "var" if value.startswith("$") else ("mode" if value in get_args(PaddingMode) else None)
     if isinstance(value, dict):
         if "one_of" in value:
             return "one_of"
@@ -69,46 +69,56 @@ def _form_tag(value: Any) -> str | None:
     return None if form is None else FORM_TAG.format(form)
 
 
-def _value_union(*members: tuple[str, Any], expected: str) -> Any:
-    return Annotated[
-        Union[tuple(Annotated[t, Tag(FORM_TAG.format(tag))] for tag, t in members)],  # noqa: UP007 (built from a tuple)
-        Discriminator(_form_tag, custom_error_type="value_form", custom_error_message=f"expected {expected}"),
-    ]
+def _forms(expected: str) -> Discriminator:
+    return Discriminator(_form_tag, custom_error_type="value_form", custom_error_message=f"expected {expected}")
+
+
+def _t(form: str) -> Tag:
+    return Tag(FORM_TAG.format(form))
 
 
 # One value of a layer parameter, shared by all axes (SPEC 1.1).
-Scalar = _value_union(
-    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf), ("var", VarRef),
-    expected=VALUE_FORMS,
-)
+Scalar: TypeAlias = Annotated[
+    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")],
+    _forms(VALUE_FORMS),
+]
 # kernel, stride, dilation, output_padding: a scalar form or one per spatial axis.
-ParamValue = _value_union(
-    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf), ("var", VarRef),
-    ("axes", Annotated[list[Scalar], Field(min_length=1)]),
-    expected=VALUE_FORMS + " or a list with one per spatial axis",
-)
+ParamValue: TypeAlias = Annotated[
+    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")]
+    | Annotated[list[Scalar], Field(min_length=1), _t("axes")],
+    _forms(VALUE_FORMS + " or a list with one per spatial axis"),
+]
 # One axis of padding: symmetric, or a [begin, end] pair.
-PaddingAxis = _value_union(
-    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf), ("var", VarRef),
-    ("axes", Annotated[list[Scalar], Field(min_length=2, max_length=2)]),
-    expected=VALUE_FORMS + " or a [begin, end] pair",
-)
-PaddingValue = _value_union(
-    ("mode", PaddingMode), ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf),
-    ("var", VarRef), ("axes", Annotated[list[PaddingAxis], Field(min_length=1)]),
-    expected="valid, same, same_lower, full, " + VALUE_FORMS + " or a list with one per spatial axis",
-)
+PaddingAxis: TypeAlias = Annotated[
+    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")]
+    | Annotated[list[Scalar], Field(min_length=2, max_length=2), _t("axes")],
+    _forms(VALUE_FORMS + " or a [begin, end] pair"),
+]
+PaddingValue: TypeAlias = Annotated[
+    Annotated[PaddingMode, _t("mode")] | Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")] | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")]
+    | Annotated[list[PaddingAxis], Field(min_length=1), _t("axes")],
+    _forms("valid, same, same_lower, full, " + VALUE_FORMS + " or a list with one per spatial axis"),
+]
 # A spatial size of the input (SPEC 1.2).
-SizeValue = _value_union(
-    ("int", PositiveInt), ("unknown", UnknownMark), ("range", Range), ("for_all", ForAll),
-    expected='an int, "?", {min, max, multiple_of} or {for_all: {min, max, multiple_of}}',
-)
+SizeValue: TypeAlias = Annotated[
+    Annotated[PositiveInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    | Annotated[ForAll, _t("for_all")],
+    _forms('an int, "?", {min, max, multiple_of} or {for_all: {min, max, multiple_of}}'),
+]
 # A domain in `defaults` or `variables`.
-Domain = _value_union(
-    ("int", StrictInt), ("unknown", UnknownMark), ("range", Range), ("one_of", OneOf),
-    expected='an int, "?", {min, max} or {one_of: [...]}',
-)
-ExpectEntry = _value_union(("int", NonNegativeInt), ("unknown", UnknownMark), expected='an int or "?"')
+Domain: TypeAlias = Annotated[
+    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")],
+    _forms('an int, "?", {min, max} or {one_of: [...]}'),
+]
+ExpectEntry: TypeAlias = Annotated[
+    Annotated[NonNegativeInt, _t("int")] | Annotated[UnknownMark, _t("unknown")],
+    _forms('an int or "?"'),
+]
 IntOrAxes = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
 
 
@@ -204,7 +214,14 @@ LAYER_MODELS: tuple[type[LayerBase], ...] = (
     Conv, ConvTranspose, MaxPool, AvgPool, AdaptiveAvgPool, Upsample, Pad, Crop, Concat, Flatten, Linear, Dropout,
     Elementwise,
 )
-OP_NAMES: tuple[str, ...] = tuple(op for m in LAYER_MODELS for op in m.model_fields["op"].annotation.__args__)
+
+
+def ops_of(model: type[LayerBase]) -> tuple[str, ...]:
+    """The op names a layer model serves (its `op` Literal)."""
+    return get_args(model.model_fields["op"].annotation)
+
+
+OP_NAMES: tuple[str, ...] = tuple(op for m in LAYER_MODELS for op in ops_of(m))
 
 
 def _op_of(value: Any) -> str | None:
@@ -212,11 +229,13 @@ def _op_of(value: Any) -> str | None:
     return op if isinstance(op, str) and op in OP_NAMES else None
 
 
-Layer = Annotated[
-    Union[tuple(Annotated[m, Tag(op)] for m in LAYER_MODELS  # noqa: UP007 (built from a tuple)
-                for op in m.model_fields["op"].annotation.__args__)],
-    Discriminator(_op_of, custom_error_type="unknown_op", custom_error_message="unknown op"),
-]
+if TYPE_CHECKING:  # a union built from LAYER_MODELS; to a type checker, any layer model
+    Layer: TypeAlias = LayerBase
+else:
+    Layer = Annotated[
+        Union[tuple(Annotated[m, Tag(op)] for m in LAYER_MODELS for op in ops_of(m))],  # noqa: UP007 (from a tuple)
+        Discriminator(_op_of, custom_error_type="unknown_op", custom_error_message="unknown op"),
+    ]
 
 
 class InputSpec(Model):
@@ -251,6 +270,6 @@ class Spec(Model):
 def fields_of(op: str | None) -> tuple[str, ...]:
     """The keys a layer with this op accepts (for did-you-mean hints)."""
     for model in LAYER_MODELS:
-        if op in model.model_fields["op"].annotation.__args__:
+        if op in ops_of(model):
             return tuple(model.model_fields)
     return ()

@@ -12,12 +12,12 @@ beginning `pb` and at the end `pe` (the guide's `p` is `pb == pe`), dilation `d`
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
 import z3
 
-Num = Union[int, z3.ArithRef]
-Bool = Union[bool, z3.BoolRef]
+Num: TypeAlias = int | z3.ArithRef
+Bool: TypeAlias = bool | z3.BoolRef
 
 
 def is_int(*values: object) -> bool:
@@ -141,6 +141,14 @@ def stretched_size(i: Num, s: Num) -> Num:
 def transpose_equivalent_padding(k: Num, p: Num, d: Num) -> Num:
     """p' = k_eff - p - 1: padding of the direct convolution that emulates a transposed one."""
     return effective_kernel(k, d) - p - 1
+
+
+def transpose_crop_fits(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num, a: Num) -> Bool:
+    """A transposed convolution's padding as PyTorch, ONNX and TensorFlow read it: a crop of the
+    full output s(i' - 1) + k_eff + a, `pb` cells at the start and `pe` at the end, which must leave
+    at least one cell. Padding beyond d(k - 1) is allowed; the equivalent direct convolution then
+    pads by d(k - 1) - p < 0, that is, crops its stretched input."""
+    return conv_transpose_output(i, k, s, pb, pe, d, a) >= 1
 
 
 def transpose_extra_zeros(i: Num, k: Num, s: Num, p: Num, d: Num = 1) -> Num:

@@ -67,11 +67,28 @@ def conv(call: Call) -> Transfer:
     c_out = call.model.out_channels
     k, s, d = call.axis("kernel"), call.axis("stride"), call.axis("dilation")
     pads = resolve_padding(call, spatial)
-    out = tuple(ar.conv_output(i, k[a], s[a], pb, pe, d[a]) for a, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
+    axes = list(enumerate(zip(spatial, pads, strict=True)))
+    out = tuple(ar.conv_output(i, k[a], s[a], pb, pe, d[a]) for a, (i, (pb, pe)) in axes)
     rules = [*groups_rules(call, c_in, c_out), *same_mode_rules(call), *dialect_stride_dilation_rules(call)]
-    rules += [kernel_fits_rule(i, k[a], pb, pe, d[a], a) for a, (i, (pb, pe)) in enumerate(zip(spatial, pads))]
-    params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "groups": call.model.groups, "out_channels": c_out}
+    rules += [kernel_fits_rule(i, k[a], pb, pe, d[a], a) for a, (i, (pb, pe)) in axes]
+    params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "groups": call.model.groups,
+              "out_channels": c_out}
     return Transfer((n, c_out, *out), tuple(rules), params)
+
+
+def transpose_padding_rule(i, k, s, pb, pe, d, a, axis: int) -> Rule:
+    """A transposed convolution's padding crops its full output s(i-1) + d(k-1) + 1 + a, in every dialect.
+
+    PyTorch (`ConvTransposeNd`), ONNX (shape inference and onnxruntime) and TensorFlow
+    (`conv2d_transpose` with explicit padding) refuse negative padding and an output below
+    one cell, and nothing else: padding beyond d(k-1) is a crop of the equivalent direct
+    convolution's input (docs/dialects.md).
+    """
+    return Rule(ar.all_of(pb >= 0, pe >= 0, ar.transpose_crop_fits(i, k, s, pb, pe, d, a)), "padding",
+                "a transposed convolution's padding ({}, {}) must be non-negative and leave at least one of the "
+                "s(i-1) + d(k-1) + 1 + a = {} cells of its full output; it leaves {} on axis {}",
+                (pb, pe, ar.conv_transpose_output(i, k, s, 0, 0, d, a), ar.conv_transpose_output(i, k, s, pb, pe, d, a),
+                 axis), "padding")
 
 
 def conv_transpose(call: Call) -> Transfer:
@@ -81,16 +98,14 @@ def conv_transpose(call: Call) -> Transfer:
     c_out = call.model.out_channels
     k, s, d, a = call.axis("kernel"), call.axis("stride"), call.axis("dilation"), call.axis("output_padding")
     pads = resolve_padding(call, spatial, transposed=True)
-    out = tuple(ar.conv_transpose_output(i, k[x], s[x], pb, pe, d[x], a[x]) for x, (i, (pb, pe)) in enumerate(zip(spatial, pads)))
+    axes = list(enumerate(zip(spatial, pads, strict=True)))
+    out = tuple(ar.conv_transpose_output(i, k[x], s[x], pb, pe, d[x], a[x]) for x, (i, (pb, pe)) in axes)
     rules = [*groups_rules(call, c_in, c_out), *dialect_stride_dilation_rules(call)]
-    for x, (pb, pe) in enumerate(pads):
+    for x, (i, (pb, pe)) in axes:
         rules.append(Rule(ar.any_of(a[x] < s[x], a[x] < d[x]), "output-padding",
                           "output_padding ({}) must be smaller than stride ({}) or dilation ({}) on axis {}",
                           (a[x], s[x], d[x], x), "output_padding"))
-        span = ar.effective_kernel(k[x], d[x]) - 1
-        rules.append(Rule(ar.all_of(pb >= 0, pe >= 0, pb <= span, pe <= span), "padding",
-                          "a transposed convolution's padding ({}, {}) must lie in 0..d(k-1) = {}, since its "
-                          "equivalent direct convolution pads by d(k-1) - p, on axis {}", (pb, pe, span, x), "padding"))
+        rules.append(transpose_padding_rule(i, k[x], s[x], pb, pe, d[x], a[x], x))
     params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "output_padding": a,
               "groups": call.model.groups, "out_channels": c_out}
     return Transfer((n, c_out, *out), tuple(rules), params)

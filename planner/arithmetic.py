@@ -170,3 +170,11 @@ def centre_crop_begin(i: Num, o: Num) -> Num:
 def receptive_step(r: Num, j: Num, k: Num, s: Num, d: Num) -> tuple[Num, Num]:
     """Receptive field and jump after a sliding window: r' = r + (k_eff - 1) j, j' = j s."""
     return r + (effective_kernel(k, d) - 1) * j, j * s
+
+
+def ceil_mode_extra_padding(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num) -> Num:
+    """Cells past the end padding that ceil mode's last window reaches: the padded size grows to the
+    next one the windows tile exactly, so ceil mode counts conv_output(i, k, s, pb, pe + extra, d)
+    windows before PyTorch drops one that starts in the end padding (0 when the kernel does not fit)."""
+    span = padded_size(i, pb, pe) - effective_kernel(k, d)
+    return select(kernel_fits(i, k, pb, pe, d), ceil_div(span, s) * s - span, 0)

@@ -85,6 +85,10 @@ class GaveUp(PlannerError):
         self.reason = reason
 
 
+class OptimizerStuck(GaveUp):
+    """Z3 made no progress on one step of an optimisation: the plans are then ranked by enumeration."""
+
+
 class TooBig(PlannerError):
     """A plan too large to execute here: it is reported not verified, not wrong."""
 

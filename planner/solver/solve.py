@@ -17,6 +17,7 @@ from planner.errors import (
     GaveUp,
     InfeasibleError,
     InternalError,
+    OptimizerStuck,
 )
 from planner.graph import Network, Unknown
 from planner.objective import plan_value
@@ -103,13 +104,13 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
 
 def _best(network: Network, max_solutions: int | None, deadline: Deadline) -> list[Plan] | None:
     """The best `max_solutions` plans by optimisation, or None when enumerating and ranking is the way
-    (every plan asked for, for_all sizes, or an objective Z3 cannot express)."""
+    (every plan asked for, for_all sizes, an objective Z3 cannot express, or one it makes no progress on)."""
     if network.for_all or max_solutions is None:
         return None
     value_of = lambda a: plan_value(network, _plan(network, a))  # noqa: E731
     try:
         return [_plan(network, a) for a in best_assignments(network, max_solutions, value_of, deadline)]
-    except FieldUnsupported:
+    except (FieldUnsupported, OptimizerStuck):
         return None
 
 

@@ -261,3 +261,18 @@ def test_layer_renders_and_animates_in_chromium(tmp_path: Path) -> None:
 
     assert pixel(start, first) != bytes(output) and pixel(start, sixth) == bytes(output)
     assert pixel(later, first) == bytes(output) and pixel(later, sixth) != bytes(output), "the kernel did not move"
+
+
+@pytest.mark.parametrize("padding,kept", [(3, 3), ([[3, 2]], 4), (4, 3)], ids=["both-sides", "asymmetric", "wider"])
+def test_transposed_padding_beyond_the_kernel_draws_the_cropped_stretched_input(padding, kept: int) -> None:
+    """Padding past d(k-1) makes p' negative: the figure keeps only the stretched cells the crop leaves."""
+    size = 5 if padding != 4 else 7
+    network = planner.loads(f"input: {{shape: [1, 1, {size}]}}\nlayers:\n"
+                            f"  - {{name: t, op: conv_transpose, out_channels: 1, kernel: 3, padding: {padding}}}\n",
+                            "t.yaml")
+    plan = planner.solve(network, verify=False).plans[0]
+    svg = draw_layer(network, plan, "t")
+    drawn = cells(svg)
+    assert drawn["pad"] == 0
+    assert drawn["input"] + drawn["zero"] == kept
+    assert drawn["output"] == plan.layer("t").output_shape[2] == kept - 2

@@ -204,12 +204,16 @@ def _transposed_axis(layer: LayerPlan, a: int) -> Axis:
     stretched = ar.stretched_size(i, s)
     cells = ("input",) + (("zero",) * (s - 1) + ("input",)) * (i - 1)  # s-1 zeros between the units
     begin, end = ar.transpose_equivalent_padding(k, pb, d), ar.transpose_equivalent_padding(k, pe, d)
-    kinds = ("pad",) * begin + cells + ("pad",) * (end + out_pad)
+    right = end + out_pad  # a negative p' (padding beyond d(k-1)) crops the stretched input instead
+    body = cells[max(0, -begin) : len(cells) - max(0, -right)]
+    kinds = ("pad",) * max(0, begin) + body + ("pad",) * max(0, right)
     sides = (
         f"p' = d(k-1) - p = {begin} on each side"
         if begin == end
         else f"p' = d(k-1) - p = {begin} at the start and {end} at the end"
     )
+    if begin < 0 or end < 0:
+        sides += " (a negative p' crops that many cells)"
     lines = (
         f"i' = {i}, k = {k}, s = {s}, p = {_pair(pb, pe)}, d = {d}, a = {out_pad}",
         f"stretched: ĩ' = i' + (s-1)(i'-1) = {i} + {s - 1}·{i - 1} = {stretched} cells",
@@ -218,7 +222,13 @@ def _transposed_axis(layer: LayerPlan, a: int) -> Axis:
         f"{out_pad} = {o}: the direct convolution of the {len(kinds)} cells with k = {k}, d = {d} and "
         f"unit stride",
     )
-    segments = ((f"p'={begin}", begin), (f"ĩ'={stretched}", stretched), (f"p'={end}", end), (f"a={out_pad}", out_pad))
+    shown = len(body)
+    segments = (
+        (f"p'={begin}", max(0, begin)),
+        (f"ĩ'={stretched}" if shown == stretched else f"ĩ'={stretched}, {shown} kept", shown),
+        (f"p'={end}", max(0, end)),
+        (f"a={out_pad}", max(0, out_pad + min(0, end))),
+    )
     return Axis(kinds, k, d, 1, o, lines, segments)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -12,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from planner.cli import main
+from tests.conftest import ROOT, no_traceback, run, write
 
-ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "specs" / "lenet5.yaml"
 GUIDE = ROOT / "specs" / "guide_transposed.yaml"
 VGG = ROOT / "specs" / "vgg_classifier.yaml"
@@ -47,24 +45,6 @@ layers:
   - {name: c2, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}
   - {name: c3, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}
 """
-
-
-def run(*argv: object) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([str(a) for a in argv], stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def no_traceback(err: str) -> None:
-    assert "Traceback" not in err
-    assert 'File "' not in err
-    assert "internal error" not in err
 
 
 # --- exit status (SPEC 2) -----------------------------------------------------------------------

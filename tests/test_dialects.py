@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import planner
@@ -34,8 +34,6 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 F = torch.nn.functional
 
-SETTINGS = dict(derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 POOLS = ("maxpool", "avgpool")
 # torch warns that an even kernel with padding='same' copies the input; harmless here
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
@@ -299,25 +297,25 @@ def check_against_torch(layer: Layer) -> None:
             f"{ours.text}")
 
 
-@settings(max_examples=90, **SETTINGS)
+@settings(max_examples=90)
 @given(conv_layers())
 def test_conv_against_torch(layer: Layer) -> None:
     check_against_torch(layer)
 
 
-@settings(max_examples=90, **SETTINGS)
+@settings(max_examples=90)
 @given(conv_transpose_layers())
 def test_conv_transpose_against_torch(layer: Layer) -> None:
     check_against_torch(layer)
 
 
-@settings(max_examples=70, **SETTINGS)
+@settings(max_examples=70)
 @given(pool_layers("maxpool"))
 def test_maxpool_against_torch(layer: Layer) -> None:
     check_against_torch(layer)
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=60)
 @given(pool_layers("avgpool"))
 def test_avgpool_against_torch(layer: Layer) -> None:
     check_against_torch(layer)
@@ -340,7 +338,7 @@ def test_output_padding_bound(stride: int, dilation: int) -> None:
                 assert layer.planner(dialect).ok == accepted
 
 
-@settings(max_examples=30, **SETTINGS)
+@settings(max_examples=30)
 @given(st.integers(1, 2).flatmap(lambda r: st.tuples(axes(r, 1, 9), axes(r, 1, 5), axes(r, 1, 3))))
 def test_same_split_is_torchs(args: tuple[list[int], list[int], list[int]]) -> None:
     """padding='same' (stride 1): planner's shape and its [begin, end] split are torch's, value for value."""
@@ -533,7 +531,7 @@ def onnx_stricter(layer: Layer) -> frozenset[str]:
     return frozenset(allowed)
 
 
-@settings(max_examples=120, **SETTINGS)
+@settings(max_examples=120)
 @given(onnx_layers())
 def test_against_onnx_shape_inference(layer: Layer) -> None:
     pytest.importorskip("onnx")
@@ -631,7 +629,7 @@ def ort_conv_transpose_layers(draw) -> Layer:
                  output_padding=output_padding)
 
 
-@settings(max_examples=40, **SETTINGS)
+@settings(max_examples=40)
 @given(ort_conv_transpose_layers())
 def test_conv_transpose_against_onnxruntime(layer: Layer) -> None:
     """onnxruntime agrees with planner on ConvTranspose: shape and [begin, end] split, value for value,
@@ -664,7 +662,7 @@ def ort_deviates(layer: Layer) -> bool:
         for i, k, s, d in zip(layer.size, layer.kernel, layer.stride, layer.dilation, strict=True))
 
 
-@settings(max_examples=50, **SETTINGS)
+@settings(max_examples=50)
 @given(onnx_layers())
 def test_against_onnxruntime(layer: Layer) -> None:
     """The same random single-node models, run in onnxruntime: shapes, refusals."""

@@ -4,7 +4,6 @@ that is not blank; the layer figure's animation moves."""
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
 import subprocess
@@ -21,20 +20,12 @@ from planner.draw import KERNEL_OPS, draw_layer, draw_network
 from planner.errors import UsageError
 from planner.graph import Network
 from planner.plan import Plan
+from tests.conftest import ROOT, solved
 
-ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 VALID = sorted((ROOT / "tests" / "specs" / "valid").glob("*.yaml"))
 SVG = "{http://www.w3.org/2000/svg}"
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-@functools.cache
-def solved(path: Path) -> tuple[Network, Plan]:
-    network = planner.load(path)
-    result = planner.solve(network, verify=False)
-    assert result.plans, f"{path.name} does not solve: {result.status}"
-    return network, result.plans[0]
 
 
 def spec(name: str) -> tuple[Network, Plan]:

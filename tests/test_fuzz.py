@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
@@ -255,8 +255,7 @@ def test_the_mutation_changes_the_specs(kind: str) -> None:
                    for name in changed)
 
 
-@settings(max_examples=100, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100)
 @given(source=st.sampled_from(sorted(TEXTS)), kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=2),
        fmt=st.sampled_from(["text", "text", "json"]), data=st.data())
 def test_mutated_spec_never_breaks_planner(source: str, kinds: list[str], fmt: str, data: st.DataObject) -> None:

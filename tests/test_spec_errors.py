@@ -11,7 +11,6 @@ must carry the same diagnostics. Every spec under tests/specs/valid/ must solve 
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.cli import main
+from tests.conftest import run
 
 HERE = Path(__file__).resolve().parent
 INVALID = sorted((HERE / "specs" / "invalid").glob("*.yaml"))
@@ -56,12 +55,6 @@ def _param(path: Path):
     _, reason = header(path)
     marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
     return pytest.param(path, id=path.stem, marks=marks)
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_there_are_golden_files() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import planner
@@ -32,8 +32,6 @@ from planner.solver.solve import Status
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-SETTINGS = dict(derandomize=True, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
 
 
@@ -159,7 +157,7 @@ def planner_layer(layer: dict[str, Any], c_in: int, c_out: int) -> dict[str, Any
                         **{key: layer[key] for key in ("kernel", "stride", "dilation", "padding", "output_padding")}}]}
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=150)
 @given(layers())
 def test_random_layers_against_torch(layer: dict[str, Any]) -> None:
     """Shapes, refusals, and (where both run) the executor's values, in the pytorch dialect."""
@@ -212,7 +210,7 @@ def beyond_the_kernel(draw) -> dict[str, Any]:
     return layer
 
 
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=80)
 @given(beyond_the_kernel(), st.sampled_from([np.float32, np.float64]), st.booleans())
 def test_executor_values_beyond_the_kernel(layer: dict[str, Any], dtype: type, bias: bool) -> None:
     """Both transposed kernels (the adjoint scatter and the direct convolution whose padding

@@ -7,7 +7,6 @@ processes or the interpreter's own limits are part of the behaviour.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import signal
@@ -18,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import planner
-from planner.cli import main
+from tests.conftest import ROOT, no_traceback, run, write
 
-ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "specs" / "guide_transposed.yaml"
 LENET = ROOT / "specs" / "lenet5.yaml"
 INFEASIBLE = """\
@@ -47,18 +45,6 @@ layers:
 # solved at once, then each of its layers takes a while to execute
 SLOW_TO_VERIFY = "input: {shape: [1, 16, 384, 384]}\nlayers:\n" + (
     "  - {op: conv, out_channels: 16, kernel: 3, padding: 1}\n" * 200)
-
-
-def run(*argv: object) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([str(a) for a in argv], stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-def write(directory: Path, name: str, text: str) -> Path:
-    path = directory / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def start(*argv: object, cwd: Path = ROOT) -> subprocess.Popen:
@@ -87,10 +73,6 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def no_traceback(text: str) -> None:
-    assert "Traceback" not in text, text
 
 
 # --- version, help, option values ------------------------------------------------------------
@@ -137,8 +119,7 @@ def test_jobs_beyond_the_cores_are_capped(tmp_path: Path) -> None:
     assert "3 specs, 3 passed" in out
 
 
-@settings(max_examples=60, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(option=st.sampled_from(["--timeout", "--max-solutions", "--format", "--output", "--seed", "--jobs"]),
        value=st.one_of(st.text(max_size=12), st.integers(-10**30, 10**30).map(str),
                        st.floats(allow_nan=True, allow_infinity=True).map(repr)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import io
 import json
 import os
 import re
@@ -22,10 +21,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from planner.cli import main
 from planner.errors import Diagnostic, InternalError
 from planner.export import _checked, _identifiers
 from planner.report import github, json_out
+from tests.conftest import run
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="file names with any byte but / and NUL")
 
@@ -71,12 +70,6 @@ def spec_path(tmp_path: Path, raw_name: bytes, text: str) -> str:
 
 def named(name: str) -> str:
     return f"name: {json.dumps(name)}\n" + LAYERS  # a JSON string is a YAML double-quoted scalar
-
-
-def run(*argv: object) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([str(a) for a in argv], stdout=out, stderr=err)
-    return code, out.getvalue(), err.getvalue()
 
 
 def no_raw_characters(text: str) -> None:

@@ -31,7 +31,8 @@ K, S, P = range(1, 4), range(1, 3), range(0, 2)  # small domains, so that the ba
 
 
 def chain_spec(n: int, size: int, k=(1, 3), s=(1, 2), p=(0, 1), expect: int | None = None) -> str:
-    layers = [f'  - {{name: c{i}, op: conv, out_channels: 4, kernel: "?", stride: "?", padding: "?"}}' for i in range(n)]
+    layer = '  - {{name: c{}, op: conv, out_channels: 4, kernel: "?", stride: "?", padding: "?"}}'
+    layers = [layer.format(i) for i in range(n)]
     if expect is not None:
         layers[-1] = layers[-1][:-1] + f", expect: [1, 4, {expect}]}}"
     return (f"input:\n  shape: [1, 4, {size}]\ndefaults:\n  kernel: {{min: {k[0]}, max: {k[1]}}}\n"
@@ -131,10 +132,12 @@ def main(argv: list[str] | None = None) -> None:
         for task, first in (("first plan", True), ("count all", False)):
             expect = target if first else None
             net = planner.loads(chain_spec(n, size, expect=expect), f"chain{n}.yaml")
-            ours, result = timed(lambda: planner.solve(net, max_solutions=1, count=not first, verify=False), args.repeat)
+            ours, result = timed(lambda net=net, first=first: planner.solve(net, max_solutions=1, count=not first,
+                                                                            verify=False), args.repeat)
             answer = result.status.value if first else f"{result.count} plans"
-            b, bv = timed(lambda: brute(n, size, first, args.limit, expect), 1 if not first else args.repeat)
-            z, zv = timed(lambda: naive_z3(n, size, first, args.limit, expect), 1 if not first else args.repeat)
+            repeat = 1 if not first else args.repeat
+            b, bv = timed(lambda n=n, first=first, expect=expect: brute(n, size, first, args.limit, expect), repeat)
+            z, zv = timed(lambda n=n, first=first, expect=expect: naive_z3(n, size, first, args.limit, expect), repeat)
             for name, value in (("brute", bv), ("naive z3", zv)):
                 if value is not None and not first and value != result.count:
                     sys.exit(f"{name} counted {value}, planner {result.count} for {n} layers")
@@ -157,8 +160,8 @@ def main(argv: list[str] | None = None) -> None:
     print("\nU-Net examples")
     for name in ("unet_original", "unet_same"):
         net = planner.load(ROOT / "specs" / f"{name}.yaml")
-        first, _ = timed(lambda: planner.solve(net, verify=False), args.repeat)
-        every, r = timed(lambda: planner.solve(net, max_solutions=None, verify=False), args.repeat)
+        first, _ = timed(lambda net=net: planner.solve(net, verify=False), args.repeat)
+        every, r = timed(lambda net=net: planner.solve(net, max_solutions=None, verify=False), args.repeat)
         print(f"{name}: first plan {show(first, args.limit)}, every plan ({r.count}) {show(every, args.limit)}")
 
 

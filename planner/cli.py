@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 
     draw = commands.add_parser("draw", help="an SVG picture of the solved network, or of one layer's arithmetic")
     draw.add_argument("spec")
-    draw.add_argument("--layer", metavar="NAME", help="draw this layer's arithmetic in the style of the guide's figures")
+    draw.add_argument("--layer", metavar="NAME",
+                      help="draw this layer's arithmetic in the style of the guide's figures")
     draw.add_argument("--output", metavar="FILE.svg", required=True)
     draw.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
 
@@ -276,13 +277,13 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         runs = run_plan(plan, seed=args.seed, deadline=deadline)
     width = max(len(visible(r.name)) for r in runs)
     stdout.write(visible(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}") + "\n")
-    for layer, r in zip(plan.layers, runs):
+    for layer, r in zip(plan.layers, runs, strict=True):
         flag = "" if r.shape == layer.output_shape else f"  MISMATCH: planned {list(layer.output_shape)}"
         row = f"  {visible(r.name).ljust(width)}  {r.op:<16} {str(list(r.shape)):<22} {r.seconds * 1000:9.2f} ms{flag}"
         stdout.write(row + "\n")
     total = sum(r.seconds for r in runs)
     stdout.write(f"  total {total * 1000:.2f} ms\n")
-    if any(r.shape != layer.output_shape for layer, r in zip(plan.layers, runs)):
+    if any(r.shape != layer.output_shape for layer, r in zip(plan.layers, runs, strict=True)):
         print("planner: internal error: execution disagrees with the plan", file=stderr)
         return EXIT_BUG
     return EXIT_OK

@@ -21,7 +21,7 @@ def brute_force(network, sizes_sets=({},)):
     """Every assignment of the unknowns valid at every given for_all size set, by trying them all."""
     plans = []
     for values in itertools.product(*(u.domain.members() for u in network.unknowns)):
-        assignment = dict(zip(network.unknowns, values))
+        assignment = dict(zip(network.unknowns, values, strict=True))
         try:
             for sizes in sizes_sets:
                 compute_plan(network, {**assignment, **sizes})
@@ -32,7 +32,7 @@ def brute_force(network, sizes_sets=({},)):
 
 
 def all_sizes(network):
-    return [dict(zip(network.for_all, combo))
+    return [dict(zip(network.for_all, combo, strict=True))
             for combo in itertools.product(*(f.domain.members() for f in network.for_all))]
 
 

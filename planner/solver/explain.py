@@ -54,8 +54,9 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
                 continue
             example = enc.assignment(model)
             broken = _broken_at(network, {**example, **_sizes(enc, model)})
-            first = [dataclasses.replace(d, code="infeasible", message=d.message + head + _example(network, example, upto))
-                     for d in broken] or _generic(network)
+            tail = head + _example(network, example, upto)
+            first = [dataclasses.replace(d, code="infeasible", message=d.message + tail) for d in broken]
+            first = first or _generic(network)
             return first + minimal_conflict(enc, deadline.within(HINT_BUDGET))
     except GaveUp:
         pass

@@ -42,7 +42,7 @@ def sample_sizes(network: Network) -> list[dict[Unknown, int]]:
              [d.member(-1) for d in domains]]
     unique = []
     for pick in picks:
-        sizes = dict(zip(network.for_all, pick))
+        sizes = dict(zip(network.for_all, pick, strict=True))
         if sizes not in unique:
             unique.append(sizes)
     return unique

@@ -25,6 +25,7 @@ from planner.check import DEFAULT_TIMEOUT, check, spec_files
 from planner.deadline import Deadline, alarm
 from planner.errors import GaveUp, UsageError
 from planner.executor.run import run_plan
+from planner.plan import Plan
 from planner.report.escape import visible
 from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
 from planner.solver.solve import SolveResult, Status
@@ -89,17 +90,26 @@ def _parser() -> argparse.ArgumentParser:
                       help="draw this layer's arithmetic in the style of the guide's figures")
     draw.add_argument("--output", metavar="FILE.svg", required=True)
     draw.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
+    draw.add_argument("--plan", type=_positive_int, default=1, metavar="N",
+                      help="take the N-th plan, in the order of solve --max-solutions (default 1)")
 
     export = commands.add_parser("export", help="a self-contained PyTorch nn.Module for the solved plan")
     export.add_argument("spec")
     export.add_argument("--to", choices=("pytorch",), required=True)
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     export.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
+    export.add_argument("--plan", type=_positive_int, default=1, metavar="N",
+                      help="take the N-th plan, in the order of solve --max-solutions (default 1)")
+
+    schema = commands.add_parser("schema", help="the JSON Schema of the spec format, for editors")
+    schema.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
     run.add_argument("--seed", type=_natural_int, default=0, help="seed of the random input and weights (>= 0)")
     run.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
+    run.add_argument("--plan", type=_positive_int, default=1, metavar="N",
+                      help="take the N-th plan, in the order of solve --max-solutions (default 1)")
     return parser
 
 
@@ -154,7 +164,8 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return EXIT_USAGE
     try:
         with _signals_end_the_command():
-            commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export}
+            commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export,
+                        "schema": _schema}
             return commands[args.command](args, stdout, stderr)
     except UsageError as e:
         print(visible(e if str(e).startswith("planner") else f"planner: {e}"), file=stderr)
@@ -237,42 +248,53 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_UNKNOWN if any(r.status is Status.UNKNOWN for r in results) else EXIT_OK
 
 
-def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, int]:
-    """One plan of the spec, or the exit status that says why there is none."""
+def _schema(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from planner import schema
+
+    _writable(args.output)
+    return _write(schema.render(), args.output, stdout, stderr)
+
+
+def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, Plan | None, int]:
+    """The spec's `--plan` N-th plan (as `solve --max-solutions N` orders them), or the exit status that
+    says why there is none."""
     deadline = Deadline(args.timeout)
     with alarm(deadline):
-        result = api.solve(args.spec, deadline=deadline, verify=False)
+        result = api.solve(args.spec, max_solutions=args.plan, deadline=deadline, verify=False)
     if result.status is not Status.SOLVED:
         stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, False))
-    return result, EXIT_BY_STATUS[result.status]
+        return result, None, EXIT_BY_STATUS[result.status]
+    if len(result.plans) < args.plan:
+        raise UsageError(f"planner: --plan {args.plan}: {visible(result.spec)} has only {len(result.plans)} "
+                         f"plan{'s' if len(result.plans) > 1 else ''}")
+    return result, result.plans[args.plan - 1], EXIT_OK
 
 
 def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _writable(args.output)
-    result, status = _solved(args, stderr)
-    if status:
+    result, plan, status = _solved(args, stderr)
+    if plan is None:
         return status
     if args.layer is None:
-        svg = draw.draw_network(result.network, result.plans[0])
+        svg = draw.draw_network(result.network, plan)
     else:
-        svg = draw.draw_layer(result.network, result.plans[0], args.layer)
+        svg = draw.draw_layer(result.network, plan, args.layer)
     return _write(svg, args.output, stdout, stderr)
 
 
 def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _writable(args.output)
-    result, status = _solved(args, stderr)
-    if status:
+    result, plan, status = _solved(args, stderr)
+    if plan is None:
         return status
-    return _write(export.export_pytorch(result.network, result.plans[0]), args.output, stdout, stderr)
+    return _write(export.export_pytorch(result.network, plan), args.output, stdout, stderr)
 
 
 def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     deadline = Deadline(args.timeout)
-    result, status = _solved(args, stderr)
-    if status:
+    result, plan, status = _solved(args, stderr)
+    if plan is None:
         return status
-    plan = result.plans[0]
     with alarm(deadline):
         runs = run_plan(plan, seed=args.seed, deadline=deadline)
     width = max(len(visible(r.name)) for r in runs)

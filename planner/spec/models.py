@@ -49,6 +49,8 @@ def form_of(value: Any) -> str | None:
         return "unknown"
     if isinstance(value, str):
         return "var" if value.startswith("$") else ("mode" if value in get_args(PaddingMode) else None)
+    if isinstance(value, (Range, OneOf, ForAll)):  # a model's own defaults, when they are serialised
+        return {Range: "range", OneOf: "one_of", ForAll: "for_all"}[type(value)]
     if isinstance(value, dict):
         if "one_of" in value:
             return "one_of"

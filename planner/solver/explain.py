@@ -24,7 +24,7 @@ from planner.solver.encode import Encoding, encode
 def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
     shown = [f"{u.name}={assignment[u]}" for u in network.unknowns
              if upto is None or not (u.path[0] == "layers" and u.path[1] > upto)]
-    return f" (e.g. with {', '.join(shown)})" if shown else ""
+    return f" (the shapes shown are those of {', '.join(shown)})" if shown else ""
 
 
 def _broken_at(network: Network, assignment: dict[Unknown, int]) -> list[Diagnostic]:
@@ -126,7 +126,7 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
         for other in samples:
             broken = _broken_at(network, {**plan, **other})
             if broken:
-                chosen = _example(network, plan, None).strip(" ()").removeprefix("e.g. with ")
+                chosen = ", ".join(f"{u.name}={plan[u]}" for u in network.unknowns)
                 intro = (f"no plan holds for every input size of the for_all set: the plan for input size "
                          f"{sizes_text(sizes)} ({chosen or 'no unknowns'}) breaks at {sizes_text(other)}: ")
                 return [network.diagnostic(where, "for-all", intro + broken[0].message, layer=broken[0].layer)]
@@ -232,3 +232,102 @@ def _rule(sizes: list[int]) -> str:
                 return f"the multiples of {m}"
             return "of the form " + " or ".join(f"{m}k" + (f" + {r}" if r else "") for r in residues)
     return ""
+
+
+WIDEN = 4  # a relaxed domain reaches WIDEN times its largest value (at least 16 more)
+MAX_DOMAIN_NOTES = 3
+
+
+def domains_too_narrow(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
+    """Notes naming the domains that alone make the spec infeasible: with one domain source relaxed at a
+    time (its largest value widened), the spec has a plan; each note says which value that plan needs,
+    where the domain comes from and how to widen it. Strides and dilations are not relaxed: the encoding
+    splits into cases over their values."""
+    network = enc.network
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, unknown in enumerate(network.unknowns):
+        if unknown.kind not in ("stride", "dilation"):
+            groups.setdefault(_domain_source(network, unknown), []).append(index)
+    rest = [c for c in enc.all_constraints() if not any(c.eq(d) for d in enc.domains)]
+    notes: list[Diagnostic] = []
+    every = [i for indices in groups.values() for i in indices]
+    trials = [*groups.items(), *([(("all",), every)] if len(groups) > 1 else [])]  # one at a time, then all
+    try:
+        for source, indices in trials:
+            if len(notes) >= MAX_DOMAIN_NOTES or deadline.passed() or notes and source == ("all",):
+                break
+            solver = z3.Solver(ctx=enc.ctx)
+            solver.add(*rest, *(d for i, d in enumerate(enc.domains) if i not in indices))
+            for i in indices:
+                u = network.unknowns[i]
+                solver.add(enc.var(u) >= u.domain.lo, enc.var(u) <= max(u.domain.hi * WIDEN, u.domain.hi + 16))
+            if deadline.check(solver) != z3.sat:
+                continue
+            needed = _least_needed(solver, enc, [network.unknowns[i] for i in indices], deadline)
+            if source == ("all",):  # several domains at once: one note per domain that must grow
+                by_source: dict[tuple[str, ...], list[tuple[Unknown, int]]] = {}
+                for u, v in needed:
+                    by_source.setdefault(_domain_source(network, u), []).append((u, v))
+                notes += [_domain_note(network, src, group, together=True) for src, group in by_source.items()]
+            elif needed:
+                notes.append(_domain_note(network, source, needed))
+    except GaveUp:
+        pass
+    return notes
+
+
+def _domain_source(network: Network, unknown: Unknown) -> tuple[str, ...]:
+    """Where an unknown's domain is written: ("defaults", kind), ("variables", name), ("builtin", kind) for a
+    "?" under the built-in defaults, or ("layer", name) for a range or one_of written at the layer."""
+    if unknown.path and unknown.path[0] in ("defaults", "variables"):
+        return (unknown.path[0], str(unknown.path[1]))
+    written = network.loaded.source.data
+    for part in unknown.path:
+        written = written[part]
+    if written != "?":
+        return ("layer", unknown.name)
+    return ("defaults" if unknown.kind in network.loaded.spec.defaults.model_fields_set else "builtin", unknown.kind)
+
+
+def _least_needed(solver: z3.Solver, enc: Encoding, unknowns: list[Unknown],
+                  deadline: Deadline) -> list[tuple[Unknown, int]]:
+    """The unknowns a plan must take outside their domains, each with the value nearest its domain that a
+    plan allows (the others held where the plan before put them)."""
+    model = solver.model()
+    outside = [u for u in unknowns if model.eval(enc.var(u), model_completion=True).as_long() not in u.domain]
+    needed = []
+    for u in outside:
+        var = enc.var(u)
+        value = model.eval(var, model_completion=True).as_long()
+        lo = u.domain.hi + 1
+        while lo < value:  # bisection for the smallest value past the domain that still has a plan
+            mid = (lo + value) // 2
+            solver.push()
+            solver.add(var >= lo, var <= mid)
+            if deadline.check(solver) == z3.sat:
+                value = solver.model().eval(var, model_completion=True).as_long()
+            else:
+                lo = mid + 1
+            solver.pop()
+        needed.append((u, value))
+        solver.add(var == value)
+    return needed
+
+
+def _domain_note(network: Network, source: tuple[str, ...], needed: list[tuple[Unknown, int]],
+                 together: bool = False) -> Diagnostic:
+    first = needed[0][0]
+    kind, domain = first.kind, first.domain
+    widened = f"{{min: {domain.lo}, max: {max(v for _, v in needed)}}}"
+    values = ", ".join(f"{u.name} = {v}" for u, v in needed)
+    where, fix, path = {
+        "defaults": (f"defaults.{kind} allows {domain}", f"defaults: {{{kind}: {widened}}}", ("defaults", kind)),
+        "variables": (f"variables.{source[1]} allows {domain}", f"variables: {{{source[1]}: {widened}}}",
+                      ("variables", source[1])),
+        "builtin": (f'"?" takes the built-in {kind} domain {domain}', f"defaults: {{{kind}: {widened}}}", first.path),
+        "layer": (f"its domain is {domain}", f"{widened} there", first.path),
+    }[source[0]]
+    layer = None if first.name.startswith("$") else first.name.split(".")[0]
+    message = (f"a plan exists with {values}, outside the domain: {where}; widen it with {fix}"
+               + (" (together with the other domains named here: no single one suffices)" if together else ""))
+    return network.diagnostic(path, "domain", message, layer=layer, severity="note")

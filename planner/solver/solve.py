@@ -24,7 +24,13 @@ from planner.objective import plan_value
 from planner.plan import Plan, compute_plan
 from planner.solver.count import count_plans
 from planner.solver.encode import encode
-from planner.solver.explain import explain_for_all, explain_infeasible, input_sizes_that_work
+from planner.solver.explain import (
+    HINT_BUDGET,
+    domains_too_narrow,
+    explain_for_all,
+    explain_infeasible,
+    input_sizes_that_work,
+)
 from planner.solver.optimize import best_assignments
 from planner.solver.search import ForAllSearch, Search
 
@@ -139,7 +145,9 @@ def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
             compute_plan(network, {})
         except InfeasibleError as e:
             return [*e.diagnostics, *input_sizes_that_work(network, deadline)]
-    return [*explain_infeasible(encode(network), deadline), *input_sizes_that_work(network, deadline)]
+    enc = encode(network)
+    return [*explain_infeasible(enc, deadline), *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
+            *input_sizes_that_work(network, deadline)]
 
 
 def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:

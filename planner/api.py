@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Callable
 
-from planner.deadline import Deadline
+from planner.deadline import Deadline, alarm_inside
 from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
 from planner.executor.verify import Verification, verify_network_plan, verify_plan
 from planner.graph import Network, build_network
@@ -61,15 +61,20 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
         network = spec if isinstance(spec, Network) else load(spec)
     except SpecError as e:
         return SolveResult(file, Status.INVALID, diagnostics=e.diagnostics)
-    except GaveUp as e:
-        return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, e, "reading the spec")])
+    except Exception as e:
+        if (gave_up := alarm_inside(e)) is None:
+            raise
+        return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "reading the spec")])
     try:
         result = solve_network(network, max_solutions=max_solutions, count=count, deadline=deadline,
                                explain=explain, progress=progress)
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
-    except GaveUp as e:
-        return SolveResult(network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, e, "solving")], network=network)
+    except Exception as e:
+        if (gave_up := alarm_inside(e)) is None:
+            raise
+        return SolveResult(network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "solving")],
+                           network=network)
     if verify and result.status is Status.SOLVED:  # after a give-up the time is gone: its plans stay unverified
         result.plans = [_verified(network, plan, seed, full_width, deadline) for plan in result.plans]
         unverified = [p for p in result.plans if not p.verified]

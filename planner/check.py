@@ -12,8 +12,8 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from planner.deadline import Deadline, alarm
-from planner.errors import Diagnostic, GaveUp
+from planner.deadline import Deadline, alarm, alarm_inside
+from planner.errors import Diagnostic
 from planner.solver.solve import Status
 
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -62,11 +62,11 @@ def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResul
     try:
         with alarm(deadline):
             result = solve(path, deadline=deadline)
-    except GaveUp as e:  # the backstop alarm went off between the API's own checks
-        gave_up = Diagnostic(path, 1, 1, "unknown", f"gave up ({e.reason}); allow more time with --timeout")
-        return CheckResult(path, Status.UNKNOWN, (gave_up,), {"spec": path, "status": "unknown", "solutions": [],
-                                                              "diagnostics": [gave_up.to_dict()]})
     except Exception as e:  # a bug in planner: say which spec met it, and let the other specs be checked
+        if (gave_up := alarm_inside(e)) is not None:  # the backstop alarm, between the API's own checks
+            note = Diagnostic(path, 1, 1, "unknown", f"gave up ({gave_up.reason}); allow more time with --timeout")
+            return CheckResult(path, Status.UNKNOWN, (note,), {"spec": path, "status": "unknown", "solutions": [],
+                                                              "diagnostics": [note.to_dict()]})
         bug = Diagnostic(path, 1, 1, "internal", f"internal error in planner: {type(e).__name__}: {e}")
         return CheckResult(path, Status.INVALID, (bug,), {"spec": path, "status": "invalid", "solutions": [],
                                                           "diagnostics": [bug.to_dict()]})

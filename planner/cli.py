@@ -22,7 +22,7 @@ from typing import TextIO
 
 from planner import api, draw, export
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
-from planner.deadline import Deadline, alarm
+from planner.deadline import Deadline, alarm, alarm_inside
 from planner.errors import GaveUp, UsageError
 from planner.executor.run import run_plan
 from planner.plan import Plan
@@ -74,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S",
                        help=f"give up after S seconds (exit 4; default {DEFAULT_SOLVE_TIMEOUT:g})")
     solve.add_argument("--no-verify", action="store_true", help="do not execute the plans in NumPy")
+    solve.add_argument("--verbose", action="store_true",
+                       help="text: every parameter of every layer, defaults included")
     solve.add_argument("--full-width", action="store_true",
                        help="verify with every channel (default: channels narrowed; spatial sizes are the same)")
 
@@ -182,6 +184,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
+        if (gave_up := alarm_inside(e)) is not None:  # the alarm, wrapped by the call it interrupted
+            print(f"planner: gave up ({gave_up.reason}); allow more time with --timeout", file=stderr)
+            return EXIT_UNKNOWN
         return _internal_error(e, args.debug, stderr)
 
 
@@ -223,9 +228,10 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     status = EXIT_BY_STATUS[result.status]
     if result.status is not Status.SOLVED and (args.output is not None or args.format == "yaml"):
         # no plan to write: FILE keeps what it had, and the diagnostics go where errors go
-        stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, with_count))
+        stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, with_count, False))
         return status
-    if written := _write(SOLVE_REPORTER_BY_NAME[args.format](result, with_count), args.output, stdout, stderr):
+    output = SOLVE_REPORTER_BY_NAME[args.format](result, with_count, args.verbose)
+    if written := _write(output, args.output, stdout, stderr):
         return written
     if args.format == "json" and result.status is not Status.SOLVED:
         stderr.write("".join(f"{d}\n" for d in result.diagnostics))
@@ -262,7 +268,7 @@ def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, Plan
     with alarm(deadline):
         result = api.solve(args.spec, max_solutions=args.plan, deadline=deadline, verify=False)
     if result.status is not Status.SOLVED:
-        stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, False))
+        stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, False, False))
         return result, None, EXIT_BY_STATUS[result.status]
     if len(result.plans) < args.plan:
         raise UsageError(f"planner: --plan {args.plan}: {visible(result.spec)} has only {len(result.plans)} "

@@ -68,6 +68,21 @@ class Deadline:
         return outcome
 
 
+def alarm_inside(error: BaseException) -> GaveUp | None:
+    """The GaveUp that the alarm raised, when it went off inside a call that wrapped it in an error of its own
+    (ctypes, on the way into Z3, reports it as `ArgumentError: argument 1: GaveUp: timeout`)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, GaveUp):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    if type(error).__name__ == "ArgumentError" and "GaveUp: " in str(error):
+        return GaveUp(str(error).split("GaveUp: ", 1)[1] or "timeout")
+    return None
+
+
 @contextlib.contextmanager
 def alarm(deadline: Deadline, grace: float = ALARM_GRACE) -> Iterator[None]:
     """Raise GaveUp in the main thread at `deadline` plus `grace`, if the work is still running then.

@@ -337,3 +337,22 @@ def test_solve_with_a_timeout_bounds_loading_solving_and_verifying(tmp_path: Pat
     assert result.status is planner.Status.SOLVED
     assert [p.verified for p in result.plans] == [False]
     assert any(d.code == "not-verified" for d in result.diagnostics)
+
+
+def test_the_alarm_wrapped_by_the_call_it_interrupted_is_still_a_give_up() -> None:
+    """ctypes, on the way into Z3, reports an exception raised by the alarm as its own ArgumentError."""
+    import ctypes
+
+    from planner.deadline import alarm_inside
+    from planner.errors import GaveUp
+
+    wrapped = ctypes.ArgumentError("argument 1: GaveUp: timeout")
+    assert isinstance(alarm_inside(wrapped), GaveUp) and alarm_inside(wrapped).reason == "timeout"
+    try:
+        try:
+            raise GaveUp("timeout")
+        except GaveUp as e:
+            raise RuntimeError("while encoding") from e
+    except RuntimeError as chained:
+        assert alarm_inside(chained) is chained.__cause__
+    assert alarm_inside(ValueError("argument 1: something else")) is None

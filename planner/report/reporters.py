@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from planner.errors import Diagnostic
     from planner.solver.solve import SolveResult
 
-SolveReporter = Callable[["SolveResult", bool], str]
+SolveReporter = Callable[["SolveResult", bool, bool], str]  # (result, with_count, verbose)
 CheckReporter = Callable[[list["CheckResult"], list["Diagnostic"]], tuple[str, str]]
 
 
@@ -42,9 +42,9 @@ def check_summary(results: list[CheckResult]) -> str:
 
 
 SOLVE_REPORTER_BY_NAME: dict[str, SolveReporter] = {
-    "text": lambda result, with_count: text.render(result, with_count=with_count),
-    "json": lambda result, with_count: json_out.render(result, with_count=with_count),
-    "yaml": lambda result, with_count: yaml_out.render(result.network, result.plans),
+    "text": lambda result, with_count, verbose: text.render(result, with_count=with_count, verbose=verbose),
+    "json": lambda result, with_count, verbose: json_out.render(result, with_count=with_count),
+    "yaml": lambda result, with_count, verbose: yaml_out.render(result.network, result.plans),
 }
 CHECK_REPORTER_BY_NAME: dict[str, CheckReporter] = {
     "text": _check_text,

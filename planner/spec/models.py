@@ -269,6 +269,18 @@ class Spec(Model):
     objective: Objective | None = None
 
 
+_NO_DEFAULT = object()
+
+
+def field_default(op: str, key: str) -> Any:
+    """The value a layer of `op` takes for `key` when the spec leaves it out (a sentinel when it must be given)."""
+    for model in LAYER_MODELS:
+        if op in ops_of(model) and key in model.model_fields:
+            field = model.model_fields[key]
+            return _NO_DEFAULT if field.is_required() else field.default
+    return _NO_DEFAULT
+
+
 def fields_of(op: str | None) -> tuple[str, ...]:
     """The keys a layer with this op accepts (for did-you-mean hints)."""
     for model in LAYER_MODELS:

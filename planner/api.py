@@ -75,6 +75,7 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
             raise
         return SolveResult(network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "solving")],
                            network=network)
+    result.diagnostics[:0] = input_shape_warnings(network)
     if verify and result.status is Status.SOLVED:  # after a give-up the time is gone: its plans stay unverified
         result.plans = [_verified(network, plan, seed, full_width, deadline) for plan in result.plans]
         unverified = [p for p in result.plans if not p.verified]
@@ -83,6 +84,23 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
                 ("input",), "not-verified", f"{len(unverified)} plan(s) {unverified[0].verification}; "
                 "their shapes come from the arithmetic alone", severity="warning"))
     return result
+
+
+def input_shape_warnings(network: Network) -> list[Diagnostic]:
+    """A warning when a 1-D input shape reads like an image with its batch axis forgotten ([3, 224, 224]:
+    N=3, C=224, one axis of 224) or written channels-last ([224, 224, 3])."""
+    shape = network.input_shape
+    if len(shape) != 3 or not all(isinstance(v, int) for v in shape):
+        return []
+    n, c, size = shape
+    if c == size and c >= 8 and n <= 4:
+        hint = f"if it is a {n}-channel {c}x{size} image, add the batch axis: [1, {n}, {c}, {size}]"
+    elif n == c and n >= 8 and size <= 4:
+        hint = f"if it is a {size}-channel {n}x{c} image written channels-last, write [1, {size}, {n}, {c}]"
+    else:
+        return []
+    message = f"input shape {list(shape)} reads as batch {n}, {c} channels and one spatial axis of {size}; {hint}"
+    return [network.diagnostic(("input", "shape"), "input-rank", message, severity="warning")]
 
 
 def _check_arguments(spec: object, max_solutions: object, timeout: object, seed: object) -> None:

@@ -79,3 +79,22 @@ layers:
 ])
 def test_no_domain_note_when_no_widening_helps(text: str) -> None:
     assert notes(text) == []
+
+
+@pytest.mark.parametrize("shape,hint", [
+    ("[3, 224, 224]", "add the batch axis: [1, 3, 224, 224]"),
+    ("[224, 224, 3]", "written channels-last, write [1, 3, 224, 224]"),
+    ("[1, 64, 100]", None),  # a 1-D signal, as written
+    ("[1, 3, 224, 224]", None),
+])
+def test_an_input_shape_that_looks_like_a_forgotten_batch_axis_is_warned(shape: str, hint: str | None) -> None:
+    text = f"input: {{shape: {shape}}}\nlayers:\n  - {{op: relu}}\n"
+    result = planner.solve(planner.loads(text, "r.yaml"), verify=False)
+    warnings = [d for d in result.diagnostics if d.code == "input-rank"]
+    assert result.status is Status.SOLVED
+    if hint is None:
+        assert warnings == []
+    else:
+        [warning] = warnings
+        assert warning.severity == "warning" and (warning.line, warning.column) == (1, 16)
+        assert warning.message.endswith(hint), warning.message

@@ -89,8 +89,8 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
 def input_shape_warnings(network: Network) -> list[Diagnostic]:
     """A warning when a 1-D input shape reads like an image with its batch axis forgotten ([3, 224, 224]:
     N=3, C=224, one axis of 224) or written channels-last ([224, 224, 3])."""
-    shape = network.input_shape
-    if len(shape) != 3 or not all(isinstance(v, int) for v in shape):
+    shape = [v for v in network.input_shape if isinstance(v, int)]
+    if len(shape) != 3 or len(network.input_shape) != 3:
         return []
     n, c, size = shape
     if c == size and c >= 8 and n <= 4:

@@ -12,9 +12,12 @@ beginning `pb` and at the end `pe` (the guide's `p` is `pb == pe`), dilation `d`
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TypeAlias
 
 import z3
+
+from planner.errors import FieldUnsupported
 
 Num: TypeAlias = int | z3.ArithRef
 Bool: TypeAlias = bool | z3.BoolRef
@@ -172,9 +175,56 @@ def receptive_step(r: Num, j: Num, k: Num, s: Num, d: Num) -> tuple[Num, Num]:
     return r + (effective_kernel(k, d) - 1) * j, j * s
 
 
+def windows_overhang(o: Num, i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num) -> Num:
+    """Cells past the end padding that o windows reach: (o - 1) s + k_eff - (i + pb + pe), or 0 when they fit."""
+    return maximum((o - 1) * s + effective_kernel(k, d) - padded_size(i, pb, pe), 0)
+
+
 def ceil_mode_extra_padding(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num) -> Num:
     """Cells past the end padding that ceil mode's last window reaches: the padded size grows to the
     next one the windows tile exactly, so ceil mode counts conv_output(i, k, s, pb, pe + extra, d)
     windows before PyTorch drops one that starts in the end padding (0 when the kernel does not fit)."""
     span = padded_size(i, pb, pe) - effective_kernel(k, d)
     return select(kernel_fits(i, k, pb, pe, d), ceil_div(span, s) * s - span, 0)
+
+
+def resized_jump(j: Num | Fraction, i: Num, o: Num) -> Fraction:
+    """The jump after resizing i cells to o (upsampling, adaptive pooling): j i / o, exactly.
+
+    A fraction of Z3 terms is not linear, so over terms it is refused (FieldUnsupported)."""
+    if is_int(i, o) and (is_int(j) or isinstance(j, Fraction)):
+        return Fraction(j) * i / o
+    raise FieldUnsupported("receptive fields through transposed convolutions or upsampling are only computed "
+                           "for solved plans, not inside constraints")
+
+
+def transpose_receptive_step(r: Num | Fraction, j: Num | Fraction, k: Num, s: Num, d: Num
+                             ) -> tuple[Num | Fraction, Fraction]:
+    """A transposed convolution is the direct one over its stretched input, whose jump is j / s."""
+    jump = resized_jump(j, 1, s)
+    return r + (effective_kernel(k, d) - 1) * jump, jump
+
+
+def adaptive_pool_bin(i: Num, o: Num) -> Num:
+    """The widest window adaptive pooling from i to o cells takes: ceil(i / o)."""
+    return ceil_div(i, o)
+
+
+def adaptive_receptive_step(r: Num, j: Num, i: Num, o: Num) -> tuple[Num, Fraction]:
+    """Receptive field and jump after adaptive pooling from i to o cells (its widest window)."""
+    return r + (adaptive_pool_bin(i, o) - 1) * j, resized_jump(j, i, o)
+
+
+def upsample_output(i: Num, f: Num) -> Num:
+    """Nearest-neighbour upsampling by an integer factor: o = i f."""
+    return i * f
+
+
+def pytorch_pool_padding_fits(pb: Num, pe: Num, k: Num) -> Bool:
+    """nn.MaxPoolNd and nn.AvgPoolNd take padding of at most half the kernel on each side."""
+    return all_of(2 * pb <= k, 2 * pe <= k)
+
+
+def onnx_pool_padding_fits(pb: Num, pe: Num, k: Num) -> Bool:
+    """ONNX and TensorFlow pooling take padding smaller than the kernel on each side."""
+    return all_of(pb < k, pe < k)

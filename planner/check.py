@@ -49,9 +49,10 @@ def spec_files(paths: list[str]) -> tuple[list[str], list[Diagnostic]]:
                                            severity="warning"))
         else:
             files.append(path)  # a missing or unreadable file is reported by the loader, located at 1:1
-    seen: set[str] = set()
-    unique = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]
-    return unique, problems
+    first: dict[str, str] = {}  # each file by the first name it is given under
+    for f in files:
+        first.setdefault(os.path.realpath(f), f)
+    return list(first.values()), problems
 
 
 def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResult:

@@ -19,6 +19,7 @@ from typing import Any
 from planner.errors import GaveUp
 
 MAX_Z3_TIMEOUT_MS = 2**32 - 1  # Z3's timeout parameter is an unsigned 32-bit count of milliseconds
+CANCEL_MARGIN = 0.05  # seconds: a check Z3 cancels this long before its timeout was cancelled by Ctrl-C
 ALARM_GRACE = 1.0  # seconds past the deadline before the backstop interrupts whatever is running
 
 
@@ -62,8 +63,8 @@ class Deadline:
         outcome = solver.check(*assumptions)
         if outcome == z3.unknown:
             reason = solver.reason_unknown()
-            if "interrupted from keyboard" in reason:
-                raise KeyboardInterrupt
+            if "interrupted" in reason or "canceled" in reason and self.left() > CANCEL_MARGIN:
+                raise KeyboardInterrupt  # Z3 cancelled the check on SIGINT before its timeout could
             raise GaveUp("timeout" if self.passed() else reason)
         return outcome
 

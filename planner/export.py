@@ -20,11 +20,13 @@ import ast
 import keyword
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from planner import arithmetic as ar
 from planner.errors import InternalError, UsageError
 from planner.graph import Network
+from planner.ops import OPS
 from planner.plan import LayerPlan, Plan
 from planner.report.escape import visible
 
@@ -181,120 +183,200 @@ class _Exporter:
     # ---------------------------------------------------------------- modules
 
     def module(self, layer: LayerPlan) -> str:
-        model = self.network.node(layer.name).model
-        p, rank = layer.params, len(layer.input_shape) - 2
-        op = layer.op
-        if op in ("conv", "conv_transpose"):
-            return self.conv(layer, model)
-        if op in ("maxpool", "avgpool"):
-            return self.pool(layer)
-        if op == "adaptive_avgpool":
-            return f"nn.AdaptiveAvgPool{rank}d({_axes(p['output_size'])})"
-        if op == "upsample":
-            if p.get("size") is not None:
-                return f"nn.Upsample(size={_tuple(p['size'])}, mode=\"nearest\")"
-            return f"nn.Upsample(scale_factor={_int(p['scale_factor'])}, mode=\"nearest\")"
-        if op == "pad":
-            return f"nn.ConstantPad{rank}d({_flat_pads(p['padding'])}, {_float(p['value'])})"
-        if op == "crop":
-            self.helpers.add("Crop")
-            return f"Crop(offset={_tuple(p['offset'])}, size={_tuple(p['size'])})"
-        if op in ("concat", "add"):
-            self.helpers.add(op.capitalize())
-            return f"{op.capitalize()}()"
-        if op == "flatten":
-            return "nn.Flatten()"
-        if op == "linear":
-            bias = "" if getattr(model, "bias", True) else ", bias=False"
-            return f"nn.Linear({_int(p['in_features'])}, {_int(p['out_features'])}{bias})"
-        if op == "batchnorm":
-            return f"nn.BatchNorm{max(1, rank)}d({_int(layer.input_shape[1])})"
-        if op == "dropout":
-            rate = getattr(model, "p", 0.5)
-            return "nn.Dropout()" if rate == 0.5 else f"nn.Dropout(p={_float(rate)})"
-        simple = {"relu": "nn.ReLU()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "identity": "nn.Identity()"}
-        if op in simple:
-            return simple[op]
-        raise UsageError(f"{layer.name}: op '{op}' cannot be exported to PyTorch")
+        """The PyTorch module of a layer, written by its op's entry of EXPORTS."""
+        write = EXPORTS.get(layer.op)
+        if write is None:
+            raise UsageError(f"{layer.name}: op '{layer.op}' cannot be exported to PyTorch")
+        return write(self, layer)
 
-    def conv(self, layer: LayerPlan, model: Any) -> str:
-        p, rank = layer.params, len(layer.input_shape) - 2
-        transposed = layer.op == "conv_transpose"
-        pads = p["padding"]
-        symmetric = all(b == e for b, e in pads)
-        args = [_int(layer.input_shape[1]), _int(p["out_channels"]), f"kernel_size={_axes(p['kernel'])}"]
-        if any(s != 1 for s in p["stride"]):
-            args.append(f"stride={_axes(p['stride'])}")
-        if symmetric and any(b for b, _ in pads):
+
+Module = Callable[[_Exporter, LayerPlan], str]
+EXPORTS: dict[str, Module] = {}  # op -> the source of its PyTorch module
+
+
+def exports(*ops: str) -> Callable[[Module], Module]:
+    """Register the function that writes the PyTorch module of these ops."""
+    def register(write: Module) -> Module:
+        for op in ops:
+            EXPORTS[op] = write
+        return write
+    return register
+
+
+def _rank(layer: LayerPlan) -> int:
+    return len(layer.input_shape) - 2
+
+
+@exports("conv")
+def _direct_conv(ex: _Exporter, layer: LayerPlan) -> str:
+    return _conv(ex, layer, transposed=False)
+
+
+@exports("conv_transpose")
+def _transposed_conv(ex: _Exporter, layer: LayerPlan) -> str:
+    return _conv(ex, layer, transposed=True)
+
+
+@exports("maxpool")
+def _max_pool(ex: _Exporter, layer: LayerPlan) -> str:
+    return _pool(ex, layer, is_max=True)
+
+
+@exports("avgpool")
+def _avg_pool(ex: _Exporter, layer: LayerPlan) -> str:
+    return _pool(ex, layer, is_max=False)
+
+
+@exports("adaptive_avgpool")
+def _adaptive_avg_pool(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.AdaptiveAvgPool{_rank(layer)}d({_axes(layer.params['output_size'])})"
+
+
+@exports("upsample")
+def _upsample(ex: _Exporter, layer: LayerPlan) -> str:
+    p = layer.params
+    if p.get("size") is not None:
+        return f"nn.Upsample(size={_tuple(p['size'])}, mode=\"nearest\")"
+    return f"nn.Upsample(scale_factor={_int(p['scale_factor'])}, mode=\"nearest\")"
+
+
+@exports("pad")
+def _pad(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.ConstantPad{_rank(layer)}d({_flat_pads(layer.params['padding'])}, {_float(layer.params['value'])})"
+
+
+@exports("crop")
+def _crop(ex: _Exporter, layer: LayerPlan) -> str:
+    ex.helpers.add("Crop")
+    return f"Crop(offset={_tuple(layer.params['offset'])}, size={_tuple(layer.params['size'])})"
+
+
+@exports("concat", "add")
+def _join(ex: _Exporter, layer: LayerPlan) -> str:
+    helper = layer.op.capitalize()  # the helper classes Concat and Add
+    ex.helpers.add(helper)
+    return f"{helper}()"
+
+
+@exports("flatten")
+def _flatten(ex: _Exporter, layer: LayerPlan) -> str:
+    return "nn.Flatten()"
+
+
+@exports("linear")
+def _linear(ex: _Exporter, layer: LayerPlan) -> str:
+    bias = "" if layer.attrs["bias"] else ", bias=False"
+    return f"nn.Linear({_int(layer.params['in_features'])}, {_int(layer.params['out_features'])}{bias})"
+
+
+@exports("batchnorm")
+def _batchnorm(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.BatchNorm{max(1, _rank(layer))}d({_int(layer.input_shape[1])})"
+
+
+@exports("dropout")
+def _dropout(ex: _Exporter, layer: LayerPlan) -> str:
+    rate = layer.attrs["p"]
+    return "nn.Dropout()" if rate == 0.5 else f"nn.Dropout(p={_float(rate)})"
+
+
+@exports("relu")
+def _relu(ex: _Exporter, layer: LayerPlan) -> str:
+    return "nn.ReLU()"
+
+
+@exports("sigmoid")
+def _sigmoid(ex: _Exporter, layer: LayerPlan) -> str:
+    return "nn.Sigmoid()"
+
+
+@exports("tanh")
+def _tanh(ex: _Exporter, layer: LayerPlan) -> str:
+    return "nn.Tanh()"
+
+
+@exports("identity")
+def _identity(ex: _Exporter, layer: LayerPlan) -> str:
+    return "nn.Identity()"
+
+
+def _conv(ex: _Exporter, layer: LayerPlan, transposed: bool) -> str:
+    p, rank = layer.params, len(layer.input_shape) - 2
+    pads = p["padding"]
+    symmetric = all(b == e for b, e in pads)
+    args = [_int(layer.input_shape[1]), _int(p["out_channels"]), f"kernel_size={_axes(p['kernel'])}"]
+    if any(s != 1 for s in p["stride"]):
+        args.append(f"stride={_axes(p['stride'])}")
+    if symmetric and any(b for b, _ in pads):
+        args.append(f"padding={_axes([b for b, _ in pads])}")
+    if transposed and any(p["output_padding"]):
+        args.append(f"output_padding={_axes(p['output_padding'])}")
+    if p["groups"] != 1:
+        args.append(f"groups={_int(p['groups'])}")
+    if any(d != 1 for d in p["dilation"]):
+        args.append(f"dilation={_axes(p['dilation'])}")
+    if not layer.attrs["bias"]:
+        args.append("bias=False")
+    core = f"nn.{'ConvTranspose' if transposed else 'Conv'}{rank}d({', '.join(args)})"
+    if symmetric:
+        return core
+    if not transposed:
+        return f"nn.Sequential(nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0), {core})"
+    # padding=0, then trim `begin` cells at the start and `end` at the end of each axis
+    ex.helpers.add("Crop")
+    crop = f"Crop(offset={_tuple([b for b, _ in pads])}, size={_tuple(layer.output_shape[2:])})"
+    return f"nn.Sequential({core}, {crop})"
+
+
+def _pool(ex: _Exporter, layer: LayerPlan, is_max: bool) -> str:
+    p, rank = layer.params, len(layer.input_shape) - 2
+    k, s, pads = p["kernel"], p["stride"], p["padding"]
+    d = p.get("dilation", (1,) * rank)
+    args = [f"kernel_size={_axes(k)}"]
+    if tuple(s) != tuple(k):
+        args.append(f"stride={_axes(s)}")
+    # nn.*PoolNd takes the padding as it is
+    if all(b == e and ar.pytorch_pool_padding_fits(b, e, kk) for (b, e), kk in zip(pads, k, strict=True)):
+        if any(b for b, _ in pads):
             args.append(f"padding={_axes([b for b, _ in pads])}")
-        if transposed and any(p["output_padding"]):
-            args.append(f"output_padding={_axes(p['output_padding'])}")
-        if p["groups"] != 1:
-            args.append(f"groups={_int(p['groups'])}")
-        if any(d != 1 for d in p["dilation"]):
-            args.append(f"dilation={_axes(p['dilation'])}")
-        if not getattr(model, "bias", True):
-            args.append("bias=False")
-        core = f"nn.{'ConvTranspose' if transposed else 'Conv'}{rank}d({', '.join(args)})"
-        if symmetric:
-            return core
-        if not transposed:
-            return f"nn.Sequential(nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0), {core})"
-        # padding=0, then trim `begin` cells at the start and `end` at the end of each axis
-        self.helpers.add("Crop")
-        crop = f"Crop(offset={_tuple([b for b, _ in pads])}, size={_tuple(layer.output_shape[2:])})"
-        return f"nn.Sequential({core}, {crop})"
-
-    def pool(self, layer: LayerPlan) -> str:
-        p, rank = layer.params, len(layer.input_shape) - 2
-        is_max = layer.op == "maxpool"
-        k, s, pads = p["kernel"], p["stride"], p["padding"]
-        d = p.get("dilation", (1,) * rank)
-        args = [f"kernel_size={_axes(k)}"]
-        if tuple(s) != tuple(k):
-            args.append(f"stride={_axes(s)}")
-        if all(b == e and 2 * b <= kk for (b, e), kk in zip(pads, k, strict=True)):  # nn.*PoolNd takes it as it is
-            if any(b for b, _ in pads):
-                args.append(f"padding={_axes([b for b, _ in pads])}")
-            if is_max and any(x != 1 for x in d):
-                args.append(f"dilation={_axes(d)}")
-            if p["ceil_mode"]:
-                args.append("ceil_mode=True")
-            if not is_max and not p["count_include_pad"]:
-                args.append("count_include_pad=False")
-            return f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d({', '.join(args)})"
-        # Explicit padding; ceil mode's partial last window becomes extra end padding, and the
-        # output is trimmed to the plan's size where PyTorch's rule drops a window that starts in
-        # the end padding.
-        spans = [ar.effective_kernel(kk, dd) for kk, dd in zip(k, d, strict=True)]
-        sizes = layer.output_shape[2:]
-        extra = [max(0, (o - 1) * ss + span - (i + b + e))
-                 for o, ss, span, i, (b, e) in zip(sizes, s, spans, layer.input_shape[2:], pads, strict=True)]
-        windows = [ar.conv_output(i, kk, ss, b, e + x, dd)
-                   for i, (b, e), x, kk, ss, dd in zip(layer.input_shape[2:], pads, extra, k, s, d, strict=True)]
-        if not is_max:
-            if p["count_include_pad"] and not any(extra):  # every window's divisor is the kernel's size
-                parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]
-            else:
-                self.helpers.add("PaddedAvgPool")
-                return (f"PaddedAvgPool(kernel_size={_tuple(k)}, stride={_tuple(s)}, padding={_tuple(pads)}, "
-                        f"extra={_tuple(extra)}, "
-                        f"count_include_pad={bool(p['count_include_pad'])}, size={_tuple(sizes)})")
+        if is_max and any(x != 1 for x in d):
+            args.append(f"dilation={_axes(d)}")
+        if p["ceil_mode"]:
+            args.append("ceil_mode=True")
+        if not is_max and not p["count_include_pad"]:
+            args.append("count_include_pad=False")
+        return f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d({', '.join(args)})"
+    # Explicit padding; ceil mode's partial last window becomes extra end padding, and the
+    # output is trimmed to the plan's size where PyTorch's rule drops a window that starts in
+    # the end padding.
+    sizes = layer.output_shape[2:]
+    extra = [ar.windows_overhang(o, i, kk, ss, b, e, dd)
+             for o, i, kk, ss, (b, e), dd in zip(sizes, layer.input_shape[2:], k, s, pads, d, strict=True)]
+    windows = [ar.conv_output(i, kk, ss, b, e + x, dd)
+               for i, (b, e), x, kk, ss, dd in zip(layer.input_shape[2:], pads, extra, k, s, d, strict=True)]
+    if not is_max:
+        if p["count_include_pad"] and not any(extra):  # every window's divisor is the kernel's size
+            parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]
         else:
-            if any(x != 1 for x in d):
-                args.append(f"dilation={_axes(d)}")
-            padded = [(b, e + x) for (b, e), x in zip(pads, extra, strict=True)]
-            parts = [f"nn.ConstantPad{rank}d({_flat_pads(padded)}, float(\"-inf\"))",
-                     f"nn.MaxPool{rank}d({', '.join(args)})"]
-        if list(windows) != list(sizes):
-            self.helpers.add("Crop")
-            parts.append(f"Crop(offset={_tuple((0,) * rank)}, size={_tuple(sizes)})")
-        return f"nn.Sequential({', '.join(parts)})"
+            ex.helpers.add("PaddedAvgPool")
+            return (f"PaddedAvgPool(kernel_size={_tuple(k)}, stride={_tuple(s)}, padding={_tuple(pads)}, "
+                    f"extra={_tuple(extra)}, "
+                    f"count_include_pad={bool(p['count_include_pad'])}, size={_tuple(sizes)})")
+    else:
+        if any(x != 1 for x in d):
+            args.append(f"dilation={_axes(d)}")
+        padded = [(b, e + x) for (b, e), x in zip(pads, extra, strict=True)]
+        parts = [f"nn.ConstantPad{rank}d({_flat_pads(padded)}, float(\"-inf\"))",
+                 f"nn.MaxPool{rank}d({', '.join(args)})"]
+    if list(windows) != list(sizes):
+        ex.helpers.add("Crop")
+        parts.append(f"Crop(offset={_tuple((0,) * rank)}, size={_tuple(sizes)})")
+    return f"nn.Sequential({', '.join(parts)})"
 
 
 def _data_inputs(layer: LayerPlan) -> tuple[str, ...]:
-    """The layers whose values the layer reads: a crop's `like` only lends its shape, which the plan fixed."""
-    return layer.inputs[:1] if layer.op == "crop" else layer.inputs
+    """The layers whose values the layer reads (a crop's `like` only lends its shape)."""
+    return OPS[layer.op].data_inputs(layer)
 
 
 def _identifiers(names: list[str]) -> dict[str, str]:

@@ -11,10 +11,10 @@ import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from planner.constraints import Constraint, parse, refs_of, shown
-from planner.errors import ConstraintError, Diagnostic, SpecError
+from planner.errors import ConstraintError, Diagnostic, Severity, SpecError
 from planner.spec.load import LoadedSpec, did_you_mean
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
 
@@ -129,12 +129,14 @@ class Network:
         return self.loaded.file
 
     @property
-    def objective(self) -> tuple[str, str] | None:
+    def objective(self) -> tuple[Literal["minimize", "maximize"], str] | None:
         """("minimize", kind) or ("maximize", kind), or None."""
         objective = self.loaded.spec.objective
         if objective is None:
             return None
-        return ("minimize", objective.minimize) if objective.minimize else ("maximize", objective.maximize)
+        if objective.minimize:
+            return ("minimize", objective.minimize)
+        return ("maximize", objective.maximize) if objective.maximize else None
 
     @property
     def for_all(self) -> tuple[ForAllSize, ...]:
@@ -148,7 +150,7 @@ class Network:
         return next(n for n in self.nodes if n.name == name)
 
     def diagnostic(self, path: tuple, code: str, message: str, *, layer: str | None = None,
-                   severity: str = "error") -> Diagnostic:
+                   severity: Severity = "error") -> Diagnostic:
         d = self.loaded.source.diagnostic(list(path), code, message, layer=layer)
         return d if severity == "error" else Diagnostic(d.file, d.line, d.column, code, message, severity, layer)
 

@@ -7,9 +7,10 @@ rules every layer has (sizes at least 1, element counts within int64, `expect`).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from planner.arithmetic import Bool, Num, all_of
@@ -17,7 +18,7 @@ from planner.constraints import Ref, evaluate, lookup_in
 from planner.constraints import shown as quoted
 from planner.errors import ConstraintError, Diagnostic, InfeasibleError, LayerError, SpecError, UnknownLayer
 from planner.graph import Network, Node, Unknown
-from planner.ops import TRANSFERS, Call, Rule, Shape, Transfer
+from planner.ops import OPS, Call, Rule, Shape, Transfer
 from planner.receptive import receptive_fields
 
 INT64_MAX = 2**63 - 1  # no framework holds a size or an element count beyond int64
@@ -37,7 +38,8 @@ def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env:
     """The node's transfer with the rules every layer has; raises LayerError for structural problems."""
     lookup = env if not overrides else (lambda u: overrides[u] if u in overrides else env(u))
     params = {key: instantiate(value, lookup) for key, value in node.params.items()}
-    transfer = TRANSFERS[node.op](Call(params, node.model, inputs, network.dialect))
+    op = OPS[node.op]
+    transfer = op.transfer(Call(params, node.model, inputs, network.dialect))
     rules = list(transfer.rules)
     rules += [Rule(size >= 1, "size", "output size on axis {} is {}; every size must be at least 1", (a, size))
               for a, size in enumerate(transfer.shape[2:]) if not isinstance(size, int) or size < 1]
@@ -58,7 +60,7 @@ def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env:
         rules += [Rule(got == want, "expect", "expected output shape {}, the layer gives {}", (shown, transfer.shape),
                        "expect")
                   for got, want in zip(transfer.shape, node.expect, strict=True) if want is not None]
-    return Transfer(transfer.shape, tuple(rules), transfer.params)
+    return Transfer(transfer.shape, tuple(rules), transfer.params, op.attributes(node.model))
 
 
 def fits_int64(shape: Shape) -> Bool:
@@ -129,13 +131,28 @@ class LayerPlan:
     solved: frozenset[str] = frozenset()  # names of params that hold an unknown of the spec
     inputs: tuple[str, ...] = ()  # the layers it reads ("input" is the network's input)
     input_shapes: tuple[tuple[int, ...], ...] = ()  # one per input
+    attrs: dict[str, Any] = field(default_factory=dict)  # fixed attributes back ends read, unreported: bias, p
+
+    @property
+    def params_count(self) -> int:
+        """Learnable parameters, as `sum(p.numel() for p in module.parameters())` of the PyTorch layer."""
+        return int(OPS[self.op].params_count(self))
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates at the plan's batch size, as fvcore counts them (one fused multiply-add each)."""
+        return int(OPS[self.op].macs(self)) * self.output_shape[0]
 
     def to_dict(self) -> dict[str, Any]:
         d = {"name": self.name, "op": self.op, "input_shape": list(self.input_shape),
              "output_shape": list(self.output_shape), "params": _jsonable(self.params), "inputs": list(self.inputs)}
         if len(self.input_shapes) > 1:
             d["input_shapes"] = _jsonable(self.input_shapes)
+        d["params_count"], d["macs"] = self.params_count, self.macs
         return d
+
+
+ACTIVATION_BYTES = 4  # float32
 
 
 @dataclass(frozen=True)
@@ -157,8 +174,18 @@ class Plan:
                 return layer
         raise UnknownLayer(f"no layer named {name!r}; the layers are: {', '.join(ly.name for ly in self.layers)}")
 
+    @property
+    def totals(self) -> dict[str, int | float]:
+        """The model summary: learnable parameters, multiply-accumulates (FLOPs are 2 x MACs) and the
+        activation memory torchinfo calls the forward/backward pass size: every layer's float32 output,
+        twice (values and gradients), in MB of 10^6 bytes."""
+        outputs = sum(math.prod(ly.output_shape) for ly in self.layers)
+        return {"params": sum(ly.params_count for ly in self.layers), "macs": sum(ly.macs for ly in self.layers),
+                "activations_mb": round(2 * ACTIVATION_BYTES * outputs / 1e6, 2)}
+
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"input_shape": list(self.input_shape), "layers": [ly.to_dict() for ly in self.layers]}
+        d: dict[str, Any] = {"input_shape": list(self.input_shape), "layers": [ly.to_dict() for ly in self.layers],
+                             "totals": self.totals}
         if self.objective is not None:
             d["objective"] = self.objective
         d["verified"] = bool(self.verified)
@@ -199,7 +226,7 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
         shapes[node.name] = transfer.shape
         solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
         layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs,
-                                inputs))
+                                inputs, transfer.attrs))
     by_name = {layer.name: layer for layer in layers}
     fields = receptive_fields([(ly.name, ly.op, ly.inputs, ly.params, ly.input_shape) for ly in layers],
                               network.rank) if network.constraints else {}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 
 import pytest
 import z3
 
 from planner import arithmetic as ar
+from planner.errors import FieldUnsupported
 
 # Figure vectors of GUIDE.md: (figure, i, k, s, p, d, o)
 DIRECT = [
@@ -173,3 +175,44 @@ def test_the_same_functions_serve_z3_terms(ceil_mode):
     same = ar.same_padding_total(i, k, s, d)
     for iv, kv, sv in itertools.product(range(1, 9), range(1, 5), range(1, 4)):
         assert _z3_value(same, i=iv, k=kv, s=sv, d=1) == ar.same_padding_total(iv, kv, sv, 1)
+
+
+def test_receptive_steps_through_resizing_are_exact_fractions():
+    # a transposed convolution k=3, s=2 after a jump of 4: the stretched input's jump is 2
+    assert ar.transpose_receptive_step(5, 4, 3, 2, 1) == (9, 2)
+    assert ar.transpose_receptive_step(1, 1, 3, 2, 1) == (2, Fraction(1, 2))
+    assert ar.resized_jump(Fraction(1, 2), 4, 8) == Fraction(1, 4)
+    # adaptive pooling 7 -> 3 takes windows of up to ceil(7/3) = 3 cells; the jump grows by 7/3
+    assert ar.adaptive_pool_bin(7, 3) == 3
+    assert ar.adaptive_receptive_step(1, 1, 7, 3) == (3, Fraction(7, 3))
+
+
+def test_a_jump_divided_by_a_term_is_refused():
+    with pytest.raises(FieldUnsupported):
+        ar.resized_jump(1, z3.Int("i"), 4)
+    with pytest.raises(FieldUnsupported):
+        ar.transpose_receptive_step(1, 1, 3, z3.Int("s"), 1)
+
+
+def test_upsample_output_over_ints_and_terms():
+    assert ar.upsample_output(7, 2) == 14
+    assert _z3_value(ar.upsample_output(z3.Int("i"), 3), i=5) == 15
+
+
+@pytest.mark.parametrize("pb, pe, k, pytorch, onnx", [
+    (1, 1, 2, True, True), (1, 0, 3, True, True), (2, 1, 3, False, True), (3, 0, 3, False, False),
+], ids=str)
+def test_pool_padding_limits(pb, pe, k, pytorch, onnx):
+    assert ar.pytorch_pool_padding_fits(pb, pe, k) is pytorch
+    assert ar.onnx_pool_padding_fits(pb, pe, k) is onnx
+
+
+def test_windows_overhang_is_ceil_modes_extra_padding_unless_a_window_is_dropped():
+    for i, k, s, p in itertools.product(range(2, 10), range(1, 4), range(1, 4), range(0, 2)):
+        if 2 * p > k or ar.padded_size(i, p, p) < k:
+            continue
+        o = ar.pool_output(i, k, s, p, p, 1, ceil_mode=True)
+        dropped = o < ar.floor_div(ar.padded_size(i, p, p) - k + s - 1, s) + 1
+        overhang = ar.windows_overhang(o, i, k, s, p, p, 1)
+        assert overhang == (0 if dropped else ar.ceil_mode_extra_padding(i, k, s, p, p, 1))
+        assert ar.windows_overhang(ar.pool_output(i, k, s, p, p, 1, ceil_mode=False), i, k, s, p, p, 1) == 0

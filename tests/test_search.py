@@ -27,7 +27,7 @@ def valid_plans(network):
     plans = []
     for values in itertools.product(*(u.domain.members() for u in network.unknowns)):
         try:
-            plans.append(compute_plan(network, dict(zip(network.unknowns, values))))
+            plans.append(compute_plan(network, dict(zip(network.unknowns, values, strict=True))))
         except InfeasibleError:
             pass
     return plans

@@ -266,7 +266,7 @@ def torch_layer(torch: Any, layer: dict[str, Any], inputs: list[Any]) -> Any:
     if op == "linear":
         return F.linear(x, torch.randn(p["out_features"], p["in_features"]), torch.randn(p["out_features"]))
     if op == "crop":
-        crop = tuple(slice(b, b + n) for b, n in zip(p["offset"], p["size"]))
+        crop = tuple(slice(b, b + n) for b, n in zip(p["offset"], p["size"], strict=True))
         return x[(slice(None), slice(None), *crop)]
     if op == "concat":
         return torch.cat(inputs, dim=1)

@@ -42,6 +42,18 @@ defaults:
 layers:
 """ + "".join(f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n'
               for i in range(6)) + "  - {name: last, op: relu, expect: [1, 8, 7, 3]}\n"
+# minutes to count: every plan is enumerated through Z3 (the domains are too wide for the counter)
+SLOW_TO_COUNT = """\
+input:
+  shape: [1, 3, "?", "?"]
+defaults:
+  kernel: {min: 1, max: 64}
+  stride: {min: 1, max: 1000}
+  padding: {min: 0, max: 64}
+  size: {min: 1, max: 100000}
+layers:
+""" + "".join(f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n'
+              for i in range(3))
 # solved at once, then each of its layers takes a while to execute
 SLOW_TO_VERIFY = "input: {shape: [1, 16, 384, 384]}\nlayers:\n" + (
     "  - {op: conv, out_channels: 16, kernel: 3, padding: 1}\n" * 200)
@@ -251,9 +263,10 @@ def test_check_bounds_each_spec_by_its_timeout(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_a_solve_exits_130_with_one_line(tmp_path: Path) -> None:
-    spec = write(tmp_path, "slow.yaml", SLOW_TO_SOLVE)
-    proc = start("solve", spec, "--timeout", "60")
-    time.sleep(2.5)  # well inside Z3
+    spec = write(tmp_path, "slow.yaml", SLOW_TO_COUNT)
+    proc = start("solve", spec, "--count", "--timeout", "60")
+    time.sleep(2.5)  # well inside the enumeration (Z3 calls, one plan after another)
+    assert proc.poll() is None, "still counting when interrupted"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, out + err

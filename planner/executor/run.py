@@ -27,18 +27,26 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndar
     return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
 
 
-def _conv(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
-    x, p = xs[0], layer.params
+def _conv_weights(layer: LayerPlan, x: np.ndarray, rng, dtype, transposed: bool) -> tuple[np.ndarray, np.ndarray]:
+    p = layer.params
     g, c_in, c_out = p["groups"], x.shape[1], p["out_channels"]
-    transposed = layer.op == "conv_transpose"
-    w_shape = (c_in, c_out // g, *p["kernel"]) if transposed else (c_out, c_in // g, *p["kernel"])
     if c_in % g or c_out % g:
         raise ExecutionError(f"{layer.name}: groups {g} do not divide channels {c_in} -> {c_out}")
-    w, b = _weights(rng, w_shape, dtype), _weights(rng, (c_out, 1), dtype)[:, 0]
-    kwargs = dict(stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=g)
-    if transposed:
-        return K.conv_transpose(x, w, b, output_padding=p["output_padding"], **kwargs)
-    return K.conv(x, w, b, **kwargs)
+    w_shape = (c_in, c_out // g, *p["kernel"]) if transposed else (c_out, c_in // g, *p["kernel"])
+    return _weights(rng, w_shape, dtype), _weights(rng, (c_out, 1), dtype)[:, 0]
+
+
+def _conv(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    p = layer.params
+    w, b = _conv_weights(layer, xs[0], rng, dtype, transposed=False)
+    return K.conv(xs[0], w, b, stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=p["groups"])
+
+
+def _conv_transpose(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    p = layer.params
+    w, b = _conv_weights(layer, xs[0], rng, dtype, transposed=True)
+    return K.conv_transpose(xs[0], w, b, stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
+                            groups=p["groups"], output_padding=p["output_padding"])
 
 
 def _linear(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
@@ -46,18 +54,21 @@ def _linear(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
     return K.linear(x, _weights(rng, (out, x.shape[1]), dtype), _weights(rng, (out, 1), dtype)[:, 0])
 
 
-def _pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
-    x, p = xs[0], layer.params
-    if layer.op == "maxpool":
-        return K.max_pool(x, kernel=p["kernel"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
-                          ceil_mode=p["ceil_mode"])
-    return K.avg_pool(x, kernel=p["kernel"], stride=p["stride"], padding=p["padding"], ceil_mode=p["ceil_mode"],
+def _max_pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    p = layer.params
+    return K.max_pool(xs[0], kernel=p["kernel"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
+                      ceil_mode=p["ceil_mode"])
+
+
+def _avg_pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    p = layer.params
+    return K.avg_pool(xs[0], kernel=p["kernel"], stride=p["stride"], padding=p["padding"], ceil_mode=p["ceil_mode"],
                       count_include_pad=p["count_include_pad"])
 
 
 def _crop(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
     x = xs[0]
-    window = tuple(slice(b, b + n) for b, n in zip(layer.params["offset"], layer.params["size"]))
+    window = tuple(slice(b, b + n) for b, n in zip(layer.params["offset"], layer.params["size"], strict=True))
     y = x[(slice(None), slice(None), *window)]
     if y.shape[2:] != tuple(layer.params["size"]):
         raise ExecutionError(f"{layer.name}: cannot crop {list(x.shape[2:])} to {list(layer.params['size'])}")
@@ -83,11 +94,11 @@ def _batchnorm(x: np.ndarray) -> np.ndarray:
 
 
 Layer = Callable[[LayerPlan, list[np.ndarray], np.random.Generator, type], np.ndarray]
-LAYERS: dict[str, Layer] = {
+LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "conv": _conv,
-    "conv_transpose": _conv,
-    "maxpool": _pool,
-    "avgpool": _pool,
+    "conv_transpose": _conv_transpose,
+    "maxpool": _max_pool,
+    "avgpool": _avg_pool,
     "adaptive_avgpool": lambda ly, xs, rng, dt: K.adaptive_avg_pool(xs[0], output_size=ly.params["output_size"]),
     "upsample": lambda ly, xs, rng, dt: K.upsample_nearest(xs[0], scale_factor=ly.params.get("scale_factor"),
                                                            size=ly.params.get("size")),

@@ -12,10 +12,12 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from planner import arithmetic as ar
 from planner.deadline import Deadline
 from planner.errors import GaveUp, PlannerError, TooBig
 from planner.executor.run import run_plan
 from planner.graph import Network, Unknown
+from planner.ops import OPS
 from planner.plan import Plan, compute_plan
 from planner.solver.search import sample_sizes
 
@@ -41,9 +43,10 @@ def largest_tensor(plan: Plan) -> int:
         if "kernel" in layer.params and "out_channels" in layer.params:
             sizes.append(layer.input_shape[1] * layer.params["out_channels"] * math.prod(layer.params["kernel"]))
         if "padding" in layer.params:
-            padded = [i + b + e for i, (b, e) in zip(layer.input_shape[2:], layer.params["padding"])]
+            padded = [ar.padded_size(i, b, e) for i, (b, e) in zip(layer.input_shape[2:], layer.params["padding"],
+                                                                  strict=True)]
             sizes.append(layer.input_shape[1] * math.prod(padded))
-        if layer.op == "linear":
+        if "out_features" in layer.params:
             sizes.append(layer.params["in_features"] * layer.params["out_features"])
     return max(sizes)
 
@@ -58,25 +61,24 @@ def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at b
         raise TooBig(f"not executed: its largest tensor would hold {size:.3g} elements (more than {MAX_ELEMENTS:.3g})")
     runs = run_plan(plan, seed=seed, batch=1, deadline=deadline)
     mismatches = tuple(f"{layer.name}: planned {[1, *layer.output_shape[1:]]}, executed {list(run.shape)}"
-                       for layer, run in zip(plan.layers, runs) if run.shape != (1, *layer.output_shape[1:]))
+                       for layer, run in zip(plan.layers, runs, strict=True)
+                       if run.shape != (1, *layer.output_shape[1:]))
     return Verification(not mismatches, how, mismatches)
 
 
-def narrow_network(network: Network) -> tuple[Network, int]:
-    """The network with every out_channels divided by a common factor (and the factor); 1 when already narrow."""
-    widest = max((n.model.out_channels for n in network.nodes if hasattr(n.model, "out_channels")), default=1)
+def narrow_network(network: Network, plan: Plan) -> tuple[Network, int]:
+    """The network with every out_channels divided by a common factor (and the factor); 1 when already narrow.
+
+    The widths and groups are read from `plan`, a plan of `network`; each op says how it narrows."""
+    widest = max((ly.params["out_channels"] for ly in plan.layers if "out_channels" in ly.params), default=1)
     factor = max(1, widest // NARROW_TO)
     if factor == 1:
         return network, 1
-    unit = math.lcm(*(getattr(n.model, "groups", 1) for n in network.nodes))
+    unit = math.lcm(*(ly.params.get("groups", 1) for ly in plan.layers))
     nodes = []
     for node in network.nodes:
-        update = {"expect": None}  # channel counts and features change; the full plan checked them
-        if hasattr(node.model, "out_channels"):
-            narrow = -(-node.model.out_channels // factor)
-            update["out_channels"] = min(node.model.out_channels, -(-narrow // unit) * unit)
-        if hasattr(node.model, "in_features"):
-            update["in_features"] = None
+        # channel counts and features change; the full plan checked them
+        update = {"expect": None, **OPS[node.op].narrowed(node.model, factor, unit)}
         nodes.append(dataclasses.replace(node, model=node.model.model_copy(update=update), expect=None))
     return dataclasses.replace(network, nodes=tuple(nodes), constraints=()), factor
 
@@ -93,7 +95,7 @@ def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_wid
             or not {u.name for u in network.unknowns} <= set(plan.assignment)):
         raise PlannerError(f"the plan is not a plan of the network of {network.file!r}: its layers or unknowns differ")
     assignment: dict[Unknown, int] = {u: plan.assignment[u.name] for u in network.unknowns}
-    target, factor = (network, 1) if full_width else narrow_network(network)
+    target, factor = (network, 1) if full_width else narrow_network(network, plan)
     size_sets = sample_sizes(network) if plan.for_all else [{}]
     how = "executed in NumPy at batch 1, " + (f"channels narrowed {factor}x" if factor > 1 else "full width")
     if plan.for_all:

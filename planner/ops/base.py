@@ -1,18 +1,19 @@
 """What every op provides: a shape transfer with its validity rules (NNSmith's
-`type_transfer` + `requires`), written over `Num` so it serves Z3 and ints alike."""
+`type_transfer` + `requires`), its receptive-field step and its cost, written over `Num`
+so they serve Z3 and ints alike. Each op is one `Op` object, registered in `OPS`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Protocol
 
 from planner.arithmetic import Bool, Num, is_int
 from planner.errors import LayerError
 from planner.spec.models import LayerBase
 
 Shape = tuple[Num, ...]
-
-
+Field = tuple[tuple[Any, ...], tuple[Any, ...]]  # (receptive field per axis, jump per axis); jumps may be Fractions
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Transfer:
     shape: Shape
     rules: tuple[Rule, ...]
     params: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)  # fixed, unreported attributes back ends read (bias, p)
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,79 @@ class Call:
             raise LayerError("rank", f"{self.model.op} needs an input with spatial axes, but its input has shape "
                              f"rank {len(shape)} [N, features]; put it before the flatten")
         if len(shape) - 2 != rank:
-            raise LayerError("rank", f"{self.model.op} was written for {rank} spatial axes, its input has {len(shape) - 2}")
+            raise LayerError("rank", f"{self.model.op} was written for {rank} spatial axes, its input has "
+                             f"{len(shape) - 2}")
         return shape[2:]
 
 
 TransferFn = Callable[[Call], Transfer]
+
+
+class Layer(Protocol):
+    """What an op's cost and back ends read of a layer: a LayerPlan, or an objective's view of an encoding."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def op(self) -> str: ...
+    @property
+    def inputs(self) -> tuple[str, ...]: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def input_shape(self) -> tuple: ...
+    @property
+    def output_shape(self) -> tuple: ...
+    @property
+    def attrs(self) -> dict[str, Any]: ...
+
+
+class Op:
+    """Everything the planner knows of one op; a subclass overrides what differs from these defaults.
+
+    - `transfer(call)`: output shape, validity rules and reported parameters;
+    - `attributes(model)`: fixed attributes back ends need that are not reported (bias, dropout's p);
+    - `receptive(fields, params, input_shape)`: the receptive field after the layer, from its inputs' fields;
+    - `params_count(layer)` and `macs(layer)`: learnable parameters and multiply-accumulates at batch 1;
+    - `data_inputs(layer)`: the inputs whose values it reads;
+    - `narrowed(model, factor, unit)`: model updates that narrow its channels by `factor`, keeping them
+      multiples of `unit` (verification runs plans narrowed).
+    """
+
+    name: str = ""
+
+    def transfer(self, call: Call) -> Transfer:
+        raise NotImplementedError
+
+    def attributes(self, model: Any) -> dict[str, Any]:
+        return {}
+
+    def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
+        """The field after the layer from the fields of its inputs that still have spatial axes (first input
+        first); None once the spatial axes are gone. Unchanged by default."""
+        return fields[0]
+
+    def params_count(self, layer: Layer) -> Num:
+        return 0
+
+    def macs(self, layer: Layer) -> Num:
+        return 0
+
+    def data_inputs(self, layer: Layer) -> tuple[str, ...]:
+        return layer.inputs
+
+    def narrowed(self, model: Any, factor: int, unit: int) -> dict[str, Any]:
+        return {}
+
+
+class Simple(Op):
+    """An op given by its transfer function alone (every other behaviour the default)."""
+
+    def __init__(self, name: str, transfer: TransferFn):
+        self.name, self._transfer = name, transfer
+
+    def transfer(self, call: Call) -> Transfer:
+        return self._transfer(call)
 
 
 def show(value: Any) -> str:
@@ -75,7 +145,6 @@ def show(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(show(v) for v in value) + "]"
     return str(value) if is_int(value) else str(value).replace("\n", " ")
-
 
 
 def sizes_per_axis(value: int | list[int], rank: int, key: str) -> tuple[int, ...]:

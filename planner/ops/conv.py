@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from math import prod
+from typing import Any
+
 from planner import arithmetic as ar
 from planner.arithmetic import Num
-from planner.ops.base import Call, Rule, Shape, Transfer
+from planner.ops.base import Call, Field, Layer, Op, Rule, Shape, Transfer
 
 
 def resolve_padding(call: Call, spatial: Shape, *, transposed: bool = False) -> tuple[tuple[Num, Num], ...]:
@@ -109,3 +112,58 @@ def conv_transpose(call: Call) -> Transfer:
     params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "output_padding": a,
               "groups": call.model.groups, "out_channels": c_out}
     return Transfer((n, c_out, *out), tuple(rules), params)
+
+
+class Conv(Op):
+    """A direct convolution: a sliding window, with weights (c_out, c_in / groups, *kernel) and a bias."""
+
+    name = "conv"
+
+    def transfer(self, call: Call) -> Transfer:
+        return conv(call)
+
+    def attributes(self, model: Any) -> dict[str, Any]:
+        return {"bias": model.bias}
+
+    def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
+        return sliding_receptive(fields[0], params)
+
+    def params_count(self, layer: Layer) -> Num:
+        c_in, c_out, g = layer.input_shape[1], layer.params["out_channels"], layer.params["groups"]
+        return c_in * (c_out // g) * prod(layer.params["kernel"]) + (c_out if layer.attrs["bias"] else 0)
+
+    def macs(self, layer: Layer) -> Num:
+        """One per output element, input channel of its group and kernel cell."""
+        per_output = (layer.input_shape[1] // layer.params["groups"]) * prod(layer.params["kernel"])
+        return prod(layer.output_shape[1:]) * per_output
+
+    def narrowed(self, model: Any, factor: int, unit: int) -> dict[str, Any]:
+        narrow = -(-model.out_channels // factor)
+        return {"out_channels": min(model.out_channels, -(-narrow // unit) * unit)}
+
+
+class ConvTranspose(Conv):
+    """A transposed convolution: the direct one over its stretched input (guide chapter 4)."""
+
+    name = "conv_transpose"
+
+    def transfer(self, call: Call) -> Transfer:
+        return conv_transpose(call)
+
+    def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
+        (r, j), k, s, d = fields[0], params["kernel"], params["stride"], params["dilation"]
+        steps = [ar.transpose_receptive_step(r[a], j[a], k[a], s[a], d[a]) for a in range(len(r))]
+        return tuple(x for x, _ in steps), tuple(y for _, y in steps)
+
+    def macs(self, layer: Layer) -> Num:
+        """One per input element, output channel of its group and kernel cell."""
+        per_input = (layer.params["out_channels"] // layer.params["groups"]) * prod(layer.params["kernel"])
+        return prod(layer.input_shape[1:]) * per_input
+
+
+def sliding_receptive(field: Field, params: dict[str, Any]) -> Field:
+    """r' = r + (k_eff - 1) j, j' = j s on every axis (convolution and pooling)."""
+    (r, j), k, s = field, params["kernel"], params["stride"]
+    d = params.get("dilation", (1,) * len(r))
+    steps = [ar.receptive_step(r[a], j[a], k[a], s[a], d[a]) for a in range(len(r))]
+    return tuple(x for x, _ in steps), tuple(y for _, y in steps)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import z3
+
 from planner import arithmetic as ar
 from planner.errors import LayerError
-from planner.ops.base import Call, Rule, Shape, Transfer, sizes_per_axis
+from planner.ops.base import Call, Field, Layer, Op, Rule, Shape, Simple, Transfer, sizes_per_axis
 
 
 def _same_rank(call: Call) -> None:
     ranks = {len(shape) for shape in call.inputs}
     if len(ranks) > 1:
-        raise LayerError("rank", f"{call.model.op} joins inputs of different ranks: "
-                         + ", ".join(f"{name} has {len(s)}" for name, s in zip(call.model.inputs, call.inputs)), "inputs")
+        ranks_given = ", ".join(f"{name} has {len(s)}" for name, s in zip(call.model.inputs, call.inputs, strict=True))
+        raise LayerError("rank", f"{call.model.op} joins inputs of different ranks: {ranks_given}", "inputs")
 
 
 def _matching(call: Call, dims: range, what: str) -> list[Rule]:
@@ -52,6 +56,35 @@ def crop(call: Call) -> Transfer:
         target = sizes_per_axis(m.size, len(spatial), "size")
     rules = [Rule(o <= i, "crop-size", "cannot crop {} down to {}: the crop is larger than its input on axis {}",
                   (i, o, a), "like" if m.like else "size")
-             for a, (i, o) in enumerate(zip(spatial, target))]
-    begin = tuple(ar.centre_crop_begin(i, o) for i, o in zip(spatial, target))
+             for a, (i, o) in enumerate(zip(spatial, target, strict=True))]
+    begin = tuple(ar.centre_crop_begin(i, o) for i, o in zip(spatial, target, strict=True))
     return Transfer((*call.inputs[0][:2], *target), tuple(rules), {"size": target, "offset": begin})
+
+
+class Join(Simple):
+    """concat and add: the field of the widest input, as each output cell sees every input's cell."""
+
+    def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
+        rank = len(fields[0][0])
+        return (tuple(_largest([f[0][a] for f in fields]) for a in range(rank)),
+                tuple(_largest([f[1][a] for f in fields]) for a in range(rank)))
+
+
+def _largest(values: list) -> Any:
+    if not any(isinstance(v, z3.ArithRef) for v in values):
+        return max(values)  # ints and Fractions
+    best = values[0]
+    for v in values[1:]:
+        best = ar.maximum(best, v)
+    return best
+
+
+class Crop(Op):
+    name = "crop"
+
+    def transfer(self, call: Call) -> Transfer:
+        return crop(call)
+
+    def data_inputs(self, layer: Layer) -> tuple[str, ...]:
+        """A crop's `like` only lends its shape, which the plan fixed."""
+        return layer.inputs[:1]

@@ -80,6 +80,9 @@ def render_plan(plan: Plan, number: int | None = None, *, verbose: bool = False,
             out += _wrapped(lead + row[5], width, " " * indent)
         else:  # too narrow for a column of parameters: they go on lines of their own below the row
             out += [lead.rstrip(), *_wrapped("      " + row[5], width, "      ")]
+    totals = plan.totals
+    out += _wrapped(f"  totals: {totals['params']:,} params, {totals['macs']:,} MACs (FLOPs = 2 x MACs), "
+                    f"{totals['activations_mb']:,} MB of activations", width, "    ")
     if plan.verification:
         shown = visible(plan.verification)
         out += _wrapped(f"  verified: {shown}" if plan.verified else f"  NOT verified: {shown}", width, "    ")

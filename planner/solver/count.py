@@ -51,7 +51,7 @@ def count_plans(network: Network, deadline: Deadline | None = None) -> int | Non
         return None
     states: dict[tuple, int] = defaultdict(int)
     for values in itertools.product(*(u.domain.members() for u in inputs)):
-        env = dict(zip(inputs, values))
+        env = dict(zip(inputs, values, strict=True))
         shape = tuple(instantiate(t, env.__getitem__) for t in network.input_shape)
         states[((("input", shape),), ())] += 1
     for node in nodes:
@@ -66,7 +66,7 @@ def count_plans(network: Network, deadline: Deadline | None = None) -> int | Non
             shapes = dict(tensors)
             inputs_shapes = tuple(shapes[name] for name in node.inputs)
             for values in choices:
-                env = {**dict(assigned), **dict(zip(fresh, values))}
+                env = {**dict(assigned), **dict(zip(fresh, values, strict=True))}
                 try:
                     transfer = layer_transfer(network, node, inputs_shapes, env.__getitem__)
                 except LayerError as e:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import z3
 
@@ -168,7 +168,8 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
     split = _split_unknowns(node)
     if math.prod(u.domain.size() for u in split) > MAX_CASES:
         split = []
-    cases = [dict(zip(split, values)) for values in itertools.product(*(u.domain.members() for u in split))]
+    members = itertools.product(*(u.domain.members() for u in split))
+    cases = [dict(zip(split, values, strict=True)) for values in members]
     transfers = [layer_transfer(enc.network, node, inputs, enc.var, overrides) for overrides in cases]
     ties: list[list[z3.BoolRef]] = [[] for _ in cases]
 
@@ -177,7 +178,7 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
         if all(isinstance(v, int) and v == values[0] for v in values) or len(values) == 1 and z3.is_const(values[0]):
             return values[0]
         var = z3.Int(name + enc.tag, enc.ctx)
-        for tie, value in zip(ties, values):
+        for tie, value in zip(ties, values, strict=True):
             tie.append(var == value)
         return var
 
@@ -186,8 +187,9 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
     params = {key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
               for key in transfers[0].params}
     selectors = [enc.all(*(enc.var(u) == v for u, v in overrides.items())) for overrides in cases]
-    definition = _one_of_cases([enc.all(sel, *tie) for sel, tie in zip(selectors, ties)])
-    requirement = _one_of_cases([enc.all(sel, *(r.holds for r in t.rules)) for sel, t in zip(selectors, transfers)])
+    definition = _one_of_cases([enc.all(sel, *tie) for sel, tie in zip(selectors, ties, strict=True)])
+    requirement = _one_of_cases([enc.all(sel, *(r.holds for r in t.rules))
+                                 for sel, t in zip(selectors, transfers, strict=True)])
     return shape, params, definition, requirement
 
 

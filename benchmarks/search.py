@@ -35,9 +35,12 @@ def chain_spec(n: int, size: int, k=(1, 3), s=(1, 2), p=(0, 1), expect: int | No
     layers = [layer.format(i) for i in range(n)]
     if expect is not None:
         layers[-1] = layers[-1][:-1] + f", expect: [1, 4, {expect}]}}"
-    return (f"input:\n  shape: [1, 4, {size}]\ndefaults:\n  kernel: {{min: {k[0]}, max: {k[1]}}}\n"
-            f"  stride: {{min: {s[0]}, max: {s[1]}}}\n  padding: {{min: {p[0]}, max: {p[1]}}}\nlayers:\n"
-            + "\n".join(layers) + "\n")
+    return (
+        f"input:\n  shape: [1, 4, {size}]\ndefaults:\n  kernel: {{min: {k[0]}, max: {k[1]}}}\n"
+        f"  stride: {{min: {s[0]}, max: {s[1]}}}\n  padding: {{min: {p[0]}, max: {p[1]}}}\nlayers:\n"
+        + "\n".join(layers)
+        + "\n"
+    )
 
 
 class Limit(Exception):
@@ -132,8 +135,10 @@ def main(argv: list[str] | None = None) -> None:
         for task, first in (("first plan", True), ("count all", False)):
             expect = target if first else None
             net = planner.loads(chain_spec(n, size, expect=expect), f"chain{n}.yaml")
-            ours, result = timed(lambda net=net, first=first: planner.solve(net, max_solutions=1, count=not first,
-                                                                            verify=False), args.repeat)
+            ours, result = timed(
+                lambda net=net, first=first: planner.solve(net, max_solutions=1, count=not first, verify=False),
+                args.repeat,
+            )
             answer = result.status.value if first else f"{result.count} plans"
             repeat = 1 if not first else args.repeat
             b, bv = timed(lambda n=n, first=first, expect=expect: brute(n, size, first, args.limit, expect), repeat)
@@ -141,8 +146,10 @@ def main(argv: list[str] | None = None) -> None:
             for name, value in (("brute", bv), ("naive z3", zv)):
                 if value is not None and not first and value != result.count:
                     sys.exit(f"{name} counted {value}, planner {result.count} for {n} layers")
-            print(f"{f'{n} layers, {task}':<24}{show(ours, args.limit):>10}{show(b, args.limit):>10}"
-                  f"{ratio(b, ours, args.limit):>9}{show(z, args.limit):>10}{ratio(z, ours, args.limit):>9}  {answer}")
+            print(
+                f"{f'{n} layers, {task}':<24}{show(ours, args.limit):>10}{show(b, args.limit):>10}"
+                f"{ratio(b, ours, args.limit):>9}{show(z, args.limit):>10}{ratio(z, ours, args.limit):>9}  {answer}"
+            )
 
     print("\nlong chains, wide domains (kernel 1..7, stride 1..4, padding 0..3), size 4096")
     n = 20
@@ -151,8 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     proof, r = timed(lambda: planner.solve(net, verify=False, explain=False), args.repeat)
     assert r.status is planner.Status.INFEASIBLE
     told, r2 = timed(lambda: planner.solve(net, verify=False), 1)
-    print(f"20 layers, prove infeasible: {show(proof, args.limit)} (with the explanation and sizes that work: "
-          f"{show(told, args.limit)}: {r2.diagnostics[0].message[:70]}...)")
+    print(
+        f"20 layers, prove infeasible: {show(proof, args.limit)} (with the explanation and sizes that work: "
+        f"{show(told, args.limit)}: {r2.diagnostics[0].message[:70]}...)"
+    )
     net = planner.loads(chain_spec(50, 4096, k=(1, 7), s=(1, 4), p=(0, 3)), "chain50.yaml")
     one, r = timed(lambda: planner.solve(net, verify=False), args.repeat)
     print(f"50 layers, one plan: {show(one, args.limit)} ({r.status.value})")

@@ -41,10 +41,19 @@ def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_wi
     return verify_network_plan(network, plan, seed=seed, full_width=full_width)
 
 
-def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, count: bool = False,
-          timeout: float | None = None, verify: bool = True, seed: int = 0,
-          full_width: bool = False, explain: bool = True,
-          progress: Callable[[int], None] | None = None, deadline: Deadline | None = None) -> SolveResult:
+def solve(
+    spec: str | os.PathLike | Network,
+    *,
+    max_solutions: int | None = 1,
+    count: bool = False,
+    timeout: float | None = None,
+    verify: bool = True,
+    seed: int = 0,
+    full_width: bool = False,
+    explain: bool = True,
+    progress: Callable[[int], None] | None = None,
+    deadline: Deadline | None = None,
+) -> SolveResult:
     """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all).
 
     Spec problems come back as a result with status `invalid` and located diagnostics,
@@ -66,23 +75,31 @@ def solve(spec: str | os.PathLike | Network, *, max_solutions: int | None = 1, c
             raise
         return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "reading the spec")])
     try:
-        result = solve_network(network, max_solutions=max_solutions, count=count, deadline=deadline,
-                               explain=explain, progress=progress)
+        result = solve_network(
+            network, max_solutions=max_solutions, count=count, deadline=deadline, explain=explain, progress=progress
+        )
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
     except Exception as e:
         if (gave_up := alarm_inside(e)) is None:
             raise
-        return SolveResult(network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "solving")],
-                           network=network)
+        return SolveResult(
+            network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "solving")], network=network
+        )
     result.diagnostics[:0] = input_shape_warnings(network)
     if verify and result.status is Status.SOLVED:  # after a give-up the time is gone: its plans stay unverified
         result.plans = [_verified(network, plan, seed, full_width, deadline) for plan in result.plans]
         unverified = [p for p in result.plans if not p.verified]
         if unverified:
-            result.diagnostics.append(network.diagnostic(
-                ("input",), "not-verified", f"{len(unverified)} plan(s) {unverified[0].verification}; "
-                "their shapes come from the arithmetic alone", severity="warning"))
+            result.diagnostics.append(
+                network.diagnostic(
+                    ("input",),
+                    "not-verified",
+                    f"{len(unverified)} plan(s) {unverified[0].verification}; "
+                    "their shapes come from the arithmetic alone",
+                    severity="warning",
+                )
+            )
     return result
 
 

@@ -194,12 +194,15 @@ def resized_jump(j: Num | Fraction, i: Num, o: Num) -> Fraction:
     A fraction of Z3 terms is not linear, so over terms it is refused (FieldUnsupported)."""
     if is_int(i, o) and (is_int(j) or isinstance(j, Fraction)):
         return Fraction(j) * i / o
-    raise FieldUnsupported("receptive fields through transposed convolutions or upsampling are only computed "
-                           "for solved plans, not inside constraints")
+    raise FieldUnsupported(
+        "receptive fields through transposed convolutions or upsampling are only computed "
+        "for solved plans, not inside constraints"
+    )
 
 
-def transpose_receptive_step(r: Num | Fraction, j: Num | Fraction, k: Num, s: Num, d: Num
-                             ) -> tuple[Num | Fraction, Fraction]:
+def transpose_receptive_step(
+    r: Num | Fraction, j: Num | Fraction, k: Num, s: Num, d: Num
+) -> tuple[Num | Fraction, Fraction]:
     """A transposed convolution is the direct one over its stretched input, whose jump is j / s."""
     jump = resized_jump(j, 1, s)
     return r + (effective_kernel(k, d) - 1) * jump, jump

@@ -41,12 +41,17 @@ def spec_files(paths: list[str]) -> tuple[list[str], list[Diagnostic]]:
     problems: list[Diagnostic] = []
     for path in paths:
         if os.path.isdir(path):
-            found = sorted(os.path.join(root, name) for root, _, names in os.walk(path) for name in names
-                           if name.endswith(SPEC_SUFFIXES))
+            found = sorted(
+                os.path.join(root, name)
+                for root, _, names in os.walk(path)
+                for name in names
+                if name.endswith(SPEC_SUFFIXES)
+            )
             files += found
             if not found:
-                problems.append(Diagnostic(path, 1, 1, "io", "no *.yaml or *.yml spec files in this directory",
-                                           severity="warning"))
+                problems.append(
+                    Diagnostic(path, 1, 1, "io", "no *.yaml or *.yml spec files in this directory", severity="warning")
+                )
         else:
             files.append(path)  # a missing or unreadable file is reported by the loader, located at 1:1
     first: dict[str, str] = {}  # each file by the first name it is given under
@@ -66,11 +71,19 @@ def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResul
     except Exception as e:  # a bug in planner: say which spec met it, and let the other specs be checked
         if (gave_up := alarm_inside(e)) is not None:  # the backstop alarm, between the API's own checks
             note = Diagnostic(path, 1, 1, "unknown", f"gave up ({gave_up.reason}); allow more time with --timeout")
-            return CheckResult(path, Status.UNKNOWN, (note,), {"spec": path, "status": "unknown", "solutions": [],
-                                                              "diagnostics": [note.to_dict()]})
+            return CheckResult(
+                path,
+                Status.UNKNOWN,
+                (note,),
+                {"spec": path, "status": "unknown", "solutions": [], "diagnostics": [note.to_dict()]},
+            )
         bug = Diagnostic(path, 1, 1, "internal", f"internal error in planner: {type(e).__name__}: {e}")
-        return CheckResult(path, Status.INVALID, (bug,), {"spec": path, "status": "invalid", "solutions": [],
-                                                          "diagnostics": [bug.to_dict()]})
+        return CheckResult(
+            path,
+            Status.INVALID,
+            (bug,),
+            {"spec": path, "status": "invalid", "solutions": [], "diagnostics": [bug.to_dict()]},
+        )
     return CheckResult(result.spec, result.status, tuple(result.diagnostics), result.to_dict())
 
 

@@ -33,8 +33,12 @@ from planner.solver.solve import SolveResult, Status
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
 EXIT_SIGNAL = 128  # plus the signal's number, as a shell reports a process ended by it: 130 for Ctrl-C
 DEFAULT_SOLVE_TIMEOUT = 300.0  # seconds; a solve always ends, with exit 4 when it gives up
-EXIT_BY_STATUS = {Status.SOLVED: EXIT_OK, Status.INFEASIBLE: EXIT_SPEC, Status.INVALID: EXIT_SPEC,
-                  Status.UNKNOWN: EXIT_UNKNOWN}
+EXIT_BY_STATUS = {
+    Status.SOLVED: EXIT_OK,
+    Status.INFEASIBLE: EXIT_SPEC,
+    Status.INVALID: EXIT_SPEC,
+    Status.UNKNOWN: EXIT_UNKNOWN,
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,37 +75,60 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("--count", action="store_true", help="count every plan")
     solve.add_argument("--format", choices=tuple(SOLVE_REPORTER_BY_NAME), default="text")
     solve.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
-    solve.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S",
-                       help=f"give up after S seconds (exit 4; default {DEFAULT_SOLVE_TIMEOUT:g})")
+    solve.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_SOLVE_TIMEOUT,
+        metavar="S",
+        help=f"give up after S seconds (exit 4; default {DEFAULT_SOLVE_TIMEOUT:g})",
+    )
     solve.add_argument("--no-verify", action="store_true", help="do not execute the plans in NumPy")
-    solve.add_argument("--verbose", action="store_true",
-                       help="text: every parameter of every layer, defaults included")
-    solve.add_argument("--full-width", action="store_true",
-                       help="verify with every channel (default: channels narrowed; spatial sizes are the same)")
+    solve.add_argument("--verbose", action="store_true", help="text: every parameter of every layer, defaults included")
+    solve.add_argument(
+        "--full-width",
+        action="store_true",
+        help="verify with every channel (default: channels narrowed; spatial sizes are the same)",
+    )
 
     check = commands.add_parser("check", help="check spec files for CI: load, solve and verify each")
     check.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or directories to search for *.yaml/*.yml")
     check.add_argument("--format", choices=tuple(CHECK_REPORTER_BY_NAME), default="text")
-    check.add_argument("--timeout", type=_positive_float, default=DEFAULT_TIMEOUT, metavar="S",
-                       help=f"give up on a spec after S seconds (default {DEFAULT_TIMEOUT:g}; reported as unknown)")
+    check.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"give up on a spec after S seconds (default {DEFAULT_TIMEOUT:g}; reported as unknown)",
+    )
     check.add_argument("--jobs", type=_positive_int, metavar="N", help="specs checked at once (default: one per core)")
 
     draw = commands.add_parser("draw", help="an SVG picture of the solved network, or of one layer's arithmetic")
     draw.add_argument("spec")
-    draw.add_argument("--layer", metavar="NAME",
-                      help="draw this layer's arithmetic in the style of the guide's figures")
+    draw.add_argument(
+        "--layer", metavar="NAME", help="draw this layer's arithmetic in the style of the guide's figures"
+    )
     draw.add_argument("--output", metavar="FILE.svg", required=True)
     draw.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
-    draw.add_argument("--plan", type=_positive_int, default=1, metavar="N",
-                      help="take the N-th plan, in the order of solve --max-solutions (default 1)")
+    draw.add_argument(
+        "--plan",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
+    )
 
     export = commands.add_parser("export", help="a self-contained PyTorch nn.Module for the solved plan")
     export.add_argument("spec")
     export.add_argument("--to", choices=("pytorch",), required=True)
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     export.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
-    export.add_argument("--plan", type=_positive_int, default=1, metavar="N",
-                      help="take the N-th plan, in the order of solve --max-solutions (default 1)")
+    export.add_argument(
+        "--plan",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
+    )
 
     schema = commands.add_parser("schema", help="the JSON Schema of the spec format, for editors")
     schema.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
@@ -110,8 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("spec")
     run.add_argument("--seed", type=_natural_int, default=0, help="seed of the random input and weights (>= 0)")
     run.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
-    run.add_argument("--plan", type=_positive_int, default=1, metavar="N",
-                      help="take the N-th plan, in the order of solve --max-solutions (default 1)")
+    run.add_argument(
+        "--plan",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
+    )
     return parser
 
 
@@ -166,8 +198,14 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return EXIT_USAGE
     try:
         with _signals_end_the_command():
-            commands = {"solve": _solve, "check": _check, "run": _run, "draw": _draw, "export": _export,
-                        "schema": _schema}
+            commands = {
+                "solve": _solve,
+                "check": _check,
+                "run": _run,
+                "draw": _draw,
+                "export": _export,
+                "schema": _schema,
+            }
             return commands[args.command](args, stdout, stderr)
     except UsageError as e:
         print(visible(e if str(e).startswith("planner") else f"planner: {e}"), file=stderr)
@@ -220,9 +258,15 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _writable(args.output)
     deadline = Deadline(args.timeout)
     with alarm(deadline):
-        result = api.solve(args.spec, max_solutions=None if args.all else args.max_solutions,
-                           count=args.count or args.all, deadline=deadline, verify=not args.no_verify,
-                           full_width=args.full_width, progress=_Progress(stderr))
+        result = api.solve(
+            args.spec,
+            max_solutions=None if args.all else args.max_solutions,
+            count=args.count or args.all,
+            deadline=deadline,
+            verify=not args.no_verify,
+            full_width=args.full_width,
+            progress=_Progress(stderr),
+        )
     _Progress.clear(stderr)
     with_count = args.count or args.all
     status = EXIT_BY_STATUS[result.status]
@@ -271,8 +315,10 @@ def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, Plan
         stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, False, False))
         return result, None, EXIT_BY_STATUS[result.status]
     if len(result.plans) < args.plan:
-        raise UsageError(f"planner: --plan {args.plan}: {visible(result.spec)} has only {len(result.plans)} "
-                         f"plan{'s' if len(result.plans) > 1 else ''}")
+        raise UsageError(
+            f"planner: --plan {args.plan}: {visible(result.spec)} has only {len(result.plans)} "
+            f"plan{'s' if len(result.plans) > 1 else ''}"
+        )
     return result, result.plans[args.plan - 1], EXIT_OK
 
 

@@ -31,19 +31,32 @@ from planner import arithmetic as ar
 from planner.arithmetic import Num
 from planner.errors import ConstraintError
 
-PARAMS = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
-          "out_features")
+PARAMS = (
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "output_padding",
+    "groups",
+    "out_channels",
+    "in_features",
+    "out_features",
+)
 FIELDS = ("rf", "jump")  # receptive field and jump, per axis
 MAX_LENGTH = 1000  # characters of one constraint, whitespace runs counted as one
 MAX_DEPTH = 100  # nesting levels of one constraint
 INT64_MAX = 2**63 - 1
-_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
-            ast.Gt: operator.gt, ast.GtE: operator.ge}
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
 _SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.FloorDiv: "//", ast.Mod: "%"}
 _NOT = re.compile(r"(?<![A-Za-z0-9_])not(?![A-Za-z0-9_])")
 LANGUAGE = "use ints, <layer>.<param>, <layer>.shape[i], + - * // %, comparisons, and, or, not"
-
-
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,7 @@ def shown(text: str, limit: int = 60) -> str:
     """`text` fit to be quoted in a message: one line, printable, at most `limit` characters."""
     text = " ".join(text.split())
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse(text: str) -> Expr:
@@ -146,8 +159,9 @@ def _is_bool(expr: Expr) -> bool:
 def _number(node: ast.AST) -> Expr:
     expr = _convert(node)
     if _is_bool(expr):
-        raise ConstraintError(f"'{_unparse(node)}' is a comparison, not a number; + - * // % and comparisons "
-                              "take numbers")
+        raise ConstraintError(
+            f"'{_unparse(node)}' is a comparison, not a number; + - * // % and comparisons take numbers"
+        )
     return expr
 
 
@@ -167,8 +181,11 @@ def _unparse(node: ast.AST) -> str:
 
 def _literal(value: int) -> int:
     if abs(value) > INT64_MAX:
-        raise ConstraintError(f"the integer {shown(str(value), 30)} is out of range: no framework holds an integer "
-                              "beyond int64 (2**63 - 1)", "size-range")
+        raise ConstraintError(
+            f"the integer {shown(str(value), 30)} is out of range: no framework holds an integer "
+            "beyond int64 (2**63 - 1)",
+            "size-range",
+        )
     return value
 
 
@@ -233,8 +250,10 @@ def _ref(node: ast.AST) -> Ref:
     if attr in FIELDS and len(index) != 1:
         raise ConstraintError(f"'{_unparse(node)}': write {layer}.{attr}[axis] with one index")
     if attr not in ("shape", *FIELDS) and (layer == "input" or attr not in PARAMS):
-        raise ConstraintError(f"'{shown(layer, 30)}.{shown(attr, 30)}' is not something a constraint can use; "
-                              f"use <layer>.shape[i] or one of {', '.join(PARAMS)}")
+        raise ConstraintError(
+            f"'{shown(layer, 30)}.{shown(attr, 30)}' is not something a constraint can use; "
+            f"use <layer>.shape[i] or one of {', '.join(PARAMS)}"
+        )
     return Ref(layer, attr, tuple(index))
 
 

@@ -23,8 +23,6 @@ CANCEL_MARGIN = 0.05  # seconds: a check Z3 cancels this long before its timeout
 ALARM_GRACE = 1.0  # seconds past the deadline before the backstop interrupts whatever is running
 
 
-
-
 class Deadline:
     """A point in time after which work stops; `None` seconds: never."""
 

@@ -149,8 +149,9 @@ class Network:
     def node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
 
-    def diagnostic(self, path: tuple, code: str, message: str, *, layer: str | None = None,
-                   severity: Severity = "error") -> Diagnostic:
+    def diagnostic(
+        self, path: tuple, code: str, message: str, *, layer: str | None = None, severity: Severity = "error"
+    ) -> Diagnostic:
         d = self.loaded.source.diagnostic(list(path), code, message, layer=layer)
         return d if severity == "error" else Diagnostic(d.file, d.line, d.column, code, message, severity, layer)
 
@@ -190,8 +191,12 @@ class _Builder:
             if name == "input":
                 self.error((*path, "name"), "duplicate-name", "'input' names the network's input; pick another name")
             elif name in seen:
-                self.error((*path, "name"), "duplicate-name",
-                           f"layer name '{name}' is already used by layer {seen[name]}", name)
+                self.error(
+                    (*path, "name"),
+                    "duplicate-name",
+                    f"layer name '{name}' is already used by layer {seen[name]}",
+                    name,
+                )
             seen.setdefault(name, index)
             inputs = self._inputs(layer, index, name, seen, previous=nodes[-1].name if nodes else "input")
             params = {key: self._param(layer, key, rank, path, name) for key in _param_keys(layer)}
@@ -201,8 +206,11 @@ class _Builder:
             nodes.append(Node(name, layer.op, index, inputs, params, expect, layer))
         constraints = tuple(self._constraint(text, position, nodes) for position, text in enumerate(spec.constraints))
         if spec.objective is not None and (spec.objective.minimize is None) == (spec.objective.maximize is None):
-            self.error(("objective",), "value", "an objective is one of {minimize: params|flops|kernel_sum} "
-                       "or {maximize: receptive_field}")
+            self.error(
+                ("objective",),
+                "value",
+                "an objective is one of {minimize: params|flops|kernel_sum} or {maximize: receptive_field}",
+            )
         if self.errors:
             raise SpecError(sorted(self.errors, key=lambda d: (d.line, d.column)))
         name = spec.name or _stem(self.loaded.file)
@@ -220,8 +228,12 @@ class _Builder:
         for ref in refs_of(expr):
             node = by_name.get(ref.layer)
             if ref.layer != "input" and node is None:
-                self.error(path, "unknown-layer", f"constraint '{shown(text)}': no layer named '{shown(ref.layer, 30)}'"
-                           f"{did_you_mean(ref.layer, [*by_name, 'input'])}")
+                self.error(
+                    path,
+                    "unknown-layer",
+                    f"constraint '{shown(text)}': no layer named '{shown(ref.layer, 30)}'"
+                    f"{did_you_mean(ref.layer, [*by_name, 'input'])}",
+                )
             elif node is not None and not ref.index and len(set(map(id, _flatten(node.params.get(ref.attr))))) > 1:
                 self.error(path, "constraint", f"constraint '{shown(text)}': {ref} differs per axis; write {ref}[axis]")
         return Constraint(text, position, expr)
@@ -232,8 +244,9 @@ class _Builder:
         if getattr(layer, "inputs", None):
             refs = [self._reference(r, (*path, "inputs", n), name, seen, index) for n, r in enumerate(layer.inputs)]
         else:
-            refs = [previous if layer.input is None
-                    else self._reference(layer.input, (*path, "input"), name, seen, index)]
+            refs = [
+                previous if layer.input is None else self._reference(layer.input, (*path, "input"), name, seen, index)
+            ]
         if getattr(layer, "like", None):
             refs.append(self._reference(layer.like, (*path, "like"), name, seen, index))
         return tuple(refs)
@@ -244,8 +257,9 @@ class _Builder:
         if ref == name:
             self.error(path, "cycle", f"layer '{name}' reads its own output", name)
         elif ref in {(m.name or default_name(m.op, i)) for i, m in enumerate(self.spec.layers)}:
-            self.error(path, "order", f"layer '{ref}' is defined after '{name}'; a layer can only read earlier layers",
-                       name)
+            self.error(
+                path, "order", f"layer '{ref}' is defined after '{name}'; a layer can only read earlier layers", name
+            )
         else:
             earlier = [n for n in seen if n != name]
             self.error(path, "unknown-layer", f"no layer named '{ref}'{did_you_mean(ref, [*earlier, 'input'])}", name)
@@ -280,8 +294,13 @@ class _Builder:
             return self._padding(value, rank, path, name)
         if isinstance(value, list):
             if len(value) != rank:
-                self.error(path, "rank", f"'{key}' has {_count(len(value), 'entry', 'entries')} but the input has "
-                       f"{_count(rank, 'spatial axis', 'spatial axes')}", name)
+                self.error(
+                    path,
+                    "rank",
+                    f"'{key}' has {_count(len(value), 'entry', 'entries')} but the input has "
+                    f"{_count(rank, 'spatial axis', 'spatial axes')}",
+                    name,
+                )
             return tuple(self._term(v, key, (*path, a), f"{name}.{key}[{a}]") for a, v in enumerate(value[:rank]))
         term = self._term(value, key, path, f"{name}.{key}")
         return (term,) * rank
@@ -293,13 +312,22 @@ class _Builder:
             term = self._term(value, "padding", path, f"{name}.padding")
             return ((term, term),) * rank
         if len(value) != rank:
-            self.error(path, "rank", f"'padding' has {_count(len(value), 'entry', 'entries')} but the input has "
-                       f"{_count(rank, 'spatial axis', 'spatial axes')}", name)
+            self.error(
+                path,
+                "rank",
+                f"'padding' has {_count(len(value), 'entry', 'entries')} but the input has "
+                f"{_count(rank, 'spatial axis', 'spatial axes')}",
+                name,
+            )
         pairs = []
         for a, entry in enumerate(value[:rank]):
             if isinstance(entry, list):
-                pairs.append(tuple(self._term(v, "padding", (*path, a, side), f"{name}.padding[{a}][{side}]")
-                                   for side, v in enumerate(entry)))
+                pairs.append(
+                    tuple(
+                        self._term(v, "padding", (*path, a, side), f"{name}.padding[{a}][{side}]")
+                        for side, v in enumerate(entry)
+                    )
+                )
             else:
                 term = self._term(entry, "padding", (*path, a), f"{name}.padding[{a}]")
                 pairs.append((term, term))
@@ -333,8 +361,12 @@ class _Builder:
         declared = self.spec.variables.get(var)
         if isinstance(declared, int):
             if declared < LOWER_BOUND[lower_kind]:
-                self.error(("variables", var), "value", f"variable '${var}' is used as {uses}, "
-                           f"so it must be at least {LOWER_BOUND[lower_kind]}, got {declared}")
+                self.error(
+                    ("variables", var),
+                    "value",
+                    f"variable '${var}' is used as {uses}, "
+                    f"so it must be at least {LOWER_BOUND[lower_kind]}, got {declared}",
+                )
             return declared
         errors_before = len(self.errors)
         if declared is None or declared == "?":  # the defaults of every kind it is used as
@@ -361,8 +393,11 @@ class _Builder:
         elif isinstance(value, OneOf):
             held = sorted({v for v in value.one_of if v <= INT64_MAX})  # a candidate beyond int64 is never chosen
             if not held:
-                self.error(path, "size-range", "every value of this one_of is beyond int64 (2**63 - 1); "
-                           "no framework can hold it")
+                self.error(
+                    path,
+                    "size-range",
+                    "every value of this one_of is beyond int64 (2**63 - 1); no framework can hold it",
+                )
                 held = [lower]
             domain = Domain(min(held), max(held), 1, tuple(held))
         else:

@@ -55,6 +55,16 @@ def plan_value(network, plan) -> int | float:
 def encoded_value(enc) -> Num:
     """The network's objective as a Z3 term of an encoding."""
     network = enc.network
-    layers = [LayerView(node.name, node.op, node.inputs, enc.params[node.name], enc.shapes[node.inputs[0]],
-                        enc.shapes[node.name], OPS[node.op].attributes(node.model)) for node in network.nodes]
+    layers = [
+        LayerView(
+            node.name,
+            node.op,
+            node.inputs,
+            enc.params[node.name],
+            enc.shapes[node.inputs[0]],
+            enc.shapes[node.name],
+            OPS[node.op].attributes(node.model),
+        )
+        for node in network.nodes
+    ]
     return objective_value(network.objective[1], layers, network.rank)

@@ -33,33 +33,60 @@ def instantiate(value: Any, env: Callable[[Unknown], Num]) -> Any:
     return value
 
 
-def layer_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env: Callable[[Unknown], Num],
-                   overrides: Mapping[Unknown, int] | None = None) -> Transfer:
+def layer_transfer(
+    network: Network,
+    node: Node,
+    inputs: tuple[Shape, ...],
+    env: Callable[[Unknown], Num],
+    overrides: Mapping[Unknown, int] | None = None,
+) -> Transfer:
     """The node's transfer with the rules every layer has; raises LayerError for structural problems."""
     lookup = env if not overrides else (lambda u: overrides[u] if u in overrides else env(u))
     params = {key: instantiate(value, lookup) for key, value in node.params.items()}
     op = OPS[node.op]
     transfer = op.transfer(Call(params, node.model, inputs, network.dialect))
     rules = list(transfer.rules)
-    rules += [Rule(size >= 1, "size", "output size on axis {} is {}; every size must be at least 1", (a, size))
-              for a, size in enumerate(transfer.shape[2:]) if not isinstance(size, int) or size < 1]
+    rules += [
+        Rule(size >= 1, "size", "output size on axis {} is {}; every size must be at least 1", (a, size))
+        for a, size in enumerate(transfer.shape[2:])
+        if not isinstance(size, int) or size < 1
+    ]
     if "input" in node.inputs:  # an input shape known in the spec is checked when it is loaded
         fits = fits_int64(inputs[node.inputs.index("input")])
         if fits is not True:
-            rules.append(Rule(fits, "size-range", "the input shape {} has more elements than int64 holds "
-                              "(2**63 - 1); no framework can hold it", (inputs[node.inputs.index("input")],)))
+            rules.append(
+                Rule(
+                    fits,
+                    "size-range",
+                    "the input shape {} has more elements than int64 holds (2**63 - 1); no framework can hold it",
+                    (inputs[node.inputs.index("input")],),
+                )
+            )
     fits = fits_int64(transfer.shape)
     if fits is not True:
-        rules.append(Rule(fits, "size-range", "output shape {} has more elements than int64 holds (2**63 - 1); "
-                          "no framework can hold it", (transfer.shape,)))
+        rules.append(
+            Rule(
+                fits,
+                "size-range",
+                "output shape {} has more elements than int64 holds (2**63 - 1); no framework can hold it",
+                (transfer.shape,),
+            )
+        )
     if node.expect is not None:
         if len(node.expect) != len(transfer.shape):
-            raise LayerError("expect", f"'expect' has {len(node.expect)} entries but the layer's output has rank "
-                             f"{len(transfer.shape)}", "expect")
+            raise LayerError(
+                "expect",
+                f"'expect' has {len(node.expect)} entries but the layer's output has rank {len(transfer.shape)}",
+                "expect",
+            )
         shown = [("?" if e is None else e) for e in node.expect]
-        rules += [Rule(got == want, "expect", "expected output shape {}, the layer gives {}", (shown, transfer.shape),
-                       "expect")
-                  for got, want in zip(transfer.shape, node.expect, strict=True) if want is not None]
+        rules += [
+            Rule(
+                got == want, "expect", "expected output shape {}, the layer gives {}", (shown, transfer.shape), "expect"
+            )
+            for got, want in zip(transfer.shape, node.expect, strict=True)
+            if want is not None
+        ]
     return Transfer(transfer.shape, tuple(rules), transfer.params, op.attributes(node.model))
 
 
@@ -84,7 +111,7 @@ def fits_int64(shape: Shape) -> Bool:
 def _iroot(n: int, k: int) -> int:
     """The largest r with r**k <= n (n >= 0)."""
     r = int(round(n ** (1 / k)))
-    while r ** k > n:
+    while r**k > n:
         r -= 1
     while (r + 1) ** k <= n:
         r += 1
@@ -119,8 +146,6 @@ def located(network: Network, node: Node, code: str, message: str, param: str | 
     return network.diagnostic(path, code, f"{node.name}: {message}", layer=node.name)
 
 
-
-
 @dataclass(frozen=True)
 class LayerPlan:
     name: str
@@ -144,8 +169,14 @@ class LayerPlan:
         return int(OPS[self.op].macs(self)) * self.output_shape[0]
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"name": self.name, "op": self.op, "input_shape": list(self.input_shape),
-             "output_shape": list(self.output_shape), "params": _jsonable(self.params), "inputs": list(self.inputs)}
+        d = {
+            "name": self.name,
+            "op": self.op,
+            "input_shape": list(self.input_shape),
+            "output_shape": list(self.output_shape),
+            "params": _jsonable(self.params),
+            "inputs": list(self.inputs),
+        }
         if len(self.input_shapes) > 1:
             d["input_shapes"] = _jsonable(self.input_shapes)
         d["params_count"], d["macs"] = self.params_count, self.macs
@@ -180,12 +211,18 @@ class Plan:
         activation memory torchinfo calls the forward/backward pass size: every layer's float32 output,
         twice (values and gradients), in MB of 10^6 bytes."""
         outputs = sum(math.prod(ly.output_shape) for ly in self.layers)
-        return {"params": sum(ly.params_count for ly in self.layers), "macs": sum(ly.macs for ly in self.layers),
-                "activations_mb": round(2 * ACTIVATION_BYTES * outputs / 1e6, 2)}
+        return {
+            "params": sum(ly.params_count for ly in self.layers),
+            "macs": sum(ly.macs for ly in self.layers),
+            "activations_mb": round(2 * ACTIVATION_BYTES * outputs / 1e6, 2),
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"input_shape": list(self.input_shape), "layers": [ly.to_dict() for ly in self.layers],
-                             "totals": self.totals}
+        d: dict[str, Any] = {
+            "input_shape": list(self.input_shape),
+            "layers": [ly.to_dict() for ly in self.layers],
+            "totals": self.totals,
+        }
         if self.objective is not None:
             d["objective"] = self.objective
         d["verified"] = bool(self.verified)
@@ -225,11 +262,25 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
             raise InfeasibleError([located(network, node, r.code, r.message, r.param) for r in broken])
         shapes[node.name] = transfer.shape
         solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
-        layers.append(LayerPlan(node.name, node.op, inputs[0], transfer.shape, transfer.params, solved, node.inputs,
-                                inputs, transfer.attrs))
+        layers.append(
+            LayerPlan(
+                node.name,
+                node.op,
+                inputs[0],
+                transfer.shape,
+                transfer.params,
+                solved,
+                node.inputs,
+                inputs,
+                transfer.attrs,
+            )
+        )
     by_name = {layer.name: layer for layer in layers}
-    fields = receptive_fields([(ly.name, ly.op, ly.inputs, ly.params, ly.input_shape) for ly in layers],
-                              network.rank) if network.constraints else {}
+    fields = (
+        receptive_fields([(ly.name, ly.op, ly.inputs, ly.params, ly.input_shape) for ly in layers], network.rank)
+        if network.constraints
+        else {}
+    )
 
     def lookup(ref: Ref) -> int:
         if ref.layer == "input":

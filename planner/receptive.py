@@ -18,8 +18,9 @@ from planner.arithmetic import Num
 from planner.ops import OPS, Field
 
 
-def receptive_fields(layers: list[tuple[str, str, tuple[str, ...], dict[str, Any], tuple]], rank: int
-                     ) -> dict[str, Field | None]:
+def receptive_fields(
+    layers: list[tuple[str, str, tuple[str, ...], dict[str, Any], tuple]], rank: int
+) -> dict[str, Field | None]:
     """Each layer's field, from (name, op, inputs, params, input shape) in order; None once the axes are gone."""
     fields: dict[str, Field | None] = {"input": ((1,) * rank, (1,) * rank)}
     for name, op, inputs, params, in_shape in layers:

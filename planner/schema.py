@@ -22,7 +22,7 @@ def spec_schema() -> dict[str, Any]:
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "planner spec",
-        "description": "A network for planner: input shape, layers with known or unknown (\"?\") parameters, "
+        "description": 'A network for planner: input shape, layers with known or unknown ("?") parameters, '
         "constraints and an objective (SPEC.md section 1).",
         **{key: value for key, value in schema.items() if key != "title"},
     }

@@ -112,8 +112,11 @@ TRANSPOSED_RELATIONSHIPS = {
 @pytest.mark.parametrize("number", sorted(TRANSPOSED_RELATIONSHIPS), ids=lambda n: f"relationship-{n}")
 def test_transposed_relationships(number):
     precondition, formula = TRANSPOSED_RELATIONSHIPS[number]
-    cases = [(i, k, s, p) for i, k, s, p, d in _cases(lambda i, k, s, p, d: d == 1 and p <= k - 1)
-             if precondition(i, k, s, p)]
+    cases = [
+        (i, k, s, p)
+        for i, k, s, p, d in _cases(lambda i, k, s, p, d: d == 1 and p <= k - 1)
+        if precondition(i, k, s, p)
+    ]
     assert cases
     for i, k, s, p in cases:
         i_ = ar.conv_output(i, k, s, p, p, 1)
@@ -199,9 +202,16 @@ def test_upsample_output_over_ints_and_terms():
     assert _z3_value(ar.upsample_output(z3.Int("i"), 3), i=5) == 15
 
 
-@pytest.mark.parametrize("pb, pe, k, pytorch, onnx", [
-    (1, 1, 2, True, True), (1, 0, 3, True, True), (2, 1, 3, False, True), (3, 0, 3, False, False),
-], ids=str)
+@pytest.mark.parametrize(
+    "pb, pe, k, pytorch, onnx",
+    [
+        (1, 1, 2, True, True),
+        (1, 0, 3, True, True),
+        (2, 1, 3, False, True),
+        (3, 0, 3, False, False),
+    ],
+    ids=str,
+)
 def test_pool_padding_limits(pb, pe, k, pytorch, onnx):
     assert ar.pytorch_pool_padding_fits(pb, pe, k) is pytorch
     assert ar.onnx_pool_padding_fits(pb, pe, k) is onnx

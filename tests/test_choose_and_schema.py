@@ -18,8 +18,16 @@ from tests.conftest import EXAMPLES, ROOT, run, write
 DCGAN = ROOT / "specs" / "dcgan_generator.yaml"
 GUIDE = ROOT / "specs" / "guide_transposed.yaml"
 VALID = sorted((ROOT / "tests" / "specs" / "valid").glob("*.yaml"))
-FORM_ERRORS = ["unknown_key", "unknown_top_key", "unknown_op", "wrong_type", "wrong_type_channels",
-               "missing_key", "variable_without_name", "unknown_dialect"]
+FORM_ERRORS = [
+    "unknown_key",
+    "unknown_top_key",
+    "unknown_op",
+    "wrong_type",
+    "wrong_type_channels",
+    "missing_key",
+    "variable_without_name",
+    "unknown_dialect",
+]
 
 
 @pytest.fixture(scope="module")

@@ -114,24 +114,41 @@ def test_directory_instead_of_a_file_exits_1(tmp_path: Path) -> None:
     assert f"{tmp_path}:1:1: error: " in out + err and "[io]" in out + err
 
 
-@pytest.mark.parametrize("argv", [
-    ["solve", str(GUIDE), "--frobnicate"],
-    ["solve"],
-    ["solve", str(GUIDE), "--max-solutions", "0"],
-    ["solve", str(GUIDE), "--max-solutions", "-3"],
-    ["solve", str(GUIDE), "--max-solutions", "two"],
-    ["solve", str(GUIDE), "--all", "--max-solutions", "2"],
-    ["solve", str(GUIDE), "--format", "github"],
-    ["solve", str(GUIDE), "--format", "xml"],
-    ["solve", str(GUIDE), "--timeout", "0"],
-    ["solve", str(GUIDE), "--timeout", "-1"],
-    ["frobnicate", str(GUIDE)],
-    [],
-    ["run"],
-    ["run", str(GUIDE), "--seed", "x"],
-], ids=["unknown-flag", "missing-file-argument", "max-solutions-0", "max-solutions-negative",
-        "max-solutions-not-int", "all-with-max-solutions", "github-format-for-solve", "unknown-format",
-        "timeout-0", "timeout-negative", "unknown-command", "no-command", "run-missing-file", "run-bad-seed"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["solve", str(GUIDE), "--frobnicate"],
+        ["solve"],
+        ["solve", str(GUIDE), "--max-solutions", "0"],
+        ["solve", str(GUIDE), "--max-solutions", "-3"],
+        ["solve", str(GUIDE), "--max-solutions", "two"],
+        ["solve", str(GUIDE), "--all", "--max-solutions", "2"],
+        ["solve", str(GUIDE), "--format", "github"],
+        ["solve", str(GUIDE), "--format", "xml"],
+        ["solve", str(GUIDE), "--timeout", "0"],
+        ["solve", str(GUIDE), "--timeout", "-1"],
+        ["frobnicate", str(GUIDE)],
+        [],
+        ["run"],
+        ["run", str(GUIDE), "--seed", "x"],
+    ],
+    ids=[
+        "unknown-flag",
+        "missing-file-argument",
+        "max-solutions-0",
+        "max-solutions-negative",
+        "max-solutions-not-int",
+        "all-with-max-solutions",
+        "github-format-for-solve",
+        "unknown-format",
+        "timeout-0",
+        "timeout-negative",
+        "unknown-command",
+        "no-command",
+        "run-missing-file",
+        "run-bad-seed",
+    ],
+)
 def test_bad_usage_exits_2(argv: list[str]) -> None:
     code, out, err = run(*argv)
     assert code == 2
@@ -272,8 +289,13 @@ def test_run_of_an_invalid_spec_exits_1(tmp_path: Path) -> None:
 
 
 def test_python_dash_m_planner() -> None:
-    proc = subprocess.run([sys.executable, "-m", "planner", "solve", str(GUIDE), "--format", "json"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", "solve", str(GUIDE), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "solved"

@@ -152,11 +152,21 @@ def conv_layers(draw) -> Layer:
     stride = draw(axes(rank, 1, 4))
     if kind == "same" and draw(st.booleans()):
         stride = [1] * rank  # torch accepts 'same' only here
-    padding = {"int": draw(st.integers(0, 4)), "axes": draw(axes(rank, 0, 4)),
-               "pairs": draw(pair_lists(rank, 4))}.get(kind, kind)
+    padding = {"int": draw(st.integers(0, 4)), "axes": draw(axes(rank, 0, 4)), "pairs": draw(pair_lists(rank, 4))}.get(
+        kind, kind
+    )
     c_in, c_out, groups = draw(channels())
-    return Layer("conv", draw(axes(rank, 1, 12)), draw(axes(rank, 1, 5)), stride, draw(axes(rank, 1, 3)), padding,
-                 c_in, c_out, groups)
+    return Layer(
+        "conv",
+        draw(axes(rank, 1, 12)),
+        draw(axes(rank, 1, 5)),
+        stride,
+        draw(axes(rank, 1, 3)),
+        padding,
+        c_in,
+        c_out,
+        groups,
+    )
 
 
 @st.composite
@@ -164,14 +174,25 @@ def conv_transpose_layers(draw) -> Layer:
     rank = draw(st.integers(1, 2))
     stride, dilation = draw(axes(rank, 1, 3)), draw(axes(rank, 1, 3))
     # output_padding around its bound: max(stride, dilation) - 1 is allowed, max(...) is not
-    output_padding = [draw(st.sampled_from([0, 0, max(s, d) - 1, max(s, d) - 1, max(s, d), draw(st.integers(0, 3))]))
-                      for s, d in zip(stride, dilation, strict=True)]
+    output_padding = [
+        draw(st.sampled_from([0, 0, max(s, d) - 1, max(s, d) - 1, max(s, d), draw(st.integers(0, 3))]))
+        for s, d in zip(stride, dilation, strict=True)
+    ]
     kind = draw(st.sampled_from(["int", "axes", "pairs"]))
-    padding = {"int": draw(st.integers(0, 5)), "axes": draw(axes(rank, 0, 5)),
-               "pairs": draw(pair_lists(rank, 5))}[kind]
+    padding = {"int": draw(st.integers(0, 5)), "axes": draw(axes(rank, 0, 5)), "pairs": draw(pair_lists(rank, 5))}[kind]
     c_in, c_out, groups = draw(channels())
-    return Layer("conv_transpose", draw(axes(rank, 1, 8)), draw(axes(rank, 1, 4)), stride, dilation, padding,
-                 c_in, c_out, groups, output_padding)
+    return Layer(
+        "conv_transpose",
+        draw(axes(rank, 1, 8)),
+        draw(axes(rank, 1, 4)),
+        stride,
+        dilation,
+        padding,
+        c_in,
+        c_out,
+        groups,
+        output_padding,
+    )
 
 
 @st.composite
@@ -184,8 +205,11 @@ def pool_layers(draw, op: str) -> Layer:
     kinds = ["int", "int", "axes", "valid"] + ([] if ceil_mode else ["pairs"])  # see test_pool_pairs_in_ceil_mode
     kind = draw(st.sampled_from(kinds))
     top = max(kernel) // 2 + 1  # one past PyTorch's bound, now and then
-    padding = {"int": draw(st.integers(0, top)), "axes": draw(axes(rank, 0, top)),
-               "pairs": draw(pair_lists(rank, top))}.get(kind, kind)
+    padding = {
+        "int": draw(st.integers(0, top)),
+        "axes": draw(axes(rank, 0, top)),
+        "pairs": draw(pair_lists(rank, top)),
+    }.get(kind, kind)
     return Layer(op, draw(axes(rank, 1, 12)), kernel, stride, dilation, padding, ceil_mode=ceil_mode)
 
 
@@ -217,15 +241,32 @@ def torch_forward(layer: Layer) -> tuple[int, ...] | None:
                     x, padding = F.pad(x, flat_pads(pairs(layer.padding, layer.rank))), 0
                 else:
                     padding = tuple(b for b, _ in pairs(layer.padding, layer.rank))
-                m = CONV[layer.rank](layer.c_in, layer.c_out, tuple(layer.kernel), tuple(layer.stride), padding,
-                                     tuple(layer.dilation), layer.groups, bias=False)
+                m = CONV[layer.rank](
+                    layer.c_in,
+                    layer.c_out,
+                    tuple(layer.kernel),
+                    tuple(layer.stride),
+                    padding,
+                    tuple(layer.dilation),
+                    layer.groups,
+                    bias=False,
+                )
                 y = m(x)
             elif layer.op == "conv_transpose":
                 assert layer.padding not in ("same", "same_lower"), "torch's transposed convolutions have no 'same'"
                 crop = [(0, 0)] * layer.rank if layer.padding == "valid" else pairs(layer.padding, layer.rank)
                 padding = 0 if asymmetric else tuple(b for b, _ in crop)
-                m = CONV_T[layer.rank](layer.c_in, layer.c_out, tuple(layer.kernel), tuple(layer.stride), padding,
-                                       tuple(layer.output_padding), layer.groups, False, tuple(layer.dilation))
+                m = CONV_T[layer.rank](
+                    layer.c_in,
+                    layer.c_out,
+                    tuple(layer.kernel),
+                    tuple(layer.stride),
+                    padding,
+                    tuple(layer.output_padding),
+                    layer.groups,
+                    False,
+                    tuple(layer.dilation),
+                )
                 y = m(x)
                 if asymmetric:  # pairs: padding crops the output, begin cells at the start, end at the end
                     if any(n - b - e <= 0 for (b, e), n in zip(crop, y.shape[2:], strict=True)):
@@ -240,8 +281,9 @@ def torch_forward(layer: Layer) -> tuple[int, ...] | None:
                     padding = tuple(b for b, _ in pairs(layer.padding, layer.rank))
                 stride = None if layer.stride is None else tuple(layer.stride)
                 if layer.op == "maxpool":
-                    m = MAXPOOL[layer.rank](tuple(layer.kernel), stride, padding, tuple(layer.dilation),
-                                            ceil_mode=layer.ceil_mode)
+                    m = MAXPOOL[layer.rank](
+                        tuple(layer.kernel), stride, padding, tuple(layer.dilation), ceil_mode=layer.ceil_mode
+                    )
                 else:
                     m = AVGPOOL[layer.rank](tuple(layer.kernel), stride, padding, ceil_mode=layer.ceil_mode)
                 y = m(x)
@@ -278,8 +320,12 @@ def stricter(layer: Layer) -> frozenset[str]:
 def outcome(ours: Outcome, theirs: Any, layer: Layer) -> str:
     """A label for hypothesis' statistics (pytest --hypothesis-show-statistics)."""
     kind = layer.padding if isinstance(layer.padding, str) else type(layer.padding).__name__
-    both = {(True, True): "both accept", (False, False): "both refuse", (True, False): "framework refuses",
-            (False, True): "planner refuses: " + ",".join(sorted(ours.codes))}[(ours.ok, theirs is not None)]
+    both = {
+        (True, True): "both accept",
+        (False, False): "both refuse",
+        (True, False): "framework refuses",
+        (False, True): "planner refuses: " + ",".join(sorted(ours.codes)),
+    }[(ours.ok, theirs is not None)]
     return f"{kind}, {both}"
 
 
@@ -294,7 +340,8 @@ def check_against_torch(layer: Layer) -> None:
         allowed = stricter(layer)
         assert allowed and ours.codes <= allowed, (
             f"torch gives {theirs}, planner refuses with {sorted(ours.codes)} (documented: {sorted(allowed)}):\n"
-            f"{ours.text}")
+            f"{ours.text}"
+        )
 
 
 @settings(max_examples=90)
@@ -409,7 +456,8 @@ def test_conv_transpose_padding_beyond_the_kernel() -> None:
     one_side = Layer("conv_transpose", [5], [3], [1], [1], [[6, 0]], output_padding=[0])
     assert torch_forward(one_side) == one_side.planner("pytorch").shape == (1, 2, 1)
     assert Layer("conv_transpose", [5], [3], [1], [1], [[7, 0]], output_padding=[0]).planner("pytorch").codes == {
-        "padding"}
+        "padding"
+    }
     with pytest.raises(RuntimeError, match="negative padding"):
         F.conv_transpose1d(torch.zeros(1, 1, 5), torch.zeros(1, 1, 3), padding=-1)
     onnx = pytest.importorskip("onnx")
@@ -449,8 +497,11 @@ def onnx_model(layer: Layer, *, weights: np.ndarray | None = None):
     names, initializers = ["x"], []
     if layer.op in ("conv", "conv_transpose"):
         attrs["group"] = layer.groups
-        w_shape = ([layer.c_out, layer.c_in // layer.groups] if layer.op == "conv"
-                   else [layer.c_in, layer.c_out // layer.groups]) + layer.kernel
+        w_shape = (
+            [layer.c_out, layer.c_in // layer.groups]
+            if layer.op == "conv"
+            else [layer.c_in, layer.c_out // layer.groups]
+        ) + layer.kernel
         names.append("w")
         if weights is None:
             inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, w_shape))
@@ -458,8 +509,9 @@ def onnx_model(layer: Layer, *, weights: np.ndarray | None = None):
             assert list(weights.shape) == w_shape
             initializers.append(onnx.numpy_helper.from_array(weights.astype(np.float32), "w"))
     node = helper.make_node(ONNX_OPS[layer.op], names, ["y"], **attrs)
-    graph = helper.make_graph([node], "layer", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                              initializer=initializers)
+    graph = helper.make_graph(
+        [node], "layer", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=initializers
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 10  # what onnxruntime reads
     return model
@@ -492,18 +544,35 @@ def onnx_layers(draw) -> Layer:
     c_in, c_out = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
     output_padding = None
     if op == "conv_transpose":
-        output_padding = [draw(st.sampled_from([0, 0, max(s, d) - 1, max(s, d)]))
-                          for s, d in zip(stride, dilation, strict=True)]
-    return Layer(op, draw(axes(rank, 1, 10)), kernel, stride, dilation, padding, c_in, c_out, groups,
-                 output_padding, ceil_mode=op in POOLS and draw(st.booleans()))
+        output_padding = [
+            draw(st.sampled_from([0, 0, max(s, d) - 1, max(s, d)])) for s, d in zip(stride, dilation, strict=True)
+        ]
+    return Layer(
+        op,
+        draw(axes(rank, 1, 10)),
+        kernel,
+        stride,
+        dilation,
+        padding,
+        c_in,
+        c_out,
+        groups,
+        output_padding,
+        ceil_mode=op in POOLS and draw(st.booleans()),
+    )
 
 
 def same_transpose_needs_negative_padding(layer: Layer) -> bool:
     """conv_transpose `same` whose total padding d(k-1) + 1 - s + a is negative on some axis:
     planner refuses it, ONNX clamps the padding at 0 (see test_onnx_same_transpose_kernel_below_stride)."""
-    return (layer.op == "conv_transpose" and layer.padding in ("same", "same_lower")
-            and any(k_eff(k, d) - s + a < 0 for k, s, d, a in
-                    zip(layer.kernel, layer.stride, layer.dilation, layer.output_padding, strict=True)))
+    return (
+        layer.op == "conv_transpose"
+        and layer.padding in ("same", "same_lower")
+        and any(
+            k_eff(k, d) - s + a < 0
+            for k, s, d, a in zip(layer.kernel, layer.stride, layer.dilation, layer.output_padding, strict=True)
+        )
+    )
 
 
 def onnx_same_transpose(i: int, k: int, s: int, d: int, a: int) -> int:
@@ -515,18 +584,24 @@ def onnx_same_transpose(i: int, k: int, s: int, d: int, a: int) -> int:
 def onnx_stricter(layer: Layer) -> frozenset[str]:
     """Planner's rules onnx's shape inference does not check (each is documented in docs/dialects.md)."""
     allowed = set(stricter(layer) - {"pool-padding"})
-    if layer.op == "conv_transpose" and any(a >= max(s, d) for a, s, d in
-                                            zip(layer.output_padding, layer.stride, layer.dilation, strict=True)):
+    if layer.op == "conv_transpose" and any(
+        a >= max(s, d) for a, s, d in zip(layer.output_padding, layer.stride, layer.dilation, strict=True)
+    ):
         allowed.add("output-padding")  # the ONNX spec states the rule; shape inference does not check it
-    if layer.op in POOLS and not isinstance(layer.padding, str) and any(
-            max(b, e) >= k for (b, e), k in zip(pairs(layer.padding, layer.rank), layer.kernel, strict=True)):
+    if (
+        layer.op in POOLS
+        and not isinstance(layer.padding, str)
+        and any(max(b, e) >= k for (b, e), k in zip(pairs(layer.padding, layer.rank), layer.kernel, strict=True))
+    ):
         allowed.add("pool-padding")  # onnxruntime's rule (pads < kernel), which shape inference does not check
     if layer.op != "conv_transpose" and layer.padding not in ("same", "same_lower"):
         # a window larger than the padded input: onnx computes (i + p - k_eff) / s + 1 with C++'s
         # truncating division, so 1 when k_eff - (i + p) < s (onnxruntime too, for the pools)
         sides = [(0, 0)] * layer.rank if layer.padding == "valid" else pairs(layer.padding, layer.rank)
-        if any(i + b + e < k_eff(k, d)
-               for (b, e), i, k, d in zip(sides, layer.size, layer.kernel, layer.dilation, strict=True)):
+        if any(
+            i + b + e < k_eff(k, d)
+            for (b, e), i, k, d in zip(sides, layer.size, layer.kernel, layer.dilation, strict=True)
+        ):
             allowed.add("kernel-size")
     return frozenset(allowed)
 
@@ -544,12 +619,20 @@ def test_against_onnx_shape_inference(layer: Layer) -> None:
             # onnx/onnx#4299: onnx's shape inference leaves output_padding out of the total padding,
             # max(0, k_eff - s), and so adds it to the output; the operator's text (output = input * stride,
             # output_padding inside the total padding), onnxruntime and planner do not.
-            assert theirs[2:] == tuple(onnx_same_transpose(i, k, s, d, a) for i, k, s, d, a in zip(
-                layer.size, layer.kernel, layer.stride, layer.dilation, layer.output_padding, strict=True))
+            assert theirs[2:] == tuple(
+                onnx_same_transpose(i, k, s, d, a)
+                for i, k, s, d, a in zip(
+                    layer.size, layer.kernel, layer.stride, layer.dilation, layer.output_padding, strict=True
+                )
+            )
             # planner: input * stride, unless even zero padding cannot get there (k_eff + a < s): then, as
             # onnx and onnxruntime clamp the total padding at 0, s(i - 1) + k_eff + a
-            expected = tuple(s * (i - 1) + k_eff(k, d) + a - max(0, k_eff(k, d) - s + a) for i, k, s, d, a in zip(
-                layer.size, layer.kernel, layer.stride, layer.dilation, layer.output_padding, strict=True))
+            expected = tuple(
+                s * (i - 1) + k_eff(k, d) + a - max(0, k_eff(k, d) - s + a)
+                for i, k, s, d, a in zip(
+                    layer.size, layer.kernel, layer.stride, layer.dilation, layer.output_padding, strict=True
+                )
+            )
             assert ours.shape == (*theirs[:2], *expected), f"planner {ours.shape}, onnx {theirs}:\n{ours.text}"
         else:
             assert ours.shape == theirs, f"planner {ours.shape} != onnx {theirs}:\n{ours.text}"
@@ -557,7 +640,8 @@ def test_against_onnx_shape_inference(layer: Layer) -> None:
         allowed = onnx_stricter(layer)
         assert allowed and ours.codes <= allowed, (
             f"onnx gives {theirs}, planner refuses with {sorted(ours.codes)} (documented: {sorted(allowed)}):\n"
-            f"{ours.text}")
+            f"{ours.text}"
+        )
 
 
 @pytest.mark.parametrize("mode", ["same", "same_lower"])
@@ -609,8 +693,12 @@ def planner_conv_transpose(layer: Layer, split: list[tuple[int, int]], x: np.nda
     """The transposed convolution with planner's [begin, end] padding: the full output, output_padding
     zeros at the end, then begin cells cut at the start and end cells at the end of each axis."""
     full = (F.conv_transpose1d, F.conv_transpose2d)[layer.rank - 1](
-        torch.from_numpy(x), torch.from_numpy(w), stride=tuple(layer.stride), dilation=tuple(layer.dilation),
-        groups=layer.groups)
+        torch.from_numpy(x),
+        torch.from_numpy(w),
+        stride=tuple(layer.stride),
+        dilation=tuple(layer.dilation),
+        groups=layer.groups,
+    )
     full = F.pad(full, flat_pads([(0, a) for a in layer.output_padding]))
     return full[(..., *(slice(b, n - e) for (b, e), n in zip(split, full.shape[2:], strict=True)))]
 
@@ -623,10 +711,20 @@ def ort_conv_transpose_layers(draw) -> Layer:
     output_padding = [draw(st.integers(0, s - 1)) for s in stride]
     padding = draw(st.sampled_from(["same", "same_lower", "pads"]))
     if padding == "pads":  # up to 3 past d(k-1), where the direct form's padding d(k-1) - p is a crop
-        padding = [[draw(st.integers(0, d * (k - 1) + 3)) for _ in range(2)]
-                   for k, d in zip(kernel, dilation, strict=True)]
-    return Layer("conv_transpose", draw(axes(rank, 1, 6)), kernel, stride, dilation, padding, c_in=2, c_out=2,
-                 output_padding=output_padding)
+        padding = [
+            [draw(st.integers(0, d * (k - 1) + 3)) for _ in range(2)] for k, d in zip(kernel, dilation, strict=True)
+        ]
+    return Layer(
+        "conv_transpose",
+        draw(axes(rank, 1, 6)),
+        kernel,
+        stride,
+        dilation,
+        padding,
+        c_in=2,
+        c_out=2,
+        output_padding=output_padding,
+    )
 
 
 @settings(max_examples=40)
@@ -659,7 +757,8 @@ def ort_deviates(layer: Layer) -> bool:
         return any(a >= s for a, s in zip(layer.output_padding, layer.stride, strict=True))
     return same and any(  # pools: SAME ignores the dilation; a negative SAME padding fails
         d > 1 or (math.ceil(i / s) - 1) * s + k_eff(k, d) - i < 0
-        for i, k, s, d in zip(layer.size, layer.kernel, layer.stride, layer.dilation, strict=True))
+        for i, k, s, d in zip(layer.size, layer.kernel, layer.stride, layer.dilation, strict=True)
+    )
 
 
 @settings(max_examples=50)
@@ -670,8 +769,11 @@ def test_against_onnxruntime(layer: Layer) -> None:
     ours = layer.planner("onnx")
     weights = None
     if layer.op in ("conv", "conv_transpose"):
-        w_shape = ([layer.c_out, layer.c_in // layer.groups] if layer.op == "conv"
-                   else [layer.c_in, layer.c_out // layer.groups]) + layer.kernel
+        w_shape = (
+            [layer.c_out, layer.c_in // layer.groups]
+            if layer.op == "conv"
+            else [layer.c_in, layer.c_out // layer.groups]
+        ) + layer.kernel
         weights = np.ones(w_shape, np.float32)
     got = ort_run(layer, np.ones(layer.in_shape(), np.float32), weights)
     theirs = None if got is None or any(n <= 0 for n in got.shape[2:]) else tuple(got.shape)
@@ -686,7 +788,8 @@ def test_against_onnxruntime(layer: Layer) -> None:
         allowed = onnx_stricter(layer) - {"output-padding", "pool-padding"}
         assert allowed and ours.codes <= allowed, (
             f"onnxruntime gives {theirs}, planner refuses with {sorted(ours.codes)} (documented: {sorted(allowed)}):\n"
-            f"{ours.text}")
+            f"{ours.text}"
+        )
 
 
 @pytest.mark.parametrize("mode", ["same", "same_lower"])
@@ -772,8 +875,11 @@ def test_stride_with_dilation(op: str) -> None:
     assert ours.ok and layer.planner("pytorch").shape == ours.shape == torch_forward(layer)
     pytest.importorskip("onnx")
     assert onnx_infer(layer) == ours.shape
-    assert Layer(op, [9, 9], [3, 3], [1, 1], [2, 2], 0,
-                 output_padding=[0, 0] if op == "conv_transpose" else None).planner("tensorflow").ok
+    assert (
+        Layer(op, [9, 9], [3, 3], [1, 1], [2, 2], 0, output_padding=[0, 0] if op == "conv_transpose" else None)
+        .planner("tensorflow")
+        .ok
+    )
 
 
 def test_tensorflow_stride_and_dilation_on_different_axes() -> None:

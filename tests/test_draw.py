@@ -64,8 +64,9 @@ def test_network_has_one_group_per_layer(path: Path) -> None:
 
 def test_unet_boxes_show_the_contraction_and_the_skips() -> None:
     svg = draw_network(*spec("unet_original"))
-    height = {g.get("id")[6:]: float(next(r for r in g.iter(SVG + "rect")).get("height"))
-              for g in elements(svg, "g", "layer")}
+    height = {
+        g.get("id")[6:]: float(next(r for r in g.iter(SVG + "rect")).get("height")) for g in elements(svg, "g", "layer")
+    }
     assert height["enc1a"] > height["enc2a"] > height["enc3a"] > height["bottom"]  # 570 > 282 > 138 > 28
     assert height["up4"] < height["up3"] < height["up2"] < height["up1"]  # 56 < 104 < 200 < 392
     kinds = Counter(next(iter(classes(e) - {"edge"})) for e in elements(svg, "path", "edge"))
@@ -164,8 +165,8 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -177,7 +178,7 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
     raw, stride = zlib.decompress(idat), width * bpp
     rows, previous = [], bytearray(stride)
     for r in range(height):
-        kind, line = raw[r * (stride + 1)], bytearray(raw[r * (stride + 1) + 1:(r + 1) * (stride + 1)])
+        kind, line = raw[r * (stride + 1)], bytearray(raw[r * (stride + 1) + 1 : (r + 1) * (stride + 1)])
         if kind == 2:
             line = bytearray((a + b) & 255 for a, b in zip(line, previous, strict=True))
         elif kind in (1, 3, 4):
@@ -201,17 +202,28 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
 def colours(path: Path) -> Counter:
     width, _, rows = png_pixels(path)
     bpp = len(rows[0]) // width
-    return Counter(row[i:i + 3] for row in rows for i in range(0, len(row), bpp))
+    return Counter(row[i : i + 3] for row in rows for i in range(0, len(row), bpp))
 
 
 def screenshot(svg: str, directory: Path, *, size: tuple[int, int] = (1200, 800), seconds: float = 0) -> Path:
     source, png = directory / "figure.svg", directory / f"figure-{seconds:g}.png"
     source.write_text(svg, encoding="utf-8")
-    command = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--disable-dev-shm-usage",  # containers' /dev/shm is often 64 MB; chromium then crashes
-               f"--user-data-dir={tempfile.mkdtemp(dir=directory)}", "--hide-scrollbars", f"--screenshot={png}",
-               f"--window-size={size[0]},{size[1]}"]
+    command = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",  # containers' /dev/shm is often 64 MB; chromium then crashes
+        f"--user-data-dir={tempfile.mkdtemp(dir=directory)}",
+        "--hide-scrollbars",
+        f"--screenshot={png}",
+        f"--window-size={size[0]},{size[1]}",
+    ]
     if seconds:
         command.append(f"--virtual-time-budget={int(seconds * 1000)}")
     subprocess.run([*command, str(source)], capture_output=True, timeout=90, check=True)
@@ -248,7 +260,7 @@ def test_layer_renders_and_animates_in_chromium(tmp_path: Path) -> None:
         x = int(float(cell.get("x")) + float(cell.get("width")) / 2)
         y = int(float(cell.get("y")) + float(cell.get("height")) / 2)
         bpp = len(rows[0]) // width
-        return rows[y][x * bpp:x * bpp + 3]
+        return rows[y][x * bpp : x * bpp + 3]
 
     assert pixel(start, first) != bytes(output) and pixel(start, sixth) == bytes(output)
     assert pixel(later, first) == bytes(output) and pixel(later, sixth) != bytes(output), "the kernel did not move"
@@ -258,9 +270,11 @@ def test_layer_renders_and_animates_in_chromium(tmp_path: Path) -> None:
 def test_transposed_padding_beyond_the_kernel_draws_the_cropped_stretched_input(padding, kept: int) -> None:
     """Padding past d(k-1) makes p' negative: the figure keeps only the stretched cells the crop leaves."""
     size = 5 if padding != 4 else 7
-    network = planner.loads(f"input: {{shape: [1, 1, {size}]}}\nlayers:\n"
-                            f"  - {{name: t, op: conv_transpose, out_channels: 1, kernel: 3, padding: {padding}}}\n",
-                            "t.yaml")
+    network = planner.loads(
+        f"input: {{shape: [1, 1, {size}]}}\nlayers:\n"
+        f"  - {{name: t, op: conv_transpose, out_channels: 1, kernel: 3, padding: {padding}}}\n",
+        "t.yaml",
+    )
     plan = planner.solve(network, verify=False).plans[0]
     svg = draw_layer(network, plan, "t")
     drawn = cells(svg)

@@ -30,10 +30,11 @@ def solves_with(text: str, unknown: str, value: int) -> bool:
 def test_a_same_nine_by_nine_names_the_built_in_padding_domain() -> None:
     [note] = notes(NINE.format(extra="", padding='"?"'))
     assert note.severity == "note" and (note.line, note.column) == (3, 65) and note.layer == "enc1"
-    assert note.message == ('a plan exists with enc1.padding = 4, outside the domain: "?" takes the built-in '
-                            "padding domain 0..3; widen it with defaults: {padding: {min: 0, max: 4}}")
-    assert solves_with(NINE.format(extra="defaults: {padding: {min: 0, max: 4}}\n", padding='"?"'),
-                       "enc1.padding", 4)
+    assert note.message == (
+        'a plan exists with enc1.padding = 4, outside the domain: "?" takes the built-in '
+        "padding domain 0..3; widen it with defaults: {padding: {min: 0, max: 4}}"
+    )
+    assert solves_with(NINE.format(extra="defaults: {padding: {min: 0, max: 4}}\n", padding='"?"'), "enc1.padding", 4)
 
 
 def test_a_domain_from_defaults_is_located_there() -> None:
@@ -68,25 +69,33 @@ layers:
     assert [n.line for n in found] == [2, 3]
     assert all("no single one suffices" in n.message for n in found)
     widened = text.replace("{p: {min: 0, max: 1}}", "{p: {min: 0, max: 2}}").replace(
-        "{padding: {min: 0, max: 1}}", "{padding: {min: 0, max: 2}}")
+        "{padding: {min: 0, max: 1}}", "{padding: {min: 0, max: 2}}"
+    )
     assert planner.solve(planner.loads(widened, "w.yaml"), verify=False).status is Status.SOLVED
 
 
-@pytest.mark.parametrize("text", [
-    NINE.format(extra="", padding="4").replace("32, 32]}\n", "30, 30]}\n", 1),  # no unknowns at all
-    NINE.format(extra="", padding='"?"').replace("kernel: 9", "kernel: 9, stride: 2").replace(
-        "[1, 8, 32, 32]", "[1, 8, 33, 33]"),  # no padding makes it: the output cannot grow past the input
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        NINE.format(extra="", padding="4").replace("32, 32]}\n", "30, 30]}\n", 1),  # no unknowns at all
+        NINE.format(extra="", padding='"?"')
+        .replace("kernel: 9", "kernel: 9, stride: 2")
+        .replace("[1, 8, 32, 32]", "[1, 8, 33, 33]"),  # no padding makes it: the output cannot grow past the input
+    ],
+)
 def test_no_domain_note_when_no_widening_helps(text: str) -> None:
     assert notes(text) == []
 
 
-@pytest.mark.parametrize("shape,hint", [
-    ("[3, 224, 224]", "add the batch axis: [1, 3, 224, 224]"),
-    ("[224, 224, 3]", "written channels-last, write [1, 3, 224, 224]"),
-    ("[1, 64, 100]", None),  # a 1-D signal, as written
-    ("[1, 3, 224, 224]", None),
-])
+@pytest.mark.parametrize(
+    "shape,hint",
+    [
+        ("[3, 224, 224]", "add the batch axis: [1, 3, 224, 224]"),
+        ("[224, 224, 3]", "written channels-last, write [1, 3, 224, 224]"),
+        ("[1, 64, 100]", None),  # a 1-D signal, as written
+        ("[1, 3, 224, 224]", None),
+    ],
+)
 def test_an_input_shape_that_looks_like_a_forgotten_batch_axis_is_warned(shape: str, hint: str | None) -> None:
     text = f"input: {{shape: {shape}}}\nlayers:\n  - {{op: relu}}\n"
     result = planner.solve(planner.loads(text, "r.yaml"), verify=False)

@@ -91,6 +91,7 @@ def run_hooked(net: nn.Module, x: torch.Tensor, keep: bool = False) -> dict[str,
     def hook(name: str):
         def record(module, inputs, output):
             seen[name] = (inputs, output) if keep else tuple(output.shape)
+
         return record
 
     handles = [child.register_forward_hook(hook(name)) for name, child in net.named_children()]
@@ -163,11 +164,23 @@ def reference(layer: LayerPlan, module: nn.Module, xs: list[np.ndarray]) -> np.n
             return K.conv(x, w, b, **common)
         return K.conv_transpose(x, w, b, output_padding=p["output_padding"], **common)
     if layer.op == "maxpool":
-        return K.max_pool(x, kernel=p["kernel"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
-                          ceil_mode=p["ceil_mode"])
+        return K.max_pool(
+            x,
+            kernel=p["kernel"],
+            stride=p["stride"],
+            padding=p["padding"],
+            dilation=p["dilation"],
+            ceil_mode=p["ceil_mode"],
+        )
     if layer.op == "avgpool":
-        return K.avg_pool(x, kernel=p["kernel"], stride=p["stride"], padding=p["padding"], ceil_mode=p["ceil_mode"],
-                          count_include_pad=p["count_include_pad"])
+        return K.avg_pool(
+            x,
+            kernel=p["kernel"],
+            stride=p["stride"],
+            padding=p["padding"],
+            ceil_mode=p["ceil_mode"],
+            count_include_pad=p["count_include_pad"],
+        )
     if layer.op == "adaptive_avgpool":
         return K.adaptive_avg_pool(x, output_size=p["output_size"])
     if layer.op == "upsample":
@@ -187,8 +200,13 @@ def reference(layer: LayerPlan, module: nn.Module, xs: list[np.ndarray]) -> np.n
         return K.linear(x, module.weight.detach().numpy(), bias)
     if layer.op == "batchnorm":  # eval mode with fresh running statistics (mean 0, variance 1)
         return x / np.sqrt(1 + module.eps)
-    elementwise = {"relu": lambda v: np.maximum(v, 0), "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh,
-                   "dropout": lambda v: v, "identity": lambda v: v}
+    elementwise = {
+        "relu": lambda v: np.maximum(v, 0),
+        "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+        "tanh": np.tanh,
+        "dropout": lambda v: v,
+        "identity": lambda v: v,
+    }
     return elementwise[layer.op](x)
 
 
@@ -218,7 +236,7 @@ def test_pooling_cases_take_the_explicit_paths() -> None:
 @pytest.mark.parametrize("path", [ROOT / "specs" / "unet_original.yaml"], ids=example)
 def test_forward_keeps_only_what_later_layers_read(path: Path) -> None:
     source = export_pytorch(*solved(path))
-    forward = source[source.index("def forward"):]
+    forward = source[source.index("def forward") :]
     assert "x = self.skip4(enc4)\n        del enc4\n        x = self.cat4(up4, x)\n        del up4" in forward
     assert forward.count(" = self.") + 1 == len(solved(path)[1].layers)  # the last layer is returned
     assert "# Solved unknowns: $up_kernel = 2, $up_stride = 2." in source
@@ -237,8 +255,22 @@ def test_exported_files_import_only_torch_and_compile(tmp_path: Path) -> None:
         paths.append(str(target))
     subprocess.run([sys.executable, "-m", "py_compile", *paths], check=True)
     if shutil.which("ruff"):
-        lint = subprocess.run(["ruff", "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120",
-                               "--target-version", "py310", *paths], capture_output=True, text=True)
+        lint = subprocess.run(
+            [
+                "ruff",
+                "check",
+                "--isolated",
+                "--select",
+                "E,F,W,I,B,UP",
+                "--line-length",
+                "120",
+                "--target-version",
+                "py310",
+                *paths,
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert lint.returncode == 0, lint.stdout
 
 

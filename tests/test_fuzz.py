@@ -33,8 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "specs").glob("*.yaml"), *(ROOT / "tests" / "specs" / "valid").glob("*.yaml")])
 TEXTS = {p.name: p.read_text(encoding="utf-8") for p in SOURCES}
 
-DIAGNOSTIC = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|note|warning): "
-                        r"(?P<message>.*) \[(?P<code>[a-z0-9-]+)\]$")
+DIAGNOSTIC = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|note|warning): "
+    r"(?P<message>.*) \[(?P<code>[a-z0-9-]+)\]$"
+)
 STATUSES = {"solved": 0, "infeasible": 1, "invalid": 1, "unknown": 4}
 PER_RUN_LIMIT = 30.0  # --timeout 5, plus the explanation of an infeasible mutant, on a busy machine
 
@@ -88,8 +90,16 @@ def _walk(node, nodes: Nodes, parent_key: str | None = None) -> None:
     elif isinstance(node, MappingNode):
         entries = []
         for key, value in node.value:
-            entries.append(Entry(key.start_mark.index, key.end_mark.index, value.start_mark.index,
-                                 value.end_mark.index, key.start_mark.column, bool(node.flow_style)))
+            entries.append(
+                Entry(
+                    key.start_mark.index,
+                    key.end_mark.index,
+                    value.start_mark.index,
+                    value.end_mark.index,
+                    key.start_mark.column,
+                    bool(node.flow_style),
+                )
+            )
             _walk(value, nodes, key.value if isinstance(key, ScalarNode) else None)
         nodes.entries.append(entries)
 
@@ -112,11 +122,12 @@ def _splice(text: str, start: int, end: int, new: str) -> str:
 
 
 def _entry_text(text: str, e: Entry) -> str:
-    return text[e.key_start:e.value_end].rstrip()
+    return text[e.key_start : e.value_end].rstrip()
 
 
 def mutate(text: str, nodes: Nodes | None, kind: str, rnd: random.Random) -> str:
     """Apply one mutation of `kind`, its choices made by `rnd`; a kind with nothing to act on truncates instead."""
+
     def pick(items: list):
         return items[rnd.randrange(len(items))]
 
@@ -143,8 +154,8 @@ def mutate(text: str, nodes: Nodes | None, kind: str, rnd: random.Random) -> str
         a, b = sorted(rnd.sample(nodes.scalars, 2))
         if a[1] > b[0]:  # overlapping spans cannot happen for scalars; keep it safe anyway
             return text
-        first, second = text[a[0]:a[1]], text[b[0]:b[1]]
-        return text[:a[0]] + second + text[a[1]:b[0]] + first + text[b[1]:]
+        first, second = text[a[0] : a[1]], text[b[0] : b[1]]
+        return text[: a[0]] + second + text[a[1] : b[0]] + first + text[b[1] :]
     if kind == "bare-question":
         if nodes is not None and nodes.scalars and rnd.random() < 0.7:
             start, end = pick(nodes.scalars)
@@ -163,7 +174,7 @@ def mutate(text: str, nodes: Nodes | None, kind: str, rnd: random.Random) -> str
         return _splice(text, start, end, quote + new + quote)
     body = re.search(r"^[^#\s]", text, re.M)  # past the leading comments: an empty file is one case, not most
     start = body.start() if body and rnd.random() < 0.8 else 0
-    return text[:rnd.randrange(start, len(text) + 1)]
+    return text[: rnd.randrange(start, len(text) + 1)]
 
 
 KINDS = ["drop-key", "duplicate-key", "retype", "swap", "truncate", "bare-question", "number", "rename-reference"]
@@ -251,13 +262,18 @@ def test_the_mutation_changes_the_specs(kind: str) -> None:
     changed = [name for name, mutant in mutants.items() if mutant != TEXTS[name]]
     assert len(changed) >= len(TEXTS) * 3 // 4, f"{kind} left {len(TEXTS) - len(changed)} specs unchanged"
     if kind == "duplicate-key":
-        assert all(nodes_of(mutants[name]) is None or mutants[name].count(":") > TEXTS[name].count(":")
-                   for name in changed)
+        assert all(
+            nodes_of(mutants[name]) is None or mutants[name].count(":") > TEXTS[name].count(":") for name in changed
+        )
 
 
 @settings(max_examples=100)
-@given(source=st.sampled_from(sorted(TEXTS)), kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=2),
-       fmt=st.sampled_from(["text", "text", "json"]), data=st.data())
+@given(
+    source=st.sampled_from(sorted(TEXTS)),
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=2),
+    fmt=st.sampled_from(["text", "text", "json"]),
+    data=st.data(),
+)
 def test_mutated_spec_never_breaks_planner(source: str, kinds: list[str], fmt: str, data: st.DataObject) -> None:
     text = TEXTS[source]
     for kind in kinds:  # a Random drawn from hypothesis: uniform choices (integers() favours 0), still replayable
@@ -267,8 +283,9 @@ def test_mutated_spec_never_breaks_planner(source: str, kinds: list[str], fmt: s
         Path(path).write_text(text, encoding="utf-8")
         argv = ["solve", path, "--timeout", "5", "--no-verify", "--format", fmt]
         code, out, err, elapsed = run_bounded(argv)
-    shown = (f"planner {' '.join(argv)} -> exit {code} in {elapsed:.1f} s\n"
-             f"--- spec:\n{text}\n--- out:\n{out}--- err:\n{err}")
+    shown = (
+        f"planner {' '.join(argv)} -> exit {code} in {elapsed:.1f} s\n--- spec:\n{text}\n--- out:\n{out}--- err:\n{err}"
+    )
     assert "Traceback" not in out + err, shown
     assert "internal error" not in out + err, shown
     assert code in (0, 1, 4), shown

@@ -32,8 +32,10 @@ def brute_force(network, sizes_sets=({},)):
 
 
 def all_sizes(network):
-    return [dict(zip(network.for_all, combo, strict=True))
-            for combo in itertools.product(*(f.domain.members() for f in network.for_all))]
+    return [
+        dict(zip(network.for_all, combo, strict=True))
+        for combo in itertools.product(*(f.domain.members() for f in network.for_all))
+    ]
 
 
 def solved_assignments(network):
@@ -67,8 +69,16 @@ layers:
 """
 
 
-@pytest.mark.parametrize("size", ["12", "13", "{for_all: {min: 8, max: 40, multiple_of: 4}}",
-                                  "{for_all: {min: 9, max: 30}}", "{for_all: {min: 16, max: 48, multiple_of: 8}}"])
+@pytest.mark.parametrize(
+    "size",
+    [
+        "12",
+        "13",
+        "{for_all: {min: 8, max: 40, multiple_of: 4}}",
+        "{for_all: {min: 9, max: 30}}",
+        "{for_all: {min: 16, max: 48, multiple_of: 8}}",
+    ],
+)
 @pytest.mark.parametrize("ceil", ["false", "true"])
 def test_encoder_decoder_plans_equal_brute_force(size, ceil):
     network = planner.loads(UNET_SMALL.format(size=size, ceil=ceil), "unet_small.yaml")
@@ -114,16 +124,19 @@ def test_constraints_equal_brute_force():
     assert len(brute_force(free)) > len(expected)
 
 
-@pytest.mark.parametrize("text,code,fragment", [
-    ("enc.kernel ** 2 == 4", "constraint", "not allowed"),
-    ("__import__('os').system('true')", "constraint", "not allowed"),
-    ("enc.kernel == nope.kernel", "unknown-layer", "no layer named 'nope'"),
-    ("enc.bogus == 1", "constraint", "not something a constraint can use"),
-    ("enc.kernel +", "constraint", "not a valid expression"),
-    ("enc.kernel", "constraint", "must be a comparison"),
-])
+@pytest.mark.parametrize(
+    "text,code,fragment",
+    [
+        ("enc.kernel ** 2 == 4", "constraint", "not allowed"),
+        ("__import__('os').system('true')", "constraint", "not allowed"),
+        ("enc.kernel == nope.kernel", "unknown-layer", "no layer named 'nope'"),
+        ("enc.bogus == 1", "constraint", "not something a constraint can use"),
+        ("enc.kernel +", "constraint", "not a valid expression"),
+        ("enc.kernel", "constraint", "must be a comparison"),
+    ],
+)
 def test_bad_constraints_are_located(text, code, fragment):
-    spec = CONSTRAINED.split("constraints:")[0] + f"constraints:\n  - \"{text}\"\n"
+    spec = CONSTRAINED.split("constraints:")[0] + f'constraints:\n  - "{text}"\n'
     with pytest.raises(SpecError) as e:
         planner.loads(spec, "bad.yaml")
     (d,) = e.value.diagnostics
@@ -146,8 +159,9 @@ def test_odd_unet_names_where_it_parts_and_sizes_that_work_really_solve():
         assert planner.solve(variant, verify=False).status is planner.Status.SOLVED, size
     for size in range(min(sizes), max(sizes) + 1):  # and the list holds every one between them
         if size not in sizes:
-            variant = planner.loads(text.replace("{for_all: {min: 64, max: 1024, multiple_of: 32}}", str(size)),
-                                    "v.yaml")
+            variant = planner.loads(
+                text.replace("{for_all: {min: 64, max: 1024, multiple_of: 32}}", str(size)), "v.yaml"
+            )
             assert planner.solve(variant, verify=False).status is planner.Status.INFEASIBLE, size
 
 
@@ -158,16 +172,22 @@ def test_for_all_failure_says_which_sizes_break_where():
     assert result.status is planner.Status.INFEASIBLE
     (d,) = result.diagnostics
     assert d.code == "for-all" and d.layer == "cat2" and (d.line, d.column) == (3, 17)
-    assert re.search(r"the plan for input size (8x8|10x10) \(.*\) breaks at (10x10|8x8): cat2: spatial sizes differ",
-                     d.message)
+    assert re.search(
+        r"the plan for input size (8x8|10x10) \(.*\) breaks at (10x10|8x8): cat2: spatial sizes differ", d.message
+    )
 
 
 def test_unet_same_finds_every_decoder_for_all_multiples_of_32():
     network = planner.load(SPECS / "unet_same.yaml")
     result, found = solved_assignments(network)
     # k - 2p + a = 2 for a stride-2 up-convolution to double a size, with p <= k - 1
-    expected = [{"$k": k, "$p": p, "$a": a} for k in range(1, 8) for p in range(0, 4) for a in (0, 1)
-                if k - 2 * p + a == 2 and p <= k - 1]
+    expected = [
+        {"$k": k, "$p": p, "$a": a}
+        for k in range(1, 8)
+        for p in range(0, 4)
+        for a in (0, 1)
+        if k - 2 * p + a == 2 and p <= k - 1
+    ]
     assert same_set(found, expected) and result.count == len(expected) == 7
 
 
@@ -178,15 +198,24 @@ def test_crop_like_centre_crops_as_the_original_unet():
     assert plan.layer("segmentation").output_shape == (1, 2, 388, 388)
 
 
-@pytest.mark.parametrize("layers,code,line", [
-    ("  - {name: a, op: conv, out_channels: 2, kernel: 1}\n  - {name: b, op: concat, inputs: [a, c]}\n",
-     "unknown-layer", 5),
-    ("  - {name: a, op: conv, out_channels: 2, kernel: 1, input: b}\n  - {name: b, op: relu}\n", "order", 4),
-    ("  - {name: a, op: conv, out_channels: 2, kernel: 1, input: a}\n", "cycle", 4),
-    ("  - {name: a, op: flatten}\n  - {name: b, op: concat, inputs: [a, input]}\n", "rank", 5),
-    ("  - {name: a, op: conv, out_channels: 2, kernel: 3}\n  - {name: b, op: add, inputs: [a, input]}\n",
-     "mismatch", 5),
-])
+@pytest.mark.parametrize(
+    "layers,code,line",
+    [
+        (
+            "  - {name: a, op: conv, out_channels: 2, kernel: 1}\n  - {name: b, op: concat, inputs: [a, c]}\n",
+            "unknown-layer",
+            5,
+        ),
+        ("  - {name: a, op: conv, out_channels: 2, kernel: 1, input: b}\n  - {name: b, op: relu}\n", "order", 4),
+        ("  - {name: a, op: conv, out_channels: 2, kernel: 1, input: a}\n", "cycle", 4),
+        ("  - {name: a, op: flatten}\n  - {name: b, op: concat, inputs: [a, input]}\n", "rank", 5),
+        (
+            "  - {name: a, op: conv, out_channels: 2, kernel: 3}\n  - {name: b, op: add, inputs: [a, input]}\n",
+            "mismatch",
+            5,
+        ),
+    ],
+)
 def test_graph_errors_are_located(layers, code, line):
     spec = "input:\n  shape: [1, 1, 8, 8]\nlayers:\n" + layers
     try:

@@ -38,8 +38,10 @@ LENET = ROOT / "specs" / "lenet5.yaml"
 GUIDE = ROOT / "specs" / "guide_transposed.yaml"
 GIB = 1 << 30
 
-DIAGNOSTIC = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|note|warning): "
-                        r"(?P<message>.*) \[(?P<code>[a-z0-9-]+)\]$")
+DIAGNOSTIC = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|note|warning): "
+    r"(?P<message>.*) \[(?P<code>[a-z0-9-]+)\]$"
+)
 
 
 # --- running planner, bounded ------------------------------------------------------------------
@@ -58,8 +60,10 @@ class Run:
         return self.out + self.err
 
     def __str__(self) -> str:
-        return (f"exit {self.code} {self.how} after {self.seconds:.1f} s\n"
-                f"--- stdout:\n{self.out[:3000]}--- stderr:\n{self.err[:3000]}")
+        return (
+            f"exit {self.code} {self.how} after {self.seconds:.1f} s\n"
+            f"--- stdout:\n{self.out[:3000]}--- stderr:\n{self.err[:3000]}"
+        )
 
 
 def _vm_size() -> int:
@@ -126,12 +130,20 @@ def planner(*argv: object, limit: float = 30.0, memory: int = 3 * GIB, fsize: in
 def planner_process(*argv: object, timeout: float, memory: int = 4 * GIB) -> Run:
     """`python -m planner ARGV` as a real process (for `check`, which starts worker processes) in a session of
     its own, so that on timeout the process and its workers are killed together."""
+
     def limits() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory + 2 * GIB, resource.RLIM_INFINITY))
 
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "planner", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=limits, start_new_session=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "planner", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limits,
+        start_new_session=True,
+        cwd=ROOT,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -279,7 +291,7 @@ HUGE_NUMBERS = {  # name: (spec, allowed exit codes, xfail reason or None)
     "padding_1e20": (conv_spec(layer=f"kernel: 3, padding: {10**20}"), (0, 1), None),
     "stride_1e20": (conv_spec(layer=f"kernel: 3, stride: {10**20}"), (0, 1), None),
     "dilation_1e20": (conv_spec(layer=f"kernel: 3, dilation: {10**20}"), (1,), None),
-    "negative_kernel": (conv_spec(layer=f"kernel: {-10**30}"), (1,), None),
+    "negative_kernel": (conv_spec(layer=f"kernel: {-(10**30)}"), (1,), None),
     "one_of_huge": (conv_spec(layer=f"kernel: {{one_of: [{10**100}, 3]}}"), (0,), None),
     "expect_huge": (conv_spec(layer=f"kernel: 3, expect: [1, 8, {10**40}, 30]"), (1,), None),
 }
@@ -318,18 +330,43 @@ HUGE_DOMAINS = {  # name: (spec, extra arguments, xfail reason or None)
     "kernel": (conv_spec(layer=f"kernel: {{min: 1, max: {T12}}}"), [], None),
     "kernel_count": (conv_spec(layer=f"kernel: {{min: 1, max: {T12}}}"), ["--count"], None),
     "input_size": (conv_spec(shape=f"[1, 3, {{min: 1, max: {T12}}}, 32]", layer='kernel: "?"'), [], None),
-    "input_sizes_count": (conv_spec(shape=f"[1, 3, {{min: 1, max: {T12}}}, {{min: 1, max: {T12}}}]"),
-                          ["--count"], None),
-    "unknown_size_default": (conv_spec(shape='[1, 3, "?", "?"]', layer=f"kernel: {{min: 1, max: {T12}}}",
-                                       extra=f"defaults:\n  size: {{min: 1, max: {T12}}}\n"), ["--all"], None),
+    "input_sizes_count": (
+        conv_spec(shape=f"[1, 3, {{min: 1, max: {T12}}}, {{min: 1, max: {T12}}}]"),
+        ["--count"],
+        None,
+    ),
+    "unknown_size_default": (
+        conv_spec(
+            shape='[1, 3, "?", "?"]',
+            layer=f"kernel: {{min: 1, max: {T12}}}",
+            extra=f"defaults:\n  size: {{min: 1, max: {T12}}}\n",
+        ),
+        ["--all"],
+        None,
+    ),
     "stride_count": (conv_spec(layer=f"kernel: 3, stride: {{min: 1, max: {T12}}}"), ["--count"], None),
-    "every_param": (conv_spec(shape='[1, 3, "?", "?"]', layer='kernel: "?", stride: "?", padding: "?", dilation: "?"',
-                              extra="defaults:\n" + "".join(f"  {k}: {{min: {lo}, max: {T12}}}\n" for k, lo in
-                                                            [("kernel", 1), ("stride", 1), ("padding", 0),
-                                                             ("dilation", 1), ("size", 1)])), ["--count"], None),
+    "every_param": (
+        conv_spec(
+            shape='[1, 3, "?", "?"]',
+            layer='kernel: "?", stride: "?", padding: "?", dilation: "?"',
+            extra="defaults:\n"
+            + "".join(
+                f"  {k}: {{min: {lo}, max: {T12}}}\n"
+                for k, lo in [("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1), ("size", 1)]
+            ),
+        ),
+        ["--count"],
+        None,
+    ),
     "padding": (conv_spec(layer=f"kernel: 3, padding: {{min: 0, max: {T12}}}"), [], None),
-    "for_all": (conv_spec(shape=f"[1, 3, {{for_all: {{min: 16, max: {T12}, multiple_of: 16}}}}]",
-                          layer="kernel: 3, stride: 2, padding: 1"), ["--no-verify"], None),
+    "for_all": (
+        conv_spec(
+            shape=f"[1, 3, {{for_all: {{min: 16, max: {T12}, multiple_of: 16}}}}]",
+            layer="kernel: 3, stride: 2, padding: 1",
+        ),
+        ["--no-verify"],
+        None,
+    ),
 }
 
 
@@ -361,9 +398,15 @@ def chain(layers: list[str], shape: str = "[1, 3, 32, 32]") -> str:
 MANY_LAYERS = {  # name: (spec, extra arguments, allowed exit codes)
     "relu_3000": (chain(["{op: relu}"] * 3000), [], (0, 4)),
     "conv_1000_known": (chain(["{op: conv, out_channels: 4, kernel: 3, padding: 1}"] * 1000), [], (0, 4)),
-    "relu_3000_conv_1000_unknown": (chain(["{op: relu}"] * 3000 + ['{op: conv, out_channels: 4, kernel: "?", '
-                                                                   'padding: "?"}'] * 1000
-                                          + ["{op: relu, expect: [1, 4, 32, 32]}"]), ["--no-verify"], (0, 4)),
+    "relu_3000_conv_1000_unknown": (
+        chain(
+            ["{op: relu}"] * 3000
+            + ['{op: conv, out_channels: 4, kernel: "?", padding: "?"}'] * 1000
+            + ["{op: relu, expect: [1, 4, 32, 32]}"]
+        ),
+        ["--no-verify"],
+        (0, 4),
+    ),
 }
 
 
@@ -391,8 +434,11 @@ def test_a_big_document_without_aliases_is_not_called_an_alias_bomb(tmp_path: Pa
 
 
 def test_timeout_bounds_the_whole_solve_verification_included(tmp_path: Path) -> None:
-    path = write(tmp_path, "slow_to_verify.yaml",
-                 chain(["{op: conv, out_channels: 16, kernel: 3, padding: 1}"] * 200, shape="[1, 16, 512, 512]"))
+    path = write(
+        tmp_path,
+        "slow_to_verify.yaml",
+        chain(["{op: conv, out_channels: 16, kernel: 3, padding: 1}"] * 200, shape="[1, 16, 512, 512]"),
+    )
     run = planner("solve", path, "--timeout", "2", limit=4.5)  # solved in 0.3 s; killed at 4.5 s
     bounded_answer(run, path)
     if run.code == 0 and "verified: executed" not in run.out:
@@ -419,7 +465,8 @@ def _many_specs(directory: Path, count: int) -> dict[str, set[str]]:
             expected[f"s{i:03d}.yaml"] = {"expect", "infeasible"}
         (directory / f"s{i:03d}.yaml").write_text(
             f"input:\n  shape: [1, 3, {size}, {size}]\nlayers:\n  - {{name: c, op: conv, out_channels: 4, {layer}}}\n",
-            encoding="utf-8")
+            encoding="utf-8",
+        )
     return expected
 
 
@@ -466,8 +513,11 @@ def test_check_a_directory_of_hostile_files(tmp_path: Path) -> None:
         report = by_name[f"{name}.yaml"]
         assert report["status"] == "invalid", report
         (diag,) = report["diagnostics"]
-        assert (diag["severity"], diag["code"], diag["line"], diag["column"]) == \
-               ("error", HOSTILE[name][1], *(HOSTILE[name][2] or (diag["line"], diag["column"]))), diag
+        assert (diag["severity"], diag["code"], diag["line"], diag["column"]) == (
+            "error",
+            HOSTILE[name][1],
+            *(HOSTILE[name][2] or (diag["line"], diag["column"])),
+        ), diag
     assert by_name[LENET.name]["status"] == by_name[GUIDE.name]["status"] == "solved"
 
 
@@ -490,8 +540,10 @@ def test_check_reports_every_spec_even_when_one_crashes(tmp_path: Path, monkeypa
     assert run.code is not None and run.code != 0, str(run)
     assert "Traceback" not in run.text, str(run)
     lines = run.text.splitlines()
-    assert f"{directory / 'b_invalid.yaml'}:4:43: error: unknown key 'kernal' (did you mean 'kernel'?) " \
-           "[unknown-key]" in lines, str(run)
+    assert (
+        f"{directory / 'b_invalid.yaml'}:4:43: error: unknown key 'kernal' (did you mean 'kernel'?) "
+        "[unknown-key]" in lines
+    ), str(run)
     assert any("a_crash.yaml" in line and "simulated bug" in line for line in lines), "the crashing spec is named"
     assert re.search(r"^3 specs, 1 passed, ", run.out, re.M), str(run)
 
@@ -613,11 +665,15 @@ def test_output_of_a_failed_solve_to_a_new_file_creates_nothing(tmp_path: Path) 
 # --- every diagnostic is one line, where the problem is ----------------------------------------
 
 ONE_LINE = {  # name: (spec, code, (line, column), xfail reason or None)
-    "newline_in_op": (conv_spec(layer='kernel: 3').replace("op: conv", 'op: "con\\nv"'), "unknown-op", (4, 20), None),
+    "newline_in_op": (conv_spec(layer="kernel: 3").replace("op: conv", 'op: "con\\nv"'), "unknown-op", (4, 20), None),
     "newline_in_key": (conv_spec(layer='"ker\\nnel": 3'), "unknown-key", (4, 43), None),
     "newline_in_name": (conv_spec().replace("name: c1", 'name: "c\\n1"'), "type", (4, 12), None),
-    "multi_line_constraint": (conv_spec(layer='kernel: "?"', extra="constraints:\n  - |\n    c1.kernel == 3 and\n"
-                                                                   "    c1.kernal > 1\n"), "constraint", (6, 5), None),
+    "multi_line_constraint": (
+        conv_spec(layer='kernel: "?"', extra="constraints:\n  - |\n    c1.kernel == 3 and\n    c1.kernal > 1\n"),
+        "constraint",
+        (6, 5),
+        None,
+    ),
     "variable_name": (conv_spec(extra='variables:\n  "1a": {min: 1, max: 2}\n'), "type", (6, 3), None),
 }
 

@@ -4,10 +4,9 @@ force, and receptive fields of known networks against their published values."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import planner
@@ -16,11 +15,10 @@ from planner.objective import plan_value
 from planner.plan import compute_plan
 from planner.receptive import plan_fields
 from planner.solver.count import count_plans
-from tests.test_solver_bruteforce import load, specs
+from tests.conftest import ROOT
+from tests.random_specs import load, specs
 
-ROOT = Path(__file__).resolve().parent.parent
-PROFILE = settings(deadline=None, max_examples=60, derandomize=True,
-                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+PROFILE = settings(max_examples=60)  # the rest from the conftest profile
 
 
 def valid_plans(network):
@@ -45,7 +43,7 @@ def test_counter_equals_brute_force(spec, data):
 def test_counter_handles_graphs_shared_variables_and_unknown_sizes():
     from tests.test_graphs import UNET_SMALL
 
-    network = planner.loads(UNET_SMALL.format(size='{min: 8, max: 10}', ceil="false"), "unet.yaml")
+    network = planner.loads(UNET_SMALL.format(size="{min: 8, max: 10}", ceil="false"), "unet.yaml")
     assert network.unknowns[-1].name.startswith("input.shape") or any(u.kind == "size" for u in network.unknowns)
     assert count_plans(network) == len(valid_plans(network)) > 0
 
@@ -73,8 +71,10 @@ objective: {{{direction}: {kind}}}
 """
 
 
-@pytest.mark.parametrize("direction,kind", [("minimize", "params"), ("minimize", "flops"),
-                                            ("minimize", "kernel_sum"), ("maximize", "receptive_field")])
+@pytest.mark.parametrize(
+    "direction,kind",
+    [("minimize", "params"), ("minimize", "flops"), ("minimize", "kernel_sum"), ("maximize", "receptive_field")],
+)
 @pytest.mark.parametrize("size", [9, 16])
 def test_objective_optimum_equals_brute_force(direction, kind, size):
     network = planner.loads(OBJECTIVE_SPEC.format(size=size, direction=direction, kind=kind), "obj.yaml")
@@ -114,10 +114,14 @@ def _field(path, layer):
     return plan_fields(plan)[layer][0]
 
 
-@pytest.mark.parametrize("network,layer,published", [
-    ("vgg16", "conv5_3", 196), ("vgg16", "pool5", 212),
-    ("resnet50", "l4_2", 427),  # torchvision's ResNet-50 (stride on the 3x3 conv of the first block of a stage)
-])
+@pytest.mark.parametrize(
+    "network,layer,published",
+    [
+        ("vgg16", "conv5_3", 196),
+        ("vgg16", "pool5", 212),
+        ("resnet50", "l4_2", 427),  # torchvision's ResNet-50 (stride on the 3x3 conv of the first block of a stage)
+    ],
+)
 def test_receptive_fields_of_known_networks(network, layer, published):
     assert _field(ROOT / "tests" / "specs" / "networks" / f"{network}.yaml", layer) == (published, published)
 
@@ -130,12 +134,16 @@ def test_receptive_field_of_resnet50_slim_layout():
             stride = last_stride if unit == units - 1 else 1
             for kernel, s in ((1, 1), (3, stride), (1, 1)):
                 pad = kernel // 2
-                layers.append(f"  - {{name: c{n}, op: conv, out_channels: 4, kernel: {kernel}, stride: {s}, "
-                              f"padding: {pad}}}")
+                layers.append(
+                    f"  - {{name: c{n}, op: conv, out_channels: 4, kernel: {kernel}, stride: {s}, padding: {pad}}}"
+                )
                 n += 1
-    text = ("input: {shape: [1, 3, 224, 224]}\nlayers:\n  - {name: stem, op: conv, out_channels: 4, kernel: 7, "
-            "stride: 2, padding: 3}\n  - {name: pool, op: maxpool, kernel: 3, stride: 2, padding: 1}\n"
-            + "\n".join(layers) + "\n")
+    text = (
+        "input: {shape: [1, 3, 224, 224]}\nlayers:\n  - {name: stem, op: conv, out_channels: 4, kernel: 7, "
+        "stride: 2, padding: 3}\n  - {name: pool, op: maxpool, kernel: 3, stride: 2, padding: 1}\n"
+        + "\n".join(layers)
+        + "\n"
+    )
     plan = planner.solve(planner.loads(text, "slim.yaml"), verify=False).plans[0]
     assert plan_fields(plan)[f"c{n - 1}"][0] == (483, 483)
 

@@ -72,8 +72,9 @@ def test_invalid_spec_is_diagnosed_where_written(path: Path) -> None:
     printed = re.compile(rf"^{re.escape(str(path))}:(\d+):(\d+): error: (.*) \[([a-z0-9-]+)\]$")
     found = [(int(m[1]), int(m[2]), m[4], m[3]) for m in map(printed.match, (out + err).splitlines()) if m]
     for e in expected:
-        assert any((line, column, c) == (e.line, e.column, e.code) and e.text in message
-                   for line, column, c, message in found), f"expected {e}; printed:\n{out}{err}"
+        assert any(
+            (line, column, c) == (e.line, e.column, e.code) and e.text in message for line, column, c, message in found
+        ), f"expected {e}; printed:\n{out}{err}"
 
 
 @pytest.mark.parametrize("path", [_param(p) for p in INVALID])
@@ -88,8 +89,11 @@ def test_invalid_spec_json_carries_the_same_diagnostics(path: Path) -> None:
     diagnostics = result["diagnostics"]
     assert all(d["file"] == str(path) for d in diagnostics)
     for e in expected:
-        assert any((d["line"], d["column"], d["code"], d["severity"]) == (e.line, e.column, e.code, "error")
-                   and e.text in d["message"] for d in diagnostics), f"expected {e}; got {diagnostics}"
+        assert any(
+            (d["line"], d["column"], d["code"], d["severity"]) == (e.line, e.column, e.code, "error")
+            and e.text in d["message"]
+            for d in diagnostics
+        ), f"expected {e}; got {diagnostics}"
 
 
 @pytest.mark.parametrize("path", VALID, ids=[p.stem for p in VALID])

@@ -234,14 +234,36 @@ def torch_layer(torch: Any, layer: dict[str, Any], inputs: list[Any]) -> Any:
             conv = (F.conv1d, F.conv2d, F.conv3d)[rank - 1]
             weight = torch.randn(c_out, c_in // groups, *p["kernel"])
             if all(b == e for b, e in pads):
-                return conv(x, weight, bias, stride=p["stride"], padding=[b for b, _ in pads],
-                            dilation=p["dilation"], groups=groups)
-            return conv(F.pad(x, _flat_pad(pads)), weight, bias, stride=p["stride"], padding=0,
-                        dilation=p["dilation"], groups=groups)
+                return conv(
+                    x,
+                    weight,
+                    bias,
+                    stride=p["stride"],
+                    padding=[b for b, _ in pads],
+                    dilation=p["dilation"],
+                    groups=groups,
+                )
+            return conv(
+                F.pad(x, _flat_pad(pads)),
+                weight,
+                bias,
+                stride=p["stride"],
+                padding=0,
+                dilation=p["dilation"],
+                groups=groups,
+            )
         conv_t = (F.conv_transpose1d, F.conv_transpose2d, F.conv_transpose3d)[rank - 1]
         weight = torch.randn(c_in, c_out // groups, *p["kernel"])
-        y = conv_t(x, weight, bias, stride=p["stride"], padding=0, output_padding=p["output_padding"],
-                   groups=groups, dilation=p["dilation"])
+        y = conv_t(
+            x,
+            weight,
+            bias,
+            stride=p["stride"],
+            padding=0,
+            output_padding=p["output_padding"],
+            groups=groups,
+            dilation=p["dilation"],
+        )
         crop = tuple(slice(b, y.shape[2 + a] - e) for a, (b, e) in enumerate(pads))
         return y[(slice(None), slice(None), *crop)]
     if op == "maxpool":
@@ -251,8 +273,9 @@ def torch_layer(torch: Any, layer: dict[str, Any], inputs: list[Any]) -> Any:
     if op == "avgpool":
         pool = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[rank - 1]
         x, padding = _pool_input(F, x, layer, 0.0)
-        return pool(x, p["kernel"], p["stride"], padding, ceil_mode=p["ceil_mode"],
-                    count_include_pad=p["count_include_pad"])
+        return pool(
+            x, p["kernel"], p["stride"], padding, ceil_mode=p["ceil_mode"], count_include_pad=p["count_include_pad"]
+        )
     if op == "adaptive_avgpool":
         return (F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d)[rank - 1](x, p["output_size"])
     if op == "upsample":

@@ -30,7 +30,7 @@ def test_a_narrow_terminal_wraps_the_parameters(monkeypatch: pytest.MonkeyPatch,
     header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("layer"))
     start = lines[header].find("parameters")
     row = next(i for i, line in enumerate(lines) if line.lstrip().startswith("transposed"))
-    continued = [line for line in lines[row + 1:] if line.startswith(" " * 6) and line[:6].strip() == ""]
+    continued = [line for line in lines[row + 1 :] if line.startswith(" " * 6) and line[:6].strip() == ""]
     assert continued, out
     assert "out_channels=1" in " ".join(continued) and "output_padding=1*" in " ".join([lines[row], *continued])
     assert all(line.startswith(" " * (start if start > 0 else 6)) for line in continued), out
@@ -54,8 +54,10 @@ def test_a_pool_whose_stride_is_its_kernel_leaves_the_stride_out() -> None:
 
 def test_big_counts_have_their_digits_grouped(tmp_path: Path) -> None:
     spec = tmp_path / "wide.yaml"
-    spec.write_text("input: {shape: [1, 1, 64]}\nlayers:\n" + "".join(
-        '  - {op: conv, out_channels: 1, kernel: "?", padding: "?"}\n' for _ in range(4)))
+    spec.write_text(
+        "input: {shape: [1, 1, 64]}\nlayers:\n"
+        + "".join('  - {op: conv, out_channels: 1, kernel: "?", padding: "?"}\n' for _ in range(4))
+    )
     code, out, err = run("solve", spec, "--count", "--no-verify")
     assert code == 0, err
     count = re.search(r"solved, ([\d,]+) plans in all", out)

@@ -31,7 +31,8 @@ layers:
   - {name: c1, op: conv, out_channels: 1, kernel: 3, expect: [1, 1, 9, 9]}
 """
 # Z3 needs minutes for this one (non-linear: stride, kernel and size unknown in wide domains)
-SLOW_TO_SOLVE = """\
+SLOW_TO_SOLVE = (
+    """\
 input:
   shape: [1, 3, "?", "?"]
 defaults:
@@ -40,8 +41,12 @@ defaults:
   padding: {min: 0, max: 64}
   size: {min: 1, max: 100000}
 layers:
-""" + "".join(f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n'
-              for i in range(6)) + "  - {name: last, op: relu, expect: [1, 8, 7, 3]}\n"
+"""
+    + "".join(
+        f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n' for i in range(6)
+    )
+    + "  - {name: last, op: relu, expect: [1, 8, 7, 3]}\n"
+)
 # minutes to count: every plan is enumerated through Z3 (the domains are too wide for the counter)
 SLOW_TO_COUNT = """\
 input:
@@ -52,16 +57,24 @@ defaults:
   padding: {min: 0, max: 64}
   size: {min: 1, max: 100000}
 layers:
-""" + "".join(f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n'
-              for i in range(3))
+""" + "".join(
+    f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n' for i in range(3)
+)
 # solved at once, then each of its layers takes a while to execute
 SLOW_TO_VERIFY = "input: {shape: [1, 16, 384, 384]}\nlayers:\n" + (
-    "  - {op: conv, out_channels: 16, kernel: 3, padding: 1}\n" * 200)
+    "  - {op: conv, out_channels: 16, kernel: 3, padding: 1}\n" * 200
+)
 
 
 def start(*argv: object, cwd: Path = ROOT) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "planner", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "planner", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        start_new_session=True,
+    )
 
 
 def children(pid: int) -> list[int]:
@@ -110,13 +123,17 @@ def test_a_timeout_that_is_not_a_positive_finite_number_is_a_usage_error(value: 
     no_traceback(err)
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", GUIDE, "--seed", "-1"],
-    ["run", GUIDE, "--seed", "9" * 5000],
-    ["solve", GUIDE, "--max-solutions", "9" * 5000],
-    ["check", GUIDE, "--jobs", "0"],
-    ["check", GUIDE, "--jobs", "-2"],
-], ids=["negative-seed", "seed-5000-digits", "max-solutions-5000-digits", "jobs-0", "jobs-negative"])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", GUIDE, "--seed", "-1"],
+        ["run", GUIDE, "--seed", "9" * 5000],
+        ["solve", GUIDE, "--max-solutions", "9" * 5000],
+        ["check", GUIDE, "--jobs", "0"],
+        ["check", GUIDE, "--jobs", "-2"],
+    ],
+    ids=["negative-seed", "seed-5000-digits", "max-solutions-5000-digits", "jobs-0", "jobs-negative"],
+)
 def test_out_of_range_option_values_are_usage_errors(argv: list[object]) -> None:
     code, out, err = run(*argv)
     assert code == 2, err
@@ -132,11 +149,17 @@ def test_jobs_beyond_the_cores_are_capped(tmp_path: Path) -> None:
 
 
 @settings(max_examples=60)
-@given(option=st.sampled_from(["--timeout", "--max-solutions", "--format", "--output", "--seed", "--jobs"]),
-       value=st.one_of(st.text(max_size=12), st.integers(-10**30, 10**30).map(str),
-                       st.floats(allow_nan=True, allow_infinity=True).map(repr)))
-def test_any_option_value_gets_an_answer_never_a_crash(tmp_path_factory: pytest.TempPathFactory, option: str,
-                                                       value: str) -> None:
+@given(
+    option=st.sampled_from(["--timeout", "--max-solutions", "--format", "--output", "--seed", "--jobs"]),
+    value=st.one_of(
+        st.text(max_size=12),
+        st.integers(-(10**30), 10**30).map(str),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    ),
+)
+def test_any_option_value_gets_an_answer_never_a_crash(
+    tmp_path_factory: pytest.TempPathFactory, option: str, value: str
+) -> None:
     command = "run" if option == "--seed" else "check" if option == "--jobs" else "solve"
     if option == "--output":
         value = str(tmp_path_factory.mktemp("out") / (value.replace("/", "_").replace("\0", "_") or "x"))
@@ -302,14 +325,23 @@ def test_check_counts_a_spec_named_twice_once() -> None:
 # --- the Python API refuses misuse with its own errors ---------------------------------------------
 
 
-@pytest.mark.parametrize("value", [0, -1, -10**20])
+@pytest.mark.parametrize("value", [0, -1, -(10**20)])
 def test_max_solutions_below_one_is_a_value_error(value: int) -> None:
     with pytest.raises(ValueError, match="max_solutions"):
         planner.solve(str(GUIDE), max_solutions=value)
 
 
-@pytest.mark.parametrize("kwargs", [{"timeout": 0}, {"timeout": math.inf}, {"timeout": math.nan}, {"seed": -1},
-                                    {"max_solutions": 1.5}, {"max_solutions": True}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": 0},
+        {"timeout": math.inf},
+        {"timeout": math.nan},
+        {"seed": -1},
+        {"max_solutions": 1.5},
+        {"max_solutions": True},
+    ],
+)
 def test_solve_refuses_bad_arguments(kwargs: dict) -> None:
     with pytest.raises((TypeError, ValueError)):
         planner.solve(str(GUIDE), **kwargs)

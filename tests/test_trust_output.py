@@ -40,8 +40,15 @@ MARKER = "PWNED"
 INJECTION = f"import pathlib; pathlib.Path({MARKER!r}).touch()"
 # What may end a line of Python source, or end a comment, string or docstring early, or is not allowed there.
 BREAKERS = {"lf": "\n", "cr": "\r", "crlf": "\r\n", "ls": "\u2028", "nel": "\x85", "ff": "\x0c", "vt": "\x0b"}
-SHOWN = {"\n": "\\n", "\r": "\\r", "\r\n": "\\r\\n", "\u2028": "\\u2028", "\x85": "\\x85", "\x0c": "\\x0c",
-         "\x0b": "\\x0b"}
+SHOWN = {
+    "\n": "\\n",
+    "\r": "\\r",
+    "\r\n": "\\r\\n",
+    "\u2028": "\\u2028",
+    "\x85": "\\x85",
+    "\x0c": "\\x0c",
+    "\x0b": "\\x0b",
+}
 # Characters no renderer may write raw: controls (C0 but LF, DEL, C1), line and paragraph separators,
 # bidirectional overrides and the BOM, surrogates, non-characters.
 RAW = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff\ufffe\uffff]")
@@ -109,8 +116,9 @@ def assert_only_expected_statements(source: str) -> None:
     tree = ast.parse(source)
     kinds = [type(node).__name__ for node in tree.body]
     assert kinds[:2] == ["Import", "ImportFrom"] and kinds[2] == "Assign" and set(kinds[3:]) == {"ClassDef"}, kinds
-    assert [alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
-            for alias in node.names] == ["torch", "nn"]
+    assert [
+        alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names
+    ] == ["torch", "nn"]
     net = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Net")
     assert [type(node).__name__ for node in net.body] == ["Expr", "FunctionDef", "FunctionDef"]
     assert isinstance(net.body[0].value, ast.Constant) and isinstance(net.body[0].value.value, str)
@@ -131,8 +139,9 @@ def test_export_of_a_spec_named_with_a_newline_holds_only_the_expected_statement
 
 
 @pytest.mark.parametrize("breaker", list(BREAKERS.values()), ids=list(BREAKERS))
-def test_export_of_a_spec_named_with_a_newline_runs_nothing(tmp_path: Path, breaker: str,
-                                                             monkeypatch: pytest.MonkeyPatch):
+def test_export_of_a_spec_named_with_a_newline_runs_nothing(
+    tmp_path: Path, breaker: str, monkeypatch: pytest.MonkeyPatch
+):
     pytest.importorskip("torch")
     raw = f"x{breaker}{INJECTION}{breaker}#.yaml".encode()
     source = exported(spec_path(tmp_path, raw, LAYERS))
@@ -170,18 +179,49 @@ def test_export_of_a_hostile_network_name_runs_nothing(tmp_path: Path, name: str
     assert doc.endswith(": every layer of the plan, in data-flow order.") and not RAW.search(doc), doc
 
 
-@pytest.mark.parametrize("source", [
-    "import torch\nimport os\n", "import torch\nINPUT_SHAPE = (1, __import__('os'))\n", "import torch\n# a\x1b[2J\n",
-    "import torch\nclass Net:\n    pass\nprint(1)\n", "import torch\n\"\"\"\n",
-], ids=["import", "call", "escape", "statement", "syntax"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import torch\nimport os\n",
+        "import torch\nINPUT_SHAPE = (1, __import__('os'))\n",
+        "import torch\n# a\x1b[2J\n",
+        "import torch\nclass Net:\n    pass\nprint(1)\n",
+        'import torch\n"""\n',
+    ],
+    ids=["import", "call", "escape", "statement", "syntax"],
+)
 def test_export_refuses_to_return_a_source_with_anything_it_does_not_write(source: str) -> None:
     with pytest.raises(InternalError):
         _checked(source)
 
 
 def test_layer_names_become_distinct_identifiers_whatever_they_hold() -> None:
-    names = ["class", "def", "None", "True", "self", "x", "forward", "__init__", "_private", "9lives", "", "a b",
-             "a\nimport os", 'a"""', "a\\", "a\u2028b", "a\x85b", "a\x00b", "é", "a_b", "a-b", "a.b", "match", "type"]
+    names = [
+        "class",
+        "def",
+        "None",
+        "True",
+        "self",
+        "x",
+        "forward",
+        "__init__",
+        "_private",
+        "9lives",
+        "",
+        "a b",
+        "a\nimport os",
+        'a"""',
+        "a\\",
+        "a\u2028b",
+        "a\x85b",
+        "a\x00b",
+        "é",
+        "a_b",
+        "a-b",
+        "a.b",
+        "match",
+        "type",
+    ]
     result = _identifiers(names)
     idents = list(result.values())
     assert len(set(idents)) == len(names), result
@@ -199,11 +239,17 @@ def well_formed(svg: str) -> ET.Element:
     return ET.fromstring(svg.encode("utf-8"))
 
 
-@pytest.mark.parametrize(("raw", "shown"), [
-    (b"esc\x1b[31m\x07.yaml", "esc\\x1b[31m\\x07.yaml"), (b"bad\xff.yaml", "bad\\xff.yaml"),
-    (b"nl\nx.yaml", "nl\\nx.yaml"), (b"amp&<lt>\"'.yaml", "amp&<lt>\"'.yaml"),
-    ("bom\ufeff\u202e.yaml".encode(), "bom\\ufeff\\u202e.yaml"),
-], ids=["esc-bel", "not-utf8", "newline", "markup", "bom-bidi"])
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        (b"esc\x1b[31m\x07.yaml", "esc\\x1b[31m\\x07.yaml"),
+        (b"bad\xff.yaml", "bad\\xff.yaml"),
+        (b"nl\nx.yaml", "nl\\nx.yaml"),
+        (b"amp&<lt>\"'.yaml", "amp&<lt>\"'.yaml"),
+        ("bom\ufeff\u202e.yaml".encode(), "bom\\ufeff\\u202e.yaml"),
+    ],
+    ids=["esc-bel", "not-utf8", "newline", "markup", "bom-bidi"],
+)
 @pytest.mark.parametrize("layer", [None, "conv1"], ids=["network", "layer"])
 def test_svg_of_a_hostile_file_name_is_well_formed(tmp_path: Path, raw: bytes, shown: str, layer: str | None) -> None:
     path = spec_path(tmp_path, raw, LAYERS)
@@ -216,8 +262,11 @@ def test_svg_of_a_hostile_file_name_is_well_formed(tmp_path: Path, raw: bytes, s
     assert f"{tmp_path}/{shown}" in texts, texts[:2000]
 
 
-@pytest.mark.parametrize("name", [*HOSTILE_NAMES.values(), "\ud7ff\ue000\ufffd\U0010ffff ok", "]]>&amp;<b>"],
-                         ids=[*HOSTILE_NAMES, "edges-of-xml", "markup"])
+@pytest.mark.parametrize(
+    "name",
+    [*HOSTILE_NAMES.values(), "\ud7ff\ue000\ufffd\U0010ffff ok", "]]>&amp;<b>"],
+    ids=[*HOSTILE_NAMES, "edges-of-xml", "markup"],
+)
 def test_svg_of_a_hostile_network_name_is_well_formed(tmp_path: Path, name: str) -> None:
     path = spec_path(tmp_path, b"net.yaml", named(name))
     for layer in (None, "conv1", "forward"):
@@ -241,8 +290,9 @@ def test_text_report_shows_an_escape_in_the_file_name_escaped(tmp_path: Path) ->
     code, out, err = run("solve", path, "--no-verify")
     assert code == 0, err
     no_raw_characters(out)
-    assert out.splitlines()[0] == os.fsencode(path).decode().replace("\x1b", "\\x1b").replace("\r", "\\r") + \
-        ": solved", out
+    assert (
+        out.splitlines()[0] == os.fsencode(path).decode().replace("\x1b", "\\x1b").replace("\r", "\\r") + ": solved"
+    ), out
 
 
 def test_text_report_shows_a_file_name_that_is_not_utf8_as_its_bytes(tmp_path: Path) -> None:
@@ -282,8 +332,10 @@ def test_diagnostic_is_one_line_with_control_characters_escaped() -> None:
 def test_github_annotation_escapes_workflow_command_characters() -> None:
     d = Diagnostic("dir,x:y%z\r\n.yaml", 12, 5, "infeasible", "100% of it,: broken\r\n::error::forged \x1b[0m")
     line = github.render_diagnostic(d)
-    assert line == ("::error file=dir%2Cx%3Ay%25z\\r\\n.yaml,line=12,col=5::"
-                    "100%25 of it,: broken\\r\\n::error::forged \\x1b[0m [infeasible]")
+    assert line == (
+        "::error file=dir%2Cx%3Ay%25z\\r\\n.yaml,line=12,col=5::"
+        "100%25 of it,: broken\\r\\n::error::forged \\x1b[0m [infeasible]"
+    )
     assert "\n" not in line and "\r" not in line
 
 
@@ -306,13 +358,18 @@ def test_check_github_format_for_a_hostile_file_name(tmp_path: Path) -> None:
 def strict_json(text: str):
     def refuse(constant: str):
         raise ValueError(f"{constant} is not JSON")
+
     return json.loads(text, parse_constant=refuse)
 
 
 def test_json_for_a_spec_file_named_with_byte_0xff_is_strict_utf8(tmp_path: Path) -> None:
     spec_path(tmp_path, b"\xff.yaml", LAYERS)
-    proc = subprocess.run([sys.executable, "-m", "planner", "solve", b"\xff.yaml", "--format", "json"],
-                          cwd=tmp_path, capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", "solve", b"\xff.yaml", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     report = strict_json(proc.stdout.decode("utf-8"))  # strict UTF-8
     assert report["spec"] == "\\xff.yaml" and report["status"] == "solved"
@@ -349,10 +406,28 @@ def test_json_renderer_refuses_what_json_cannot_write() -> None:
 
 # --- YAML --------------------------------------------------------------------------------------------------
 
-YAML_NAMES = {**HOSTILE_NAMES, "nel-alone": "a\x85b", "ls-alone": "a\u2028b", "tab": "a\tb", "null": "null",
-              "yes": "yes", "dash": "- x", "comment": "#c", "colon": "a: b", "tilde": "~", "anchor": "&a",
-              "alias": "*a", "tag": "!t", "directive": "%YAML", "flow": "{a: [1]}", "spaces": "  a  ",
-              "quotes": "'\"", "number": "1e3", "zero-width": "a\u200bb", "bom": "\ufeffa"}
+YAML_NAMES = {
+    **HOSTILE_NAMES,
+    "nel-alone": "a\x85b",
+    "ls-alone": "a\u2028b",
+    "tab": "a\tb",
+    "null": "null",
+    "yes": "yes",
+    "dash": "- x",
+    "comment": "#c",
+    "colon": "a: b",
+    "tilde": "~",
+    "anchor": "&a",
+    "alias": "*a",
+    "tag": "!t",
+    "directive": "%YAML",
+    "flow": "{a: [1]}",
+    "spaces": "  a  ",
+    "quotes": "'\"",
+    "number": "1e3",
+    "zero-width": "a\u200bb",
+    "bom": "\ufeffa",
+}
 
 
 @pytest.mark.parametrize("name", list(YAML_NAMES.values()), ids=list(YAML_NAMES))

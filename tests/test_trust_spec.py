@@ -26,8 +26,10 @@ from planner.constraints import MAX_DEPTH, MAX_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent
 INT64_MAX = 2**63 - 1
-DIAGNOSTIC = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|note|warning): "
-                        r"(?P<message>.*) \[(?P<code>[a-z0-9-]+)\]$")
+DIAGNOSTIC = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|note|warning): "
+    r"(?P<message>.*) \[(?P<code>[a-z0-9-]+)\]$"
+)
 NET = """\
 input:
   shape: [1, 3, 32, 32]
@@ -64,8 +66,13 @@ def solve_cli(tmp_path: Path, spec: str, *args: str, name: str = "spec.yaml") ->
 def solve_process(tmp_path: Path, spec: str, *args: str) -> tuple[int, str, Path]:
     path = tmp_path / "spec.yaml"
     path.write_text(spec, encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "planner", "solve", str(path), "--timeout", "10", *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "planner", "solve", str(path), "--timeout", "10", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     return proc.returncode, proc.stdout + proc.stderr, path
 
 
@@ -130,8 +137,10 @@ def test_a_constraint_within_the_limits_still_solves(tmp_path: Path) -> None:
     assert "c1.kernel=5" in solved(solve_cli(tmp_path, with_constraint(sum_of_kernels)))
 
 
-@pytest.mark.parametrize("text", ["c1.kernel // 0 == 1", "c1.kernel % 0 == 1", "c1.kernel // (2 - 2) == 1",
-                                  "c1.kernel == 3 or 5 % (3 * 0) == 1"])
+@pytest.mark.parametrize(
+    "text",
+    ["c1.kernel // 0 == 1", "c1.kernel % 0 == 1", "c1.kernel // (2 - 2) == 1", "c1.kernel == 3 or 5 % (3 * 0) == 1"],
+)
 def test_a_literal_zero_divisor_is_a_located_error(tmp_path: Path, text: str) -> None:
     spec = with_constraint(text)
     m = located_error(solve_cli(tmp_path, spec), (6, 5), "constraint")
@@ -150,11 +159,13 @@ def test_a_divisor_that_can_be_zero_makes_the_constraint_false(tmp_path: Path) -
 
 def test_and_or_and_chained_comparisons_short_circuit_as_in_python(tmp_path: Path) -> None:
     assert "c1.kernel=3" in solved(solve_cli(tmp_path, with_constraint("c1.kernel == 3 or 7 // (c1.kernel - 3) > 99")))
-    assert "c1.kernel=3" in solved(solve_cli(tmp_path, with_constraint(
-        "c1.kernel != 3 and 7 // (c1.kernel - 3) > 99 or c1.kernel == 3")))
+    assert "c1.kernel=3" in solved(
+        solve_cli(tmp_path, with_constraint("c1.kernel != 3 and 7 // (c1.kernel - 3) > 99 or c1.kernel == 3"))
+    )
     # k > 3 is false for k = 3, so 7 // (k - 3) is never evaluated
-    assert "c1.kernel=3" in solved(solve_cli(tmp_path, with_constraint(
-        "c1.kernel == 3 and not (c1.kernel > 3 > 7 // (c1.kernel - 3))")))
+    assert "c1.kernel=3" in solved(
+        solve_cli(tmp_path, with_constraint("c1.kernel == 3 and not (c1.kernel > 3 > 7 // (c1.kernel - 3))"))
+    )
 
 
 def test_floor_division_and_modulo_are_pythons_for_every_sign() -> None:
@@ -170,8 +181,10 @@ def test_floor_division_and_modulo_are_pythons_for_every_sign() -> None:
 
 
 def test_a_negative_index_counts_from_the_end_as_in_python(tmp_path: Path) -> None:
-    text = ("c1.shape[-1] == c1.shape[3] and input.shape[-2] == 32 and c1.kernel[-1] == c1.kernel[1]"
-            " and c1.padding[-1][-1] == 0 and c1.shape[-1] == 28")
+    text = (
+        "c1.shape[-1] == c1.shape[3] and input.shape[-2] == 32 and c1.kernel[-1] == c1.kernel[1]"
+        " and c1.padding[-1][-1] == 0 and c1.shape[-1] == 28"
+    )
     assert "c1.kernel=5" in solved(solve_cli(tmp_path, with_constraint(text)))
 
 
@@ -195,14 +208,61 @@ def test_a_number_where_a_comparison_belongs_is_a_located_error(tmp_path: Path) 
         located_error(solve_cli(tmp_path, with_constraint(text)), (6, 5), "constraint")
 
 
-TOKENS = ["c1.kernel", "c1.stride", "c1.shape[", "input.shape[", "c1.padding[", "c1.rf[", "]", "[", "(", ")",
-          "0", "1", "2", "3", "-1", "7", "99", str(2**63), "+", "-", "*", "//", "%", "**", "/", "==", "!=", "<",
-          "<=", ">", ">=", "and", "or", "not", ",", ".", "if", "else", "x", "c1", "_", "'", "lambda", ":"]
+TOKENS = [
+    "c1.kernel",
+    "c1.stride",
+    "c1.shape[",
+    "input.shape[",
+    "c1.padding[",
+    "c1.rf[",
+    "]",
+    "[",
+    "(",
+    ")",
+    "0",
+    "1",
+    "2",
+    "3",
+    "-1",
+    "7",
+    "99",
+    str(2**63),
+    "+",
+    "-",
+    "*",
+    "//",
+    "%",
+    "**",
+    "/",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "and",
+    "or",
+    "not",
+    ",",
+    ".",
+    "if",
+    "else",
+    "x",
+    "c1",
+    "_",
+    "'",
+    "lambda",
+    ":",
+]
 
 
 @settings(max_examples=80)
-@given(st.one_of(st.lists(st.sampled_from(TOKENS), max_size=24).map(" ".join),
-                 st.text(alphabet="c1.kernlshap[]()0123456789+-*/%<=>!notandr _", max_size=48)))
+@given(
+    st.one_of(
+        st.lists(st.sampled_from(TOKENS), max_size=24).map(" ".join),
+        st.text(alphabet="c1.kernlshap[]()0123456789+-*/%<=>!notandr _", max_size=48),
+    )
+)
 def test_random_constraint_text_never_breaks_planner(text: str) -> None:
     spec = with_constraint(text, NET.replace('"?"', '"?", stride: "?"'))
     out, err = io.StringIO(), io.StringIO()
@@ -224,14 +284,26 @@ MISPLACED = {  # name: (spec, needle where the error points, nth occurrence, fra
     "min_beside_one_of": (NET.replace('"?"', "{min: 1, one_of: [3]}"), "min", 0, "beside 'one_of'"),
     "per_axis": (NET.replace('"?"', "[{one_of: [3], max: 5}, 3]"), "max", 0, "beside 'one_of'"),
     "in_defaults": (NET + "defaults:\n  size: {one_of: [32], min: 1}\n", "min", 0, "beside 'one_of'"),
-    "in_variables": (NET.replace('"?"', '"$k"') + "variables:\n  k: {max: 5, one_of: [3]}\n", "max", 0,
-                     "beside 'one_of'"),
+    "in_variables": (
+        NET.replace('"?"', '"$k"') + "variables:\n  k: {max: 5, one_of: [3]}\n",
+        "max",
+        0,
+        "beside 'one_of'",
+    ),
     "defaults_itself": (NET + "defaults:\n  one_of: [3]\n", "one_of", 0, "defaults give one domain per kind"),
     "layer_itself": (NET.replace("kernel", "one_of: [3], kernel"), "one_of", 0, "a domain is the value"),
-    "beside_for_all": (NET.replace("32, 32]", "{for_all: {min: 8, max: 32}, min: 8}, 32]"), "min", 1,
-                       "the range goes inside it"),
-    "key_of_another_op": (NET.replace('"?"', '3, output_padding: 1'), "output_padding", 0,
-                          "a conv layer has no 'output_padding' (conv_transpose has one)"),
+    "beside_for_all": (
+        NET.replace("32, 32]", "{for_all: {min: 8, max: 32}, min: 8}, 32]"),
+        "min",
+        1,
+        "the range goes inside it",
+    ),
+    "key_of_another_op": (
+        NET.replace('"?"', "3, output_padding: 1"),
+        "output_padding",
+        0,
+        "a conv layer has no 'output_padding' (conv_transpose has one)",
+    ),
 }
 
 
@@ -273,13 +345,16 @@ def test_a_finite_pad_value_still_solves(tmp_path: Path) -> None:
     solved(solve_cli(tmp_path, PAD.replace("VALUE", "2")))
 
 
-@pytest.mark.parametrize("spec,needle,code", [
-    ("input:\n  shape: [1, 3, 8, 8]\nlayers:\n  - {op: dropout, p: .nan}\n", ".nan", "value"),
-    ("input:\n  shape: [1, 3, 8, 8]\nlayers:\n  - {op: pad, padding: 1, value: true}\n", "true", "type"),
-    (NET.replace('"?"', ".nan"), ".nan", "type"),
-    (NET.replace('"?"', "{min: 1, max: .inf}"), ".inf", "type"),
-    (NET.replace("32, 32]", "32, .inf]"), ".inf", "type"),
-])
+@pytest.mark.parametrize(
+    "spec,needle,code",
+    [
+        ("input:\n  shape: [1, 3, 8, 8]\nlayers:\n  - {op: dropout, p: .nan}\n", ".nan", "value"),
+        ("input:\n  shape: [1, 3, 8, 8]\nlayers:\n  - {op: pad, padding: 1, value: true}\n", "true", "type"),
+        (NET.replace('"?"', ".nan"), ".nan", "type"),
+        (NET.replace('"?"', "{min: 1, max: .inf}"), ".inf", "type"),
+        (NET.replace("32, 32]", "32, .inf]"), ".inf", "type"),
+    ],
+)
 def test_a_non_finite_float_anywhere_is_a_located_error(tmp_path: Path, spec: str, needle: str, code: str) -> None:
     located_error(solve_cli(tmp_path, spec), at(spec, needle), code)
 
@@ -289,11 +364,13 @@ BEYOND = {  # name: (spec, needle of the node that holds the integer)
     "out_channels_1e50": (NET.replace("out_channels: 8", f"out_channels: {10**50}"), str(10**50)),
     "input_size_1e38": (NET.replace("32, 32]", f"{10**38}, 32]"), str(10**38)),
     "batch_2_63": (NET.replace("[1, 3", f"[{2**63}, 3"), str(2**63)),
-    "negative": (NET.replace('"?"', str(-10**30)), str(-10**30)),
+    "negative": (NET.replace('"?"', str(-(10**30))), str(-(10**30))),
     "range_max": (NET.replace('"?"', f"{{min: 1, max: {10**30}}}"), str(10**30)),
     "expect": (NET.replace('"?"', f"3, expect: [1, 8, {10**40}, 30]"), str(10**40)),
-    "default_size": (NET.replace("32, 32]", '"?", 32]') + f"defaults:\n  size: {{min: 1, max: {10**20}}}\n",
-                     str(10**20)),
+    "default_size": (
+        NET.replace("32, 32]", '"?", 32]') + f"defaults:\n  size: {{min: 1, max: {10**20}}}\n",
+        str(10**20),
+    ),
     "variable": (NET.replace('"?"', '"$k"') + f"variables:\n  k: {10**19}\n", str(10**19)),
 }
 
@@ -329,8 +406,9 @@ def test_unknown_sizes_are_chosen_within_int64(tmp_path: Path) -> None:
         for size in layer.output_shape:
             count *= size
         assert count <= INT64_MAX, layer
-    too_big = NET.replace("32, 32]", "{min: 10000000000000, max: 100000000000000}, "
-                          "{min: 10000000000000, max: 100000000000000}]")
+    too_big = NET.replace(
+        "32, 32]", "{min: 10000000000000, max: 100000000000000}, {min: 10000000000000, max: 100000000000000}]"
+    )
     status, text, path = solve_cli(tmp_path, too_big, "--no-verify")
     no_traceback(text)
     assert status == 1 and "infeasible" in text and "int64" in text, text

@@ -228,9 +228,7 @@ def test_nan(text: str) -> None:
 
 def test_compose_tags_are_yaml_1_2() -> None:
     node = yaml.compose("[on, 2024-01-01, 0x10, '3', TRUE, ~, 1e3]", Loader=yamlpos._Loader)
-    assert [n.tag.rsplit(":", 1)[1] for n in node.value] == [
-        "str", "str", "int", "str", "bool", "null", "float"
-    ]
+    assert [n.tag.rsplit(":", 1)[1] for n in node.value] == ["str", "str", "int", "str", "bool", "null", "float"]
 
 
 def test_merge_key_is_a_plain_key() -> None:
@@ -243,19 +241,24 @@ ERRORS = [  # (id, source, line, column, code, part of the message)
     ("bare-?-flow-seq", "input:\n  shape: [1, 3, ?, ?]\n", 2, 17, "yaml-syntax", "a bare ?"),
     ("bare-?-block-seq", "stride:\n  - 1\n  - ?\n", 3, 5, "yaml-syntax", 'write "?"'),
     ("bare-?-document", "?\n", 1, 1, "yaml-syntax", 'write "?"'),
-    ("duplicate-key", "a: 1\nkernel: 3\nkernel: 5\n", 3, 1, "duplicate-key",
-     "duplicate key 'kernel' (first defined at line 2)"),
+    (
+        "duplicate-key",
+        "a: 1\nkernel: 3\nkernel: 5\n",
+        3,
+        1,
+        "duplicate-key",
+        "duplicate key 'kernel' (first defined at line 2)",
+    ),
     ("duplicate-key-flow", "l: [{k: 1, k: 2}]\n", 1, 12, "duplicate-key", "duplicate key 'k'"),
     ("duplicate-key-quoted", "a: 1\n'a': 2\n", 2, 1, "duplicate-key", "first defined at line 1"),
-    ("int-key", "1: x\n", 1, 1, "yaml-syntax", 'mapping keys must be plain names, not the number 1'),
+    ("int-key", "1: x\n", 1, 1, "yaml-syntax", "mapping keys must be plain names, not the number 1"),
     ("bool-key", "a:\n  true: x\n", 2, 3, "yaml-syntax", 'write "true" in quotes'),
     ("null-key", "~: x\n", 1, 1, "yaml-syntax", "mapping keys must be plain names, not null"),
     ("list-key", "? [a]\n: 1\n", 1, 3, "yaml-syntax", "mapping keys must be plain names, not a list"),
     ("alias-map-key", "a: &a {x: 1}\nb: {*a : 2}\n", 2, 5, "yaml-syntax", "not a mapping"),
     ("recursive-alias", "a: &a [1, *a]\n", 1, 11, "yaml-alias", "recursive alias"),
     ("undefined-alias", "a: *nope\n", 1, 4, "yaml-syntax", "undefined alias 'nope'"),
-    ("duplicate-anchor", "a: &x 1\nb: &x 2\n", 2, 4, "yaml-syntax",
-     "duplicate anchor 'x' (first defined at line 1)"),
+    ("duplicate-anchor", "a: &x 1\nb: &x 2\n", 2, 4, "yaml-syntax", "duplicate anchor 'x' (first defined at line 1)"),
     ("empty", "", 1, 1, "empty", "the file is empty; a spec needs at least `input` and `layers`"),
     ("only-comments", "# a spec\n\n# nothing\n", 1, 1, "empty", "the file is empty"),
     ("only-document-start", "---\n", 1, 1, "empty", "the file is empty"),
@@ -294,7 +297,7 @@ def test_errors(source: str, line: int, column: int, code: str, part: str) -> No
 
 def test_bare_question_mark_message_in_full() -> None:
     assert str(error_of("kernel: ?\n")) == (
-        'spec.yaml:1:9: error: a bare ? is not a value in YAML (it starts a mapping key); '
+        "spec.yaml:1:9: error: a bare ? is not a value in YAML (it starts a mapping key); "
         'write "?" in quotes [yaml-syntax]'
     )
 
@@ -311,9 +314,7 @@ BYTES = [  # (id, source, line, column, part of the message)
 ]
 
 
-@pytest.mark.parametrize(
-    ("source", "line", "column", "part"), [b[1:] for b in BYTES], ids=[b[0] for b in BYTES]
-)
+@pytest.mark.parametrize(("source", "line", "column", "part"), [b[1:] for b in BYTES], ids=[b[0] for b in BYTES])
 def test_binary_and_non_utf8(source: bytes, line: int, column: int, part: str) -> None:
     diagnostic = error_of(source)
     assert (diagnostic.line, diagnostic.column, diagnostic.code) == (line, column, "encoding")
@@ -398,9 +399,7 @@ def io_error(path: str | os.PathLike) -> Diagnostic:
     with pytest.raises(SpecError) as info:
         load_yaml_file(path)
     (diagnostic,) = info.value.diagnostics
-    assert (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.code) == (
-        os.fspath(path), 1, 1, "io"
-    )
+    assert (diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.code) == (os.fspath(path), 1, 1, "io")
     return diagnostic
 
 

@@ -45,8 +45,16 @@ def _conv(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
 def _conv_transpose(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
     p = layer.params
     w, b = _conv_weights(layer, xs[0], rng, dtype, transposed=True)
-    return K.conv_transpose(xs[0], w, b, stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
-                            groups=p["groups"], output_padding=p["output_padding"])
+    return K.conv_transpose(
+        xs[0],
+        w,
+        b,
+        stride=p["stride"],
+        padding=p["padding"],
+        dilation=p["dilation"],
+        groups=p["groups"],
+        output_padding=p["output_padding"],
+    )
 
 
 def _linear(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
@@ -56,14 +64,26 @@ def _linear(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
 
 def _max_pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
     p = layer.params
-    return K.max_pool(xs[0], kernel=p["kernel"], stride=p["stride"], padding=p["padding"], dilation=p["dilation"],
-                      ceil_mode=p["ceil_mode"])
+    return K.max_pool(
+        xs[0],
+        kernel=p["kernel"],
+        stride=p["stride"],
+        padding=p["padding"],
+        dilation=p["dilation"],
+        ceil_mode=p["ceil_mode"],
+    )
 
 
 def _avg_pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
     p = layer.params
-    return K.avg_pool(xs[0], kernel=p["kernel"], stride=p["stride"], padding=p["padding"], ceil_mode=p["ceil_mode"],
-                      count_include_pad=p["count_include_pad"])
+    return K.avg_pool(
+        xs[0],
+        kernel=p["kernel"],
+        stride=p["stride"],
+        padding=p["padding"],
+        ceil_mode=p["ceil_mode"],
+        count_include_pad=p["count_include_pad"],
+    )
 
 
 def _crop(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
@@ -100,8 +120,9 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "maxpool": _max_pool,
     "avgpool": _avg_pool,
     "adaptive_avgpool": lambda ly, xs, rng, dt: K.adaptive_avg_pool(xs[0], output_size=ly.params["output_size"]),
-    "upsample": lambda ly, xs, rng, dt: K.upsample_nearest(xs[0], scale_factor=ly.params.get("scale_factor"),
-                                                           size=ly.params.get("size")),
+    "upsample": lambda ly, xs, rng, dt: K.upsample_nearest(
+        xs[0], scale_factor=ly.params.get("scale_factor"), size=ly.params.get("size")
+    ),
     "pad": lambda ly, xs, rng, dt: K.pad(xs[0], padding=ly.params["padding"], value=ly.params["value"]),
     "crop": _crop,
     "concat": _concat,
@@ -109,6 +130,7 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "flatten": lambda ly, xs, rng, dt: xs[0].reshape(xs[0].shape[0], -1),
     "linear": _linear,
     "relu": lambda ly, xs, rng, dt: np.maximum(xs[0], 0),
+    "silu": lambda ly, xs, rng, dt: xs[0] / (1 + np.exp(-xs[0])),
     "sigmoid": lambda ly, xs, rng, dt: 1 / (1 + np.exp(-xs[0])),
     "tanh": lambda ly, xs, rng, dt: np.tanh(xs[0]),
     "batchnorm": lambda ly, xs, rng, dt: _batchnorm(xs[0]),
@@ -117,8 +139,9 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
 }
 
 
-def run_plan(plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.float32,
-             deadline: Deadline | None = None) -> list[LayerRun]:
+def run_plan(
+    plan: Plan, *, seed: int = 0, batch: int | None = None, dtype=np.float32, deadline: Deadline | None = None
+) -> list[LayerRun]:
     """Execute the plan on random input and random weights; return each layer's output shape and time.
 
     With a `deadline`, it is checked between layers (GaveUp once it has passed)."""

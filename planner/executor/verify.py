@@ -43,26 +43,33 @@ def largest_tensor(plan: Plan) -> int:
         if "kernel" in layer.params and "out_channels" in layer.params:
             sizes.append(layer.input_shape[1] * layer.params["out_channels"] * math.prod(layer.params["kernel"]))
         if "padding" in layer.params:
-            padded = [ar.padded_size(i, b, e) for i, (b, e) in zip(layer.input_shape[2:], layer.params["padding"],
-                                                                  strict=True)]
+            padded = [
+                ar.padded_size(i, b, e)
+                for i, (b, e) in zip(layer.input_shape[2:], layer.params["padding"], strict=True)
+            ]
             sizes.append(layer.input_shape[1] * math.prod(padded))
         if "out_features" in layer.params:
             sizes.append(layer.params["in_features"] * layer.params["out_features"])
     return max(sizes)
 
 
-
-
-def verify_plan(plan: Plan, *, seed: int = 0, how: str = "executed in NumPy at batch 1, full width",
-                deadline: Deadline | None = None) -> Verification:
+def verify_plan(
+    plan: Plan,
+    *,
+    seed: int = 0,
+    how: str = "executed in NumPy at batch 1, full width",
+    deadline: Deadline | None = None,
+) -> Verification:
     """Run the plan at batch 1 and compare every layer's shape with the plan's; raises TooBig, and GaveUp
     when the deadline passes."""
     if (size := largest_tensor(plan)) > MAX_ELEMENTS:
         raise TooBig(f"not executed: its largest tensor would hold {size:.3g} elements (more than {MAX_ELEMENTS:.3g})")
     runs = run_plan(plan, seed=seed, batch=1, deadline=deadline)
-    mismatches = tuple(f"{layer.name}: planned {[1, *layer.output_shape[1:]]}, executed {list(run.shape)}"
-                       for layer, run in zip(plan.layers, runs, strict=True)
-                       if run.shape != (1, *layer.output_shape[1:]))
+    mismatches = tuple(
+        f"{layer.name}: planned {[1, *layer.output_shape[1:]]}, executed {list(run.shape)}"
+        for layer, run in zip(plan.layers, runs, strict=True)
+        if run.shape != (1, *layer.output_shape[1:])
+    )
     return Verification(not mismatches, how, mismatches)
 
 
@@ -83,16 +90,18 @@ def narrow_network(network: Network, plan: Plan) -> tuple[Network, int]:
     return dataclasses.replace(network, nodes=tuple(nodes), constraints=()), factor
 
 
-def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_width: bool = False,
-                        deadline: Deadline | None = None) -> Verification:
+def verify_network_plan(
+    network: Network, plan: Plan, *, seed: int = 0, full_width: bool = False, deadline: Deadline | None = None
+) -> Verification:
     """Execute a plan of `network`: narrowed unless `full_width`; a for_all plan at its smallest, a middle
     and its largest input sizes. A plan not executed in full by the deadline is not verified."""
     if not isinstance(network, Network):
         raise TypeError(f"verification takes the plan's Network, not {type(network).__name__}")
     if not isinstance(plan, Plan):
         raise TypeError(f"verification takes a Plan (one of SolveResult.plans), not {type(plan).__name__}")
-    if ([(ly.name, ly.op) for ly in plan.layers] != [(n.name, n.op) for n in network.nodes]
-            or not {u.name for u in network.unknowns} <= set(plan.assignment)):
+    if [(ly.name, ly.op) for ly in plan.layers] != [(n.name, n.op) for n in network.nodes] or not {
+        u.name for u in network.unknowns
+    } <= set(plan.assignment):
         raise PlannerError(f"the plan is not a plan of the network of {network.file!r}: its layers or unknowns differ")
     assignment: dict[Unknown, int] = {u: plan.assignment[u.name] for u in network.unknowns}
     target, factor = (network, 1) if full_width else narrow_network(network, plan)
@@ -108,6 +117,5 @@ def verify_network_plan(network: Network, plan: Plan, *, seed: int = 0, full_wid
         except TooBig as e:
             return Verification(False, str(e), (), executed=False)
         except GaveUp as e:
-            return Verification(False, f"not executed in full: the time limit ran out ({e.reason})", (),
-                                executed=False)
+            return Verification(False, f"not executed in full: the time limit ran out ({e.reason})", (), executed=False)
     return Verification(not mismatches, how, tuple(mismatches))

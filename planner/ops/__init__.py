@@ -28,6 +28,7 @@ _ALL: tuple[Op, ...] = (
     Simple("relu", same_shape),
     Simple("sigmoid", same_shape),
     Simple("tanh", same_shape),
+    Simple("silu", same_shape),
     BatchNorm("batchnorm", same_shape),
     Dropout("dropout", same_shape),
     Simple("identity", same_shape),

@@ -62,11 +62,15 @@ class Call:
         shape = self.inputs[0]
         rank = len(next(iter(v for v in self.params.values() if isinstance(v, tuple)), shape[2:]))
         if len(shape) < 3:
-            raise LayerError("rank", f"{self.model.op} needs an input with spatial axes, but its input has shape "
-                             f"rank {len(shape)} [N, features]; put it before the flatten")
+            raise LayerError(
+                "rank",
+                f"{self.model.op} needs an input with spatial axes, but its input has shape "
+                f"rank {len(shape)} [N, features]; put it before the flatten",
+            )
         if len(shape) - 2 != rank:
-            raise LayerError("rank", f"{self.model.op} was written for {rank} spatial axes, its input has "
-                             f"{len(shape) - 2}")
+            raise LayerError(
+                "rank", f"{self.model.op} was written for {rank} spatial axes, its input has {len(shape) - 2}"
+            )
         return shape[2:]
 
 

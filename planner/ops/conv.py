@@ -35,16 +35,29 @@ def same_mode_rules(call: Call) -> list[Rule]:
     """PyTorch accepts padding='same' only with unit stride; ONNX and TensorFlow allow any stride."""
     if call.params["padding"] not in ("same", "same_lower") or call.dialect != "pytorch":
         return []
-    return [Rule(s == 1, "padding-same", "padding '{}' needs stride 1 in PyTorch (stride is {}); use explicit "
-                 "padding or dialect onnx/tensorflow", (call.params["padding"], s), "padding")
-            for s in call.axis("stride")]
+    return [
+        Rule(
+            s == 1,
+            "padding-same",
+            "padding '{}' needs stride 1 in PyTorch (stride is {}); use explicit padding or dialect onnx/tensorflow",
+            (call.params["padding"], s),
+            "padding",
+        )
+        for s in call.axis("stride")
+    ]
 
 
 def groups_rules(call: Call, in_channels: Num, out_channels: Num) -> list[Rule]:
     g = call.model.groups
-    return [Rule(ar.all_of(in_channels % g == 0, out_channels % g == 0), "groups",
-                 "groups ({}) must divide in_channels ({}) and out_channels ({})", (g, in_channels, out_channels),
-                 "groups")]
+    return [
+        Rule(
+            ar.all_of(in_channels % g == 0, out_channels % g == 0),
+            "groups",
+            "groups ({}) must divide in_channels ({}) and out_channels ({})",
+            (g, in_channels, out_channels),
+            "groups",
+        )
+    ]
 
 
 def dialect_stride_dilation_rules(call: Call) -> list[Rule]:
@@ -52,15 +65,25 @@ def dialect_stride_dilation_rules(call: Call) -> list[Rule]:
     if call.dialect != "tensorflow":
         return []
     strides, dilations = call.axis("stride"), call.axis("dilation")
-    return [Rule(ar.any_of(ar.all_of(*(s == 1 for s in strides)), ar.all_of(*(d == 1 for d in dilations))),
-                 "dilation-stride", "TensorFlow does not allow stride {} together with dilation {}",
-                 (strides, dilations), "dilation")]
+    return [
+        Rule(
+            ar.any_of(ar.all_of(*(s == 1 for s in strides)), ar.all_of(*(d == 1 for d in dilations))),
+            "dilation-stride",
+            "TensorFlow does not allow stride {} together with dilation {}",
+            (strides, dilations),
+            "dilation",
+        )
+    ]
 
 
 def kernel_fits_rule(i, k, pb, pe, d, axis: int) -> Rule:
-    return Rule(ar.kernel_fits(i, k, pb, pe, d), "kernel-size",
-                "the effective kernel d(k-1)+1 = {} is larger than the padded input i+pb+pe = {} on axis {}",
-                (ar.effective_kernel(k, d), ar.padded_size(i, pb, pe), axis), "kernel")
+    return Rule(
+        ar.kernel_fits(i, k, pb, pe, d),
+        "kernel-size",
+        "the effective kernel d(k-1)+1 = {} is larger than the padded input i+pb+pe = {} on axis {}",
+        (ar.effective_kernel(k, d), ar.padded_size(i, pb, pe), axis),
+        "kernel",
+    )
 
 
 def conv(call: Call) -> Transfer:
@@ -74,8 +97,14 @@ def conv(call: Call) -> Transfer:
     out = tuple(ar.conv_output(i, k[a], s[a], pb, pe, d[a]) for a, (i, (pb, pe)) in axes)
     rules = [*groups_rules(call, c_in, c_out), *same_mode_rules(call), *dialect_stride_dilation_rules(call)]
     rules += [kernel_fits_rule(i, k[a], pb, pe, d[a], a) for a, (i, (pb, pe)) in axes]
-    params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "groups": call.model.groups,
-              "out_channels": c_out}
+    params = {
+        "kernel": k,
+        "stride": s,
+        "padding": pads,
+        "dilation": d,
+        "groups": call.model.groups,
+        "out_channels": c_out,
+    }
     return Transfer((n, c_out, *out), tuple(rules), params)
 
 
@@ -87,11 +116,14 @@ def transpose_padding_rule(i, k, s, pb, pe, d, a, axis: int) -> Rule:
     one cell, and nothing else: padding beyond d(k-1) is a crop of the equivalent direct
     convolution's input (docs/dialects.md).
     """
-    return Rule(ar.all_of(pb >= 0, pe >= 0, ar.transpose_crop_fits(i, k, s, pb, pe, d, a)), "padding",
-                "a transposed convolution's padding ({}, {}) must be non-negative and leave at least one of the "
-                "s(i-1) + d(k-1) + 1 + a = {} cells of its full output; it leaves {} on axis {}",
-                (pb, pe, ar.conv_transpose_output(i, k, s, 0, 0, d, a), ar.conv_transpose_output(i, k, s, pb, pe, d, a),
-                 axis), "padding")
+    return Rule(
+        ar.all_of(pb >= 0, pe >= 0, ar.transpose_crop_fits(i, k, s, pb, pe, d, a)),
+        "padding",
+        "a transposed convolution's padding ({}, {}) must be non-negative and leave at least one of the "
+        "s(i-1) + d(k-1) + 1 + a = {} cells of its full output; it leaves {} on axis {}",
+        (pb, pe, ar.conv_transpose_output(i, k, s, 0, 0, d, a), ar.conv_transpose_output(i, k, s, pb, pe, d, a), axis),
+        "padding",
+    )
 
 
 def conv_transpose(call: Call) -> Transfer:
@@ -105,12 +137,25 @@ def conv_transpose(call: Call) -> Transfer:
     out = tuple(ar.conv_transpose_output(i, k[x], s[x], pb, pe, d[x], a[x]) for x, (i, (pb, pe)) in axes)
     rules = [*groups_rules(call, c_in, c_out), *dialect_stride_dilation_rules(call)]
     for x, (i, (pb, pe)) in axes:
-        rules.append(Rule(ar.any_of(a[x] < s[x], a[x] < d[x]), "output-padding",
-                          "output_padding ({}) must be smaller than stride ({}) or dilation ({}) on axis {}",
-                          (a[x], s[x], d[x], x), "output_padding"))
+        rules.append(
+            Rule(
+                ar.any_of(a[x] < s[x], a[x] < d[x]),
+                "output-padding",
+                "output_padding ({}) must be smaller than stride ({}) or dilation ({}) on axis {}",
+                (a[x], s[x], d[x], x),
+                "output_padding",
+            )
+        )
         rules.append(transpose_padding_rule(i, k[x], s[x], pb, pe, d[x], a[x], x))
-    params = {"kernel": k, "stride": s, "padding": pads, "dilation": d, "output_padding": a,
-              "groups": call.model.groups, "out_channels": c_out}
+    params = {
+        "kernel": k,
+        "stride": s,
+        "padding": pads,
+        "dilation": d,
+        "output_padding": a,
+        "groups": call.model.groups,
+        "out_channels": c_out,
+    }
     return Transfer((n, c_out, *out), tuple(rules), params)
 
 

@@ -21,9 +21,17 @@ def _same_rank(call: Call) -> None:
 def _matching(call: Call, dims: range, what: str) -> list[Rule]:
     first, *rest = call.inputs
     names = call.model.inputs
-    return [Rule(shape[d] == first[d], "mismatch", what + " differ: '{}' gives {}, '{}' gives {} on dim {}",
-                 (names[0], first[d], names[n], shape[d], d), "inputs")
-            for n, shape in enumerate(rest, 1) for d in dims]
+    return [
+        Rule(
+            shape[d] == first[d],
+            "mismatch",
+            what + " differ: '{}' gives {}, '{}' gives {} on dim {}",
+            (names[0], first[d], names[n], shape[d], d),
+            "inputs",
+        )
+        for n, shape in enumerate(rest, 1)
+        for d in dims
+    ]
 
 
 def concat(call: Call) -> Transfer:
@@ -50,13 +58,21 @@ def crop(call: Call) -> Transfer:
     if m.like is not None:
         target: Shape = call.inputs[1][2:]
         if len(target) != len(spatial):
-            raise LayerError("rank", f"crop like '{m.like}' has {len(target)} spatial axes, its input {len(spatial)}",
-                             "like")
+            raise LayerError(
+                "rank", f"crop like '{m.like}' has {len(target)} spatial axes, its input {len(spatial)}", "like"
+            )
     else:
         target = sizes_per_axis(m.size, len(spatial), "size")
-    rules = [Rule(o <= i, "crop-size", "cannot crop {} down to {}: the crop is larger than its input on axis {}",
-                  (i, o, a), "like" if m.like else "size")
-             for a, (i, o) in enumerate(zip(spatial, target, strict=True))]
+    rules = [
+        Rule(
+            o <= i,
+            "crop-size",
+            "cannot crop {} down to {}: the crop is larger than its input on axis {}",
+            (i, o, a),
+            "like" if m.like else "size",
+        )
+        for a, (i, o) in enumerate(zip(spatial, target, strict=True))
+    ]
     begin = tuple(ar.centre_crop_begin(i, o) for i, o in zip(spatial, target, strict=True))
     return Transfer((*call.inputs[0][:2], *target), tuple(rules), {"size": target, "offset": begin})
 
@@ -66,8 +82,10 @@ class Join(Simple):
 
     def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
         rank = len(fields[0][0])
-        return (tuple(_largest([f[0][a] for f in fields]) for a in range(rank)),
-                tuple(_largest([f[1][a] for f in fields]) for a in range(rank)))
+        return (
+            tuple(_largest([f[0][a] for f in fields]) for a in range(rank)),
+            tuple(_largest([f[1][a] for f in fields]) for a in range(rank)),
+        )
 
 
 def _largest(values: list) -> Any:

@@ -23,21 +23,36 @@ def _pool(call: Call, dilation: tuple, own: dict[str, Any]) -> Transfer:
     ceil_mode = call.model.ceil_mode
     call_d = Call({**call.params, "dilation": dilation}, call.model, call.inputs, call.dialect)
     pads = resolve_padding(call_d, spatial)
-    out = tuple(ar.pool_output(i, k[a], s[a], pb, pe, dilation[a], ceil_mode)
-                for a, (i, (pb, pe)) in enumerate(zip(spatial, pads, strict=True)))
+    out = tuple(
+        ar.pool_output(i, k[a], s[a], pb, pe, dilation[a], ceil_mode)
+        for a, (i, (pb, pe)) in enumerate(zip(spatial, pads, strict=True))
+    )
     rules = same_mode_rules(call) + dialect_stride_dilation_rules(call_d)
     for a, (i, (pb, pe)) in enumerate(zip(spatial, pads, strict=True)):
         rules.append(kernel_fits_rule(i, k[a], pb, pe, dilation[a], a))
         if isinstance(call.params["padding"], str):
             continue  # padding modes pad less than a kernel
         if call.dialect == "pytorch":
-            rules.append(Rule(ar.pytorch_pool_padding_fits(pb, pe, k[a]), "pool-padding",
-                              "PyTorch pooling needs padding at most half the kernel: padding ({}, {}), kernel {} "
-                              "on axis {}", (pb, pe, k[a], a), "padding"))
+            rules.append(
+                Rule(
+                    ar.pytorch_pool_padding_fits(pb, pe, k[a]),
+                    "pool-padding",
+                    "PyTorch pooling needs padding at most half the kernel: padding ({}, {}), kernel {} on axis {}",
+                    (pb, pe, k[a], a),
+                    "padding",
+                )
+            )
         else:
-            rules.append(Rule(ar.onnx_pool_padding_fits(pb, pe, k[a]), "pool-padding",
-                              "ONNX and TensorFlow pooling need padding smaller than the kernel: padding ({}, {}), "
-                              "kernel {} on axis {}", (pb, pe, k[a], a), "padding"))
+            rules.append(
+                Rule(
+                    ar.onnx_pool_padding_fits(pb, pe, k[a]),
+                    "pool-padding",
+                    "ONNX and TensorFlow pooling need padding smaller than the kernel: padding ({}, {}), "
+                    "kernel {} on axis {}",
+                    (pb, pe, k[a], a),
+                    "padding",
+                )
+            )
     params = {"kernel": k, "stride": s, "padding": pads, **own}
     return Transfer((n, c, *out), tuple(rules), params)
 

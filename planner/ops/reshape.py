@@ -45,20 +45,33 @@ def linear(call: Call) -> Transfer:
     """[N, in_features] -> [N, out_features]; in_features is inferred, and checked when given."""
     shape = call.inputs[0]
     if len(shape) != 2:
-        raise LayerError("rank", f"linear needs a flattened input [N, features], but its input has {len(shape) - 2} "
-                         "spatial axes; add a flatten layer before it")
+        raise LayerError(
+            "rank",
+            f"linear needs a flattened input [N, features], but its input has {len(shape) - 2} "
+            "spatial axes; add a flatten layer before it",
+        )
     features = shape[1]
     given = call.model.in_features
-    rules = () if given is None else (
-        Rule(features == given, "in-features", "in_features is {} but the input has {} features", (given, features),
-             "in_features"),
+    rules = (
+        ()
+        if given is None
+        else (
+            Rule(
+                features == given,
+                "in-features",
+                "in_features is {} but the input has {} features",
+                (given, features),
+                "in_features",
+            ),
+        )
     )
-    return Transfer((shape[0], call.model.out_features), rules,
-                    {"in_features": features, "out_features": call.model.out_features})
+    return Transfer(
+        (shape[0], call.model.out_features), rules, {"in_features": features, "out_features": call.model.out_features}
+    )
 
 
 def same_shape(call: Call) -> Transfer:
-    """relu, sigmoid, tanh, batchnorm, dropout, identity."""
+    """relu, sigmoid, tanh, silu, batchnorm, dropout, identity."""
     return Transfer(call.inputs[0], ())
 
 

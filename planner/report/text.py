@@ -16,8 +16,23 @@ from planner.report.escape import visible
 from planner.solver.solve import SolveResult, Status
 from planner.spec.models import field_default
 
-PARAM_ORDER = ("kernel", "stride", "padding", "dilation", "output_padding", "groups", "out_channels", "in_features",
-               "out_features", "ceil_mode", "count_include_pad", "output_size", "scale_factor", "size", "value")
+PARAM_ORDER = (
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "output_padding",
+    "groups",
+    "out_channels",
+    "in_features",
+    "out_features",
+    "ceil_mode",
+    "count_include_pad",
+    "output_size",
+    "scale_factor",
+    "size",
+    "value",
+)
 
 
 DEFAULT_COLUMNS = 100
@@ -56,8 +71,9 @@ def _text(lines: list[str]) -> str:
     return "\n".join(visible(line) for line in lines) + "\n"
 
 
-def render_plan(plan: Plan, number: int | None = None, *, verbose: bool = False,
-                width: int = DEFAULT_COLUMNS) -> list[str]:
+def render_plan(
+    plan: Plan, number: int | None = None, *, verbose: bool = False, width: int = DEFAULT_COLUMNS
+) -> list[str]:
     title = f"plan {number}" if number is not None else "plan"
     if plan.objective is not None:
         title += f" (objective {plan.objective:,})"
@@ -68,8 +84,10 @@ def render_plan(plan: Plan, number: int | None = None, *, verbose: bool = False,
     fields = plan_fields(plan)
     rows: list[tuple[str, ...]] = [("layer", "op", "input", "output", "rf", "parameters (* solved)")]
     rows.append(("input", "", "", _shape(plan.input_shape), "1", ""))
-    rows += [(ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _field(fields[ly.name]),
-              _params(ly, verbose)) for ly in plan.layers]
+    rows += [
+        (ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _field(fields[ly.name]), _params(ly, verbose))
+        for ly in plan.layers
+    ]
     rows = [tuple(visible(cell) for cell in row) for row in rows]  # shown before measured, so columns line up
     widths = [max(len(r[c]) for r in rows) for c in range(5)]
     indent = 2 + sum(w + 2 for w in widths)
@@ -81,8 +99,12 @@ def render_plan(plan: Plan, number: int | None = None, *, verbose: bool = False,
         else:  # too narrow for a column of parameters: they go on lines of their own below the row
             out += [lead.rstrip(), *_wrapped("      " + row[5], width, "      ")]
     totals = plan.totals
-    out += _wrapped(f"  totals: {totals['params']:,} params, {totals['macs']:,} MACs (FLOPs = 2 x MACs), "
-                    f"{totals['activations_mb']:,} MB of activations", width, "    ")
+    out += _wrapped(
+        f"  totals: {totals['params']:,} params, {totals['macs']:,} MACs (FLOPs = 2 x MACs), "
+        f"{totals['activations_mb']:,} MB of activations",
+        width,
+        "    ",
+    )
     if plan.verification:
         shown = visible(plan.verification)
         out += _wrapped(f"  verified: {shown}" if plan.verified else f"  NOT verified: {shown}", width, "    ")

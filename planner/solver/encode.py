@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import z3
 
 from planner.arithmetic import Num
-from planner.constraints import FIELDS, evaluate, lookup_in
+from planner.constraints import FIELDS, Ref, evaluate, lookup_in
 from planner.errors import ConstraintError, FieldUnsupported, LayerError, SpecError
 from planner.graph import Network, Node, Unknown
 from planner.ops import Shape
@@ -104,8 +104,9 @@ def domain_constraint(var: z3.ArithRef, unknown: Unknown) -> z3.BoolRef:
     return z3.And(parts)
 
 
-def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: str = "",
-           ctx: z3.Context | None = None) -> Encoding:
+def encode(
+    network: Network, sizes: Mapping[Unknown, int] | None = None, tag: str = "", ctx: z3.Context | None = None
+) -> Encoding:
     """Encode the whole network; raises SpecError for structural layer problems.
 
     for_all input sizes are variables (with their domains) unless `sizes` fixes them.
@@ -131,13 +132,17 @@ def encode(network: Network, sizes: Mapping[Unknown, int] | None = None, tag: st
     fields: dict = {}
     if any(ref.attr in FIELDS for c in network.constraints for ref in c.refs()):
         try:
-            fields = receptive_fields([(n.name, n.op, n.inputs, enc.params[n.name], enc.shapes[n.inputs[0]])
-                                       for n in network.nodes], network.rank)
+            fields = receptive_fields(
+                [(n.name, n.op, n.inputs, enc.params[n.name], enc.shapes[n.inputs[0]]) for n in network.nodes],
+                network.rank,
+            )
         except FieldUnsupported as e:
             raise SpecError(network.diagnostic(("constraints",), "constraint", str(e))) from None
+
+    def lookup(ref: Ref) -> Num:
+        return lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref, fields.get(ref.layer))
+
     for constraint in network.constraints:
-        lookup = lambda ref: lookup_in(enc.params.get(ref.layer, {}), enc.shapes[ref.layer], ref,  # noqa: E731
-                                       fields.get(ref.layer))
         try:
             holds = evaluate(constraint.expr, lookup)
             enc.constraints[constraint.position] = enc.all(holds)
@@ -182,14 +187,19 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
             tie.append(var == value)
         return var
 
-    shape = tuple(merge(f"{node.name}.shape[{axis}]", [t.shape[axis] for t in transfers])
-                  for axis in range(len(transfers[0].shape)))
-    params = {key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
-              for key in transfers[0].params}
+    shape = tuple(
+        merge(f"{node.name}.shape[{axis}]", [t.shape[axis] for t in transfers])
+        for axis in range(len(transfers[0].shape))
+    )
+    params = {
+        key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
+        for key in transfers[0].params
+    }
     selectors = [enc.all(*(enc.var(u) == v for u, v in overrides.items())) for overrides in cases]
     definition = _one_of_cases([enc.all(sel, *tie) for sel, tie in zip(selectors, ties, strict=True)])
-    requirement = _one_of_cases([enc.all(sel, *(r.holds for r in t.rules))
-                                 for sel, t in zip(selectors, transfers, strict=True)])
+    requirement = _one_of_cases(
+        [enc.all(sel, *(r.holds for r in t.rules)) for sel, t in zip(selectors, transfers, strict=True)]
+    )
     return shape, params, definition, requirement
 
 

@@ -22,8 +22,11 @@ from planner.solver.encode import Encoding, encode
 
 
 def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
-    shown = [f"{u.name}={assignment[u]}" for u in network.unknowns
-             if upto is None or not (u.path[0] == "layers" and u.path[1] > upto)]
+    shown = [
+        f"{u.name}={assignment[u]}"
+        for u in network.unknowns
+        if upto is None or not (u.path[0] == "layers" and u.path[1] > upto)
+    ]
     return f" (the shapes shown are those of {', '.join(shown)})" if shown else ""
 
 
@@ -94,8 +97,15 @@ def minimal_conflict(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
     labels = [str(c) for c in sorted(core, key=lambda c: [str(x) for x in literals].index(str(c)))]
     lines = ", ".join(f"{label} (line {network.diagnostic(where[label][0], '', '').line})" for label in labels)
     path, layer = where[labels[0]]
-    return [network.diagnostic(path, "conflict", f"no plan satisfies these together, though any smaller part of "
-                               f"them can be satisfied: {lines}", layer=layer, severity="note")]
+    return [
+        network.diagnostic(
+            path,
+            "conflict",
+            f"no plan satisfies these together, though any smaller part of them can be satisfied: {lines}",
+            layer=layer,
+            severity="note",
+        )
+    ]
 
 
 def _sizes(enc: Encoding, model: z3.ModelRef) -> dict[Unknown, int]:
@@ -117,8 +127,10 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
         solver.add(*enc.all_constraints())
         try:
             if deadline.check(solver) == z3.unsat:
-                return [dataclasses.replace(d, message=f"at input size {sizes_text(sizes)}: {d.message}")
-                        for d in explain_infeasible(enc, deadline)]
+                return [
+                    dataclasses.replace(d, message=f"at input size {sizes_text(sizes)}: {d.message}")
+                    for d in explain_infeasible(enc, deadline)
+                ]
         except GaveUp:
             break
         plans.append((sizes, enc.assignment(solver.model())))
@@ -127,11 +139,20 @@ def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadlin
             broken = _broken_at(network, {**plan, **other})
             if broken:
                 chosen = ", ".join(f"{u.name}={plan[u]}" for u in network.unknowns)
-                intro = (f"no plan holds for every input size of the for_all set: the plan for input size "
-                         f"{sizes_text(sizes)} ({chosen or 'no unknowns'}) breaks at {sizes_text(other)}: ")
+                intro = (
+                    f"no plan holds for every input size of the for_all set: the plan for input size "
+                    f"{sizes_text(sizes)} ({chosen or 'no unknowns'}) breaks at {sizes_text(other)}: "
+                )
                 return [network.diagnostic(where, "for-all", intro + broken[0].message, layer=broken[0].layer)]
-    return [network.diagnostic(where, "for-all", "no plan holds for every input size of the for_all set (sizes "
-                               + ", ".join(sizes_text(s) for s in samples) + " cannot all be served)")]
+    return [
+        network.diagnostic(
+            where,
+            "for-all",
+            "no plan holds for every input size of the for_all set (sizes "
+            + ", ".join(sizes_text(s) for s in samples)
+            + " cannot all be served)",
+        )
+    ]
 
 
 HINT_BUDGET = 2.0  # seconds for each hint (a minimal conflict, input sizes that work): not worth a long wait
@@ -146,8 +167,9 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     for size in sorted(set(fixed.values())):
         axes = [a for a, s in fixed.items() if s == size]
         radius = max(64, size)
-        groups[size] = Unknown(f"input.shape[{axes[0]}]", "size", Domain(max(1, size - radius), size + radius),
-                               ("input", "shape", axes[0]))
+        groups[size] = Unknown(
+            f"input.shape[{axes[0]}]", "size", Domain(max(1, size - radius), size + radius), ("input", "shape", axes[0])
+        )
     shape = tuple(groups[t] if axis in fixed else t for axis, t in enumerate(network.input_shape))
     shape = (network.input_shape[0], network.input_shape[1], *shape[2:])
     variant = dataclasses.replace(network, input_shape=shape, unknowns=(*network.unknowns, *groups.values()))
@@ -158,14 +180,17 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     notes = []
     try:
         for size, unknown in groups.items():
-            found = sorted(_nearest(solver, enc.var(unknown), unknown.domain, size, -1, around, budget)
-                           + _nearest(solver, enc.var(unknown), unknown.domain, size, +1, around, budget))
+            found = sorted(
+                _nearest(solver, enc.var(unknown), unknown.domain, size, -1, around, budget)
+                + _nearest(solver, enc.var(unknown), unknown.domain, size, +1, around, budget)
+            )
             if not found:  # the input size is not what breaks the spec
                 continue
             axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
             rule = _rule(found)
-            message = (f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}"
-                       + (f"; they are {rule}" if rule else ""))
+            message = f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}" + (
+                f"; they are {rule}" if rule else ""
+            )
             notes.append(network.diagnostic(unknown.path, "sizes-that-work", message, severity="note"))
     except GaveUp:
         pass
@@ -186,8 +211,9 @@ def _feasible_in(solver: z3.Solver, var: z3.ArithRef, lo: int, hi: int, deadline
         solver.pop()
 
 
-def _nearest(solver: z3.Solver, var: z3.ArithRef, domain: Domain, size: int, direction: int, count: int,
-             deadline: Deadline) -> list[int]:
+def _nearest(
+    solver: z3.Solver, var: z3.ArithRef, domain: Domain, size: int, direction: int, count: int, deadline: Deadline
+) -> list[int]:
     """Up to `count` feasible values of `var` nearest to `size`, going down (-1) or up (+1): a galloping
     search for a window that holds one, then a bisection for the one nearest the bound."""
     found: list[int] = []
@@ -195,8 +221,11 @@ def _nearest(solver: z3.Solver, var: z3.ArithRef, domain: Domain, size: int, dir
     while len(found) < count:
         width = 1
         while True:
-            lo, hi = (max(domain.lo, bound - width), bound - 1) if direction < 0 else (bound + 1,
-                                                                                        min(domain.hi, bound + width))
+            lo, hi = (
+                (max(domain.lo, bound - width), bound - 1)
+                if direction < 0
+                else (bound + 1, min(domain.hi, bound + width))
+            )
             value = _feasible_in(solver, var, lo, hi, deadline)
             if value is not None or lo <= domain.lo and direction < 0 or hi >= domain.hi and direction > 0:
                 break
@@ -289,8 +318,9 @@ def _domain_source(network: Network, unknown: Unknown) -> tuple[str, ...]:
     return ("defaults" if unknown.kind in network.loaded.spec.defaults.model_fields_set else "builtin", unknown.kind)
 
 
-def _least_needed(solver: z3.Solver, enc: Encoding, unknowns: list[Unknown],
-                  deadline: Deadline) -> list[tuple[Unknown, int]]:
+def _least_needed(
+    solver: z3.Solver, enc: Encoding, unknowns: list[Unknown], deadline: Deadline
+) -> list[tuple[Unknown, int]]:
     """The unknowns a plan must take outside their domains, each with the value nearest its domain that a
     plan allows (the others held where the plan before put them)."""
     model = solver.model()
@@ -314,20 +344,25 @@ def _least_needed(solver: z3.Solver, enc: Encoding, unknowns: list[Unknown],
     return needed
 
 
-def _domain_note(network: Network, source: tuple[str, ...], needed: list[tuple[Unknown, int]],
-                 together: bool = False) -> Diagnostic:
+def _domain_note(
+    network: Network, source: tuple[str, ...], needed: list[tuple[Unknown, int]], together: bool = False
+) -> Diagnostic:
     first = needed[0][0]
     kind, domain = first.kind, first.domain
     widened = f"{{min: {domain.lo}, max: {max(v for _, v in needed)}}}"
     values = ", ".join(f"{u.name} = {v}" for u, v in needed)
     where, fix, path = {
         "defaults": (f"defaults.{kind} allows {domain}", f"defaults: {{{kind}: {widened}}}", ("defaults", kind)),
-        "variables": (f"variables.{source[1]} allows {domain}", f"variables: {{{source[1]}: {widened}}}",
-                      ("variables", source[1])),
+        "variables": (
+            f"variables.{source[1]} allows {domain}",
+            f"variables: {{{source[1]}: {widened}}}",
+            ("variables", source[1]),
+        ),
         "builtin": (f'"?" takes the built-in {kind} domain {domain}', f"defaults: {{{kind}: {widened}}}", first.path),
         "layer": (f"its domain is {domain}", f"{widened} there", first.path),
     }[source[0]]
     layer = None if first.name.startswith("$") else first.name.split(".")[0]
-    message = (f"a plan exists with {values}, outside the domain: {where}; widen it with {fix}"
-               + (" (together with the other domains named here: no single one suffices)" if together else ""))
+    message = f"a plan exists with {values}, outside the domain: {where}; widen it with {fix}" + (
+        " (together with the other domains named here: no single one suffices)" if together else ""
+    )
     return network.diagnostic(path, "domain", message, layer=layer, severity="note")

@@ -25,8 +25,9 @@ STEP_BUDGET = 3.0  # seconds for one improving step; past it Z3's non-linear sea
 # every plan is the surer way (the caller falls back to it on OptimizerStuck)
 
 
-def best_assignments(network: Network, count: int, value_of: Callable[[Assignment], int | float],
-                     deadline: Deadline) -> list[Assignment]:
+def best_assignments(
+    network: Network, count: int, value_of: Callable[[Assignment], int | float], deadline: Deadline
+) -> list[Assignment]:
     """Up to `count` assignments, best first: each the best of what the earlier ones leave."""
     enc = encode(network)
     term = encoded_value(enc)

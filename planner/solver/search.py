@@ -38,8 +38,11 @@ class Search:
 def sample_sizes(network: Network) -> list[dict[Unknown, int]]:
     """The smallest, a middle and the largest size of every for_all axis (as one tuple each)."""
     domains = [f.domain for f in network.for_all]
-    picks = [[d.member(0) for d in domains], [d.member(d.size() // 2) for d in domains],
-             [d.member(-1) for d in domains]]
+    picks = [
+        [d.member(0) for d in domains],
+        [d.member(d.size() // 2) for d in domains],
+        [d.member(-1) for d in domains],
+    ]
     unique = []
     for pick in picks:
         sizes = dict(zip(network.for_all, pick, strict=True))
@@ -84,9 +87,15 @@ class ForAllSearch:
     def counterexample(self, candidate: dict[Unknown, int]) -> dict[Unknown, int] | None:
         """A for_all size at which the candidate breaks, or None when it holds for all of them."""
         enc = self.symbolic
-        check = new_solver([*enc.domains, *(enc.var(u) == v for u, v in candidate.items()),
-                            *enc.definitions.values(),
-                            z3.Not(enc.all(*enc.requirements.values(), *enc.constraints.values()))], enc.ctx)
+        check = new_solver(
+            [
+                *enc.domains,
+                *(enc.var(u) == v for u, v in candidate.items()),
+                *enc.definitions.values(),
+                z3.Not(enc.all(*enc.requirements.values(), *enc.constraints.values())),
+            ],
+            enc.ctx,
+        )
         if self.deadline.check(check) == z3.unsat:
             return None
         model = check.model()

@@ -62,9 +62,16 @@ class SolveResult:
         return d
 
 
-def solve_network(network: Network, *, max_solutions: int | None = 1, count: bool = False,
-                  timeout: float | None = None, explain: bool = True,
-                  progress: Callable[[int], None] | None = None, deadline: Deadline | None = None) -> SolveResult:
+def solve_network(
+    network: Network,
+    *,
+    max_solutions: int | None = 1,
+    count: bool = False,
+    timeout: float | None = None,
+    explain: bool = True,
+    progress: Callable[[int], None] | None = None,
+    deadline: Deadline | None = None,
+) -> SolveResult:
     """Find up to `max_solutions` plans (None: all); with `count`, count every plan.
 
     A count without the full list comes from the dynamic-programming counter when the
@@ -95,8 +102,12 @@ def solve_network(network: Network, *, max_solutions: int | None = 1, count: boo
             if ranked:
                 plans = _ranked(network, plans)[:max_solutions]
     except GaveUp as e:
-        diag = network.diagnostic((), "unknown", f"the solver gave up ({e.reason}) after {found} plan(s); "
-                                  "allow more time with --timeout, or narrow the domains")
+        diag = network.diagnostic(
+            (),
+            "unknown",
+            f"the solver gave up ({e.reason}) after {found} plan(s); "
+            "allow more time with --timeout, or narrow the domains",
+        )
         return SolveResult(network.file, Status.UNKNOWN, plans, None, [diag], network)
     if counted is None and (count or max_solutions is None):
         counted = found
@@ -146,8 +157,11 @@ def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
         except InfeasibleError as e:
             return [*e.diagnostics, *input_sizes_that_work(network, deadline)]
     enc = encode(network)
-    return [*explain_infeasible(enc, deadline), *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
-            *input_sizes_that_work(network, deadline)]
+    return [
+        *explain_infeasible(enc, deadline),
+        *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
+        *input_sizes_that_work(network, deadline),
+    ]
 
 
 def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:

@@ -60,7 +60,7 @@ def validate_spec(source: Positioned) -> LoadedSpec:
     except ValidationError as e:
         errors = _without_missing_typos(e.errors())
         unknown = [_data_at(source.data, tuple(err["loc"]))[1] for err in errors if err["type"] == "extra_forbidden"]
-        ranged = [(path, d) for path, d in ranged if not any(path[:len(u)] == u for u in unknown)]
+        ranged = [(path, d) for path, d in ranged if not any(path[: len(u)] == u for u in unknown)]
         marks = {(d.line, d.column) for _, d in ranged}
         found = {_diagnostic(source, err) for err in errors}
         found = {d for d in found if (d.line, d.column) not in marks} | {d for _, d in ranged}
@@ -69,8 +69,10 @@ def validate_spec(source: Positioned) -> LoadedSpec:
         raise SpecError(sorted((d for _, d in ranged), key=lambda d: (d.line, d.column)))
     shape = spec.input.shape
     if all(isinstance(size, int) for size in shape) and _product(shape) > INT64_MAX:
-        message = (f"the input shape {_show(list(shape))} has {_product(shape):.3g} elements, more than int64 holds "
-                   "(2**63 - 1); no framework can hold it")
+        message = (
+            f"the input shape {_show(list(shape))} has {_product(shape):.3g} elements, more than int64 holds "
+            "(2**63 - 1); no framework can hold it"
+        )
         raise SpecError(source.diagnostic(["input", "shape"], "size-range", message))
     return LoadedSpec(spec, source)
 
@@ -95,8 +97,10 @@ def _out_of_range(source: Positioned) -> list[tuple[list, Diagnostic]]:
         elif type(value) is int and not INT64_MIN <= value <= INT64_MAX:
             field = next((p for p in reversed(path) if isinstance(p, str)), None)
             prefix = f"'{field}': " if field else ""
-            message = (f"{prefix}the integer {_digits(value)} is out of range: no framework holds an integer beyond "
-                       f"int64 ({'-2**63' if value < 0 else '2**63 - 1'})")
+            message = (
+                f"{prefix}the integer {_digits(value)} is out of range: no framework holds an integer beyond "
+                f"int64 ({'-2**63' if value < 0 else '2**63 - 1'})"
+            )
             found.append((path, source.diagnostic(path, "size-range", message, layer=_layer_name(source, path))))
     return found
 
@@ -109,14 +113,19 @@ def _digits(value: int) -> str:
 
 def _without_missing_typos(errors: list[dict]) -> list[dict]:
     """Drop 'missing key' errors whose key is the did-you-mean of an unknown key beside it (`kernal:`)."""
-    typos = {(e["loc"][:-1], m) for e in errors if e["type"] == "extra_forbidden"
-             for m in difflib.get_close_matches(str(e["loc"][-1]), [str(x["loc"][-1]) for x in errors
-                                                                    if x["type"] == "missing"], n=1, cutoff=0.6)}
+    typos = {
+        (e["loc"][:-1], m)
+        for e in errors
+        if e["type"] == "extra_forbidden"
+        for m in difflib.get_close_matches(
+            str(e["loc"][-1]), [str(x["loc"][-1]) for x in errors if x["type"] == "missing"], n=1, cutoff=0.6
+        )
+    }
     return [e for e in errors if not (e["type"] == "missing" and (e["loc"][:-1], str(e["loc"][-1])) in typos)]
 
 
 _PATTERNS = {
-    "^\\$": "a variable is written \"$\" followed by its name, e.g. \"$k\"",
+    "^\\$": 'a variable is written "$" followed by its name, e.g. "$k"',
     "^[A-Za-z_]": "a name is letters, digits and _, not starting with a digit",
 }
 
@@ -131,8 +140,13 @@ def _data_at(data: Any, loc: tuple) -> tuple[Any, list]:
     """Walk a pydantic loc through the data, skipping discriminator tags; return the node and the real path."""
     path: list = []
     for part in loc:
-        if (isinstance(data, dict) and part in data
-                or isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)):
+        if (
+            isinstance(data, dict)
+            and part in data
+            or isinstance(data, list)
+            and isinstance(part, int)
+            and 0 <= part < len(data)
+        ):
             data = data[part]
             path.append(part)
     return data, path
@@ -186,7 +200,8 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
             return source.diagnostic(path, "missing-key", "every layer needs an 'op'", layer=layer)
         op = value["op"]
         return source.diagnostic(
-            [*path, "op"], "unknown-op",
+            [*path, "op"],
+            "unknown-op",
             f"unknown op {_show(op)}{did_you_mean(op, OP_NAMES)}; ops are: {', '.join(OP_NAMES)}",
             layer=layer,
         )
@@ -196,8 +211,20 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
     if kind == "string_pattern_mismatch":
         pattern = err.get("ctx", {}).get("pattern", "")
         msg = next((text for start, text in _PATTERNS.items() if pattern.startswith(start)), msg)
-    if kind in ("value_form", "int_type", "bool_type", "string_type", "literal_error", "float_type", "list_type",
-                "dict_type", "model_type", "int_from_float", "string_pattern_mismatch", "model_attributes_type"):
+    if kind in (
+        "value_form",
+        "int_type",
+        "bool_type",
+        "string_type",
+        "literal_error",
+        "float_type",
+        "list_type",
+        "dict_type",
+        "model_type",
+        "int_from_float",
+        "string_pattern_mismatch",
+        "model_attributes_type",
+    ):
         return source.diagnostic(path, "type", f"{prefix}{msg[0].lower()}{msg[1:]}, got {_show(value)}", layer=layer)
     return source.diagnostic(path, "value", f"{prefix}{msg[0].lower()}{msg[1:]}, got {_show(value)}", layer=layer)
 
@@ -212,28 +239,43 @@ def _unknown_key(source: Positioned, path: list) -> str:
         form = form_of(mapping)
         if form in ("one_of", "for_all") and key in {k for keys in FORM_KEYS.values() for k in keys}:
             if form == "one_of":
-                return (f"unknown key {_show(key)} beside 'one_of': a value is either {{one_of: [...]}} or "
-                        "{min, max, multiple_of}, not both")
-            return (f"unknown key {_show(key)} beside 'for_all': the range goes inside it, "
-                    "{for_all: {min, max, multiple_of}}")
+                return (
+                    f"unknown key {_show(key)} beside 'one_of': a value is either {{one_of: [...]}} or "
+                    "{min, max, multiple_of}, not both"
+                )
+            return (
+                f"unknown key {_show(key)} beside 'for_all': the range goes inside it, "
+                "{for_all: {min, max, multiple_of}}"
+            )
     if layer_level and isinstance(mapping, dict) and isinstance(mapping.get("op"), str):
         owners = [op for m in LAYER_MODELS if key in m.model_fields for op in ops_of(m)]
         if owners:
-            return (f"unknown key {_show(key)}: a {mapping['op']} layer has no {_show(key)} "
-                    f"({_listed(owners)} {'has' if len(owners) == 1 else 'have'} one)")
+            return (
+                f"unknown key {_show(key)}: a {mapping['op']} layer has no {_show(key)} "
+                f"({_listed(owners)} {'has' if len(owners) == 1 else 'have'} one)"
+            )
     if key in _EXAMPLES and (layer_level or where in (["defaults"], ["input"])):
         if key == "for_all" or where == ["input"]:
-            return f"unknown key {_show(key)}: an input size's domain is written in the shape, e.g. " \
-                   f"shape: [1, 3, {_EXAMPLES[key]}, 32]"
+            return (
+                f"unknown key {_show(key)}: an input size's domain is written in the shape, e.g. "
+                f"shape: [1, 3, {_EXAMPLES[key]}, 32]"
+            )
         if where == ["defaults"]:
-            return f"unknown key {_show(key)}: defaults give one domain per kind ({', '.join(allowed)}), " \
-                   f"e.g. kernel: {_EXAMPLES[key]}"
+            return (
+                f"unknown key {_show(key)}: defaults give one domain per kind ({', '.join(allowed)}), "
+                f"e.g. kernel: {_EXAMPLES[key]}"
+            )
         return f"unknown key {_show(key)}: a domain is the value of a parameter, e.g. kernel: {_EXAMPLES[key]}"
     return f"unknown key {_show(key)}{did_you_mean(key, allowed)}"
 
 
-_EXAMPLES = {"one_of": "{one_of: [3, 5]}", "min": "{min: 1, max: 5}", "max": "{min: 1, max: 5}",
-             "multiple_of": "{min: 16, max: 64, multiple_of: 16}", "for_all": "{for_all: {min: 16, max: 64}}"}
+_EXAMPLES = {
+    "one_of": "{one_of: [3, 5]}",
+    "min": "{min: 1, max: 5}",
+    "max": "{min: 1, max: 5}",
+    "multiple_of": "{min: 16, max: 64, multiple_of: 16}",
+    "for_all": "{for_all: {min: 16, max: 64}}",
+}
 
 
 def _listed(names: list[str]) -> str:

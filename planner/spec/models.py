@@ -81,39 +81,56 @@ def _t(form: str) -> Tag:
 
 # One value of a layer parameter, shared by all axes (SPEC 1.1).
 Scalar: TypeAlias = Annotated[
-    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
-    | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")],
+    Annotated[StrictInt, _t("int")]
+    | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")]
+    | Annotated[VarRef, _t("var")],
     _forms(VALUE_FORMS),
 ]
 # kernel, stride, dilation, output_padding: a scalar form or one per spatial axis.
 ParamValue: TypeAlias = Annotated[
-    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
-    | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")]
+    Annotated[StrictInt, _t("int")]
+    | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")]
+    | Annotated[VarRef, _t("var")]
     | Annotated[list[Scalar], Field(min_length=1), _t("axes")],
     _forms(VALUE_FORMS + " or a list with one per spatial axis"),
 ]
 # One axis of padding: symmetric, or a [begin, end] pair.
 PaddingAxis: TypeAlias = Annotated[
-    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
-    | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")]
+    Annotated[StrictInt, _t("int")]
+    | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")]
+    | Annotated[VarRef, _t("var")]
     | Annotated[list[Scalar], Field(min_length=2, max_length=2), _t("axes")],
     _forms(VALUE_FORMS + " or a [begin, end] pair"),
 ]
 PaddingValue: TypeAlias = Annotated[
-    Annotated[PaddingMode, _t("mode")] | Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")]
-    | Annotated[Range, _t("range")] | Annotated[OneOf, _t("one_of")] | Annotated[VarRef, _t("var")]
+    Annotated[PaddingMode, _t("mode")]
+    | Annotated[StrictInt, _t("int")]
+    | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")]
+    | Annotated[OneOf, _t("one_of")]
+    | Annotated[VarRef, _t("var")]
     | Annotated[list[PaddingAxis], Field(min_length=1), _t("axes")],
     _forms("valid, same, same_lower, full, " + VALUE_FORMS + " or a list with one per spatial axis"),
 ]
 # A spatial size of the input (SPEC 1.2).
 SizeValue: TypeAlias = Annotated[
-    Annotated[PositiveInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    Annotated[PositiveInt, _t("int")]
+    | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")]
     | Annotated[ForAll, _t("for_all")],
     _forms('an int, "?", {min, max, multiple_of} or {for_all: {min, max, multiple_of}}'),
 ]
 # A domain in `defaults` or `variables`.
 Domain: TypeAlias = Annotated[
-    Annotated[StrictInt, _t("int")] | Annotated[UnknownMark, _t("unknown")] | Annotated[Range, _t("range")]
+    Annotated[StrictInt, _t("int")]
+    | Annotated[UnknownMark, _t("unknown")]
+    | Annotated[Range, _t("range")]
     | Annotated[OneOf, _t("one_of")],
     _forms('an int, "?", {min, max} or {one_of: [...]}'),
 ]
@@ -209,11 +226,22 @@ class Dropout(LayerBase):
 
 
 class Elementwise(LayerBase):
-    op: Literal["relu", "sigmoid", "tanh", "batchnorm", "identity"]
+    op: Literal["relu", "sigmoid", "tanh", "silu", "batchnorm", "identity"]
 
 
 LAYER_MODELS: tuple[type[LayerBase], ...] = (
-    Conv, ConvTranspose, MaxPool, AvgPool, AdaptiveAvgPool, Upsample, Pad, Crop, Concat, Flatten, Linear, Dropout,
+    Conv,
+    ConvTranspose,
+    MaxPool,
+    AvgPool,
+    AdaptiveAvgPool,
+    Upsample,
+    Pad,
+    Crop,
+    Concat,
+    Flatten,
+    Linear,
+    Dropout,
     Elementwise,
 )
 

@@ -288,8 +288,9 @@ def _compose(text: str) -> Node | None:
 def load_yaml(source: str | bytes, file: str) -> Positioned:
     """Return the one YAML document in `source`, a mapping, with the marks of its nodes."""
     if len(source) > MAX_BYTES:
-        raise SpecError(Diagnostic(file, 1, 1, "io", f"the spec is larger than {MAX_BYTES // 2**20} MiB; "
-                                   "a spec is a few kilobytes"))
+        raise SpecError(
+            Diagnostic(file, 1, 1, "io", f"the spec is larger than {MAX_BYTES // 2**20} MiB; a spec is a few kilobytes")
+        )
     try:
         text = _decode(source)
         root = _compose(text)

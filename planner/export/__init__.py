@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import ast
 import keyword
-import math
 import re
-from collections.abc import Callable
-from typing import Any
 
-from planner import arithmetic as ar
 from planner.errors import InternalError, UsageError
+from planner.export.source import _tuple
 from planner.graph import Network
 from planner.ops import OPS
 from planner.plan import LayerPlan, Plan
 from planner.report.escape import visible
 
 # Attributes of nn.Module (torch 2.x) a layer attribute must not shadow, plus the names forward uses.
-_RESERVED = frozenset("""
+_RESERVED = frozenset(
+    """
     T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
     dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
     ipu load_state_dict modules mtia named_buffers named_children named_modules named_parameters parameters
@@ -41,7 +39,8 @@ _RESERVED = frozenset("""
     register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
     to_empty train training type xpu zero_grad
     x self torch nn F input Net INPUT_SHAPE Crop Concat Add PaddedAvgPool
-""".split())
+""".split()
+)
 
 _HELPERS = {
     "Crop": '''
@@ -127,18 +126,28 @@ class _Exporter:
         lines = [*self.header(), "", *imports, "", f"INPUT_SHAPE = {_tuple(self.plan.input_shape)}", ""]
         for helper in helpers:
             lines += ["", *helper.strip("\n").split("\n"), ""]
-        lines += ["", "class Net(nn.Module):",
-                  f'    """{_docstring_text(self.network.name)}: every layer of the plan, in data-flow order."""',
-                  "", "    def __init__(self) -> None:", "        super().__init__()", *modules, "",
-                  f"    def forward(self, {parameter}: torch.Tensor) -> torch.Tensor:", *forward]
+        lines += [
+            "",
+            "class Net(nn.Module):",
+            f'    """{_docstring_text(self.network.name)}: every layer of the plan, in data-flow order."""',
+            "",
+            "    def __init__(self) -> None:",
+            "        super().__init__()",
+            *modules,
+            "",
+            f"    def forward(self, {parameter}: torch.Tensor) -> torch.Tensor:",
+            *forward,
+        ]
         return "\n".join(_wrap(line) for line in lines) + "\n"
 
     def header(self) -> list[str]:
         plan = self.plan
         solved = ", ".join(f"{name} = {value}" for name, value in plan.assignment.items())
-        lines = [*_comment_wrap(f"PyTorch module for the plan of '{self.network.name}' ({self.network.file}),"),
-                 "# written by `planner export --to pytorch`. It imports torch only.",
-                 *_comment_wrap(f"Solved unknowns: {solved}." if solved else "Nothing was unknown in the spec.")]
+        lines = [
+            *_comment_wrap(f"PyTorch module for the plan of '{self.network.name}' ({self.network.file}),"),
+            "# written by `planner export --to pytorch`. It imports torch only.",
+            *_comment_wrap(f"Solved unknowns: {solved}." if solved else "Nothing was unknown in the spec."),
+        ]
         if plan.for_all:
             lines.append("# The plan holds for every input size of the spec's for_all axes; INPUT_SHAPE is one.")
         lines.append("# Each layer is an attribute named after it; forward follows the plan's data flow.")
@@ -174,8 +183,9 @@ class _Exporter:
                 break
             target = var[layer.name]
             lines.append(f"        {target} = {call}" if target else f"        {call}  # output not used later")
-            dead = sorted({var[name] for name in _data_inputs(layer) if max(users[name]) == n and name != "input"}
-                          - {"x", None})
+            dead = sorted(
+                {var[name] for name in _data_inputs(layer) if max(users[name]) == n and name != "input"} - {"x", None}
+            )
             if dead:
                 lines.append(f"        del {', '.join(dead)}")
         return var["input"] or "x", lines
@@ -188,190 +198,6 @@ class _Exporter:
         if write is None:
             raise UsageError(f"{layer.name}: op '{layer.op}' cannot be exported to PyTorch")
         return write(self, layer)
-
-
-Module = Callable[[_Exporter, LayerPlan], str]
-EXPORTS: dict[str, Module] = {}  # op -> the source of its PyTorch module
-
-
-def exports(*ops: str) -> Callable[[Module], Module]:
-    """Register the function that writes the PyTorch module of these ops."""
-    def register(write: Module) -> Module:
-        for op in ops:
-            EXPORTS[op] = write
-        return write
-    return register
-
-
-def _rank(layer: LayerPlan) -> int:
-    return len(layer.input_shape) - 2
-
-
-@exports("conv")
-def _direct_conv(ex: _Exporter, layer: LayerPlan) -> str:
-    return _conv(ex, layer, transposed=False)
-
-
-@exports("conv_transpose")
-def _transposed_conv(ex: _Exporter, layer: LayerPlan) -> str:
-    return _conv(ex, layer, transposed=True)
-
-
-@exports("maxpool")
-def _max_pool(ex: _Exporter, layer: LayerPlan) -> str:
-    return _pool(ex, layer, is_max=True)
-
-
-@exports("avgpool")
-def _avg_pool(ex: _Exporter, layer: LayerPlan) -> str:
-    return _pool(ex, layer, is_max=False)
-
-
-@exports("adaptive_avgpool")
-def _adaptive_avg_pool(ex: _Exporter, layer: LayerPlan) -> str:
-    return f"nn.AdaptiveAvgPool{_rank(layer)}d({_axes(layer.params['output_size'])})"
-
-
-@exports("upsample")
-def _upsample(ex: _Exporter, layer: LayerPlan) -> str:
-    p = layer.params
-    if p.get("size") is not None:
-        return f"nn.Upsample(size={_tuple(p['size'])}, mode=\"nearest\")"
-    return f"nn.Upsample(scale_factor={_int(p['scale_factor'])}, mode=\"nearest\")"
-
-
-@exports("pad")
-def _pad(ex: _Exporter, layer: LayerPlan) -> str:
-    return f"nn.ConstantPad{_rank(layer)}d({_flat_pads(layer.params['padding'])}, {_float(layer.params['value'])})"
-
-
-@exports("crop")
-def _crop(ex: _Exporter, layer: LayerPlan) -> str:
-    ex.helpers.add("Crop")
-    return f"Crop(offset={_tuple(layer.params['offset'])}, size={_tuple(layer.params['size'])})"
-
-
-@exports("concat", "add")
-def _join(ex: _Exporter, layer: LayerPlan) -> str:
-    helper = layer.op.capitalize()  # the helper classes Concat and Add
-    ex.helpers.add(helper)
-    return f"{helper}()"
-
-
-@exports("flatten")
-def _flatten(ex: _Exporter, layer: LayerPlan) -> str:
-    return "nn.Flatten()"
-
-
-@exports("linear")
-def _linear(ex: _Exporter, layer: LayerPlan) -> str:
-    bias = "" if layer.attrs["bias"] else ", bias=False"
-    return f"nn.Linear({_int(layer.params['in_features'])}, {_int(layer.params['out_features'])}{bias})"
-
-
-@exports("batchnorm")
-def _batchnorm(ex: _Exporter, layer: LayerPlan) -> str:
-    return f"nn.BatchNorm{max(1, _rank(layer))}d({_int(layer.input_shape[1])})"
-
-
-@exports("dropout")
-def _dropout(ex: _Exporter, layer: LayerPlan) -> str:
-    rate = layer.attrs["p"]
-    return "nn.Dropout()" if rate == 0.5 else f"nn.Dropout(p={_float(rate)})"
-
-
-@exports("relu")
-def _relu(ex: _Exporter, layer: LayerPlan) -> str:
-    return "nn.ReLU()"
-
-
-@exports("sigmoid")
-def _sigmoid(ex: _Exporter, layer: LayerPlan) -> str:
-    return "nn.Sigmoid()"
-
-
-@exports("tanh")
-def _tanh(ex: _Exporter, layer: LayerPlan) -> str:
-    return "nn.Tanh()"
-
-
-@exports("identity")
-def _identity(ex: _Exporter, layer: LayerPlan) -> str:
-    return "nn.Identity()"
-
-
-def _conv(ex: _Exporter, layer: LayerPlan, transposed: bool) -> str:
-    p, rank = layer.params, len(layer.input_shape) - 2
-    pads = p["padding"]
-    symmetric = all(b == e for b, e in pads)
-    args = [_int(layer.input_shape[1]), _int(p["out_channels"]), f"kernel_size={_axes(p['kernel'])}"]
-    if any(s != 1 for s in p["stride"]):
-        args.append(f"stride={_axes(p['stride'])}")
-    if symmetric and any(b for b, _ in pads):
-        args.append(f"padding={_axes([b for b, _ in pads])}")
-    if transposed and any(p["output_padding"]):
-        args.append(f"output_padding={_axes(p['output_padding'])}")
-    if p["groups"] != 1:
-        args.append(f"groups={_int(p['groups'])}")
-    if any(d != 1 for d in p["dilation"]):
-        args.append(f"dilation={_axes(p['dilation'])}")
-    if not layer.attrs["bias"]:
-        args.append("bias=False")
-    core = f"nn.{'ConvTranspose' if transposed else 'Conv'}{rank}d({', '.join(args)})"
-    if symmetric:
-        return core
-    if not transposed:
-        return f"nn.Sequential(nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0), {core})"
-    # padding=0, then trim `begin` cells at the start and `end` at the end of each axis
-    ex.helpers.add("Crop")
-    crop = f"Crop(offset={_tuple([b for b, _ in pads])}, size={_tuple(layer.output_shape[2:])})"
-    return f"nn.Sequential({core}, {crop})"
-
-
-def _pool(ex: _Exporter, layer: LayerPlan, is_max: bool) -> str:
-    p, rank = layer.params, len(layer.input_shape) - 2
-    k, s, pads = p["kernel"], p["stride"], p["padding"]
-    d = p.get("dilation", (1,) * rank)
-    args = [f"kernel_size={_axes(k)}"]
-    if tuple(s) != tuple(k):
-        args.append(f"stride={_axes(s)}")
-    # nn.*PoolNd takes the padding as it is
-    if all(b == e and ar.pytorch_pool_padding_fits(b, e, kk) for (b, e), kk in zip(pads, k, strict=True)):
-        if any(b for b, _ in pads):
-            args.append(f"padding={_axes([b for b, _ in pads])}")
-        if is_max and any(x != 1 for x in d):
-            args.append(f"dilation={_axes(d)}")
-        if p["ceil_mode"]:
-            args.append("ceil_mode=True")
-        if not is_max and not p["count_include_pad"]:
-            args.append("count_include_pad=False")
-        return f"nn.{'Max' if is_max else 'Avg'}Pool{rank}d({', '.join(args)})"
-    # Explicit padding; ceil mode's partial last window becomes extra end padding, and the
-    # output is trimmed to the plan's size where PyTorch's rule drops a window that starts in
-    # the end padding.
-    sizes = layer.output_shape[2:]
-    extra = [ar.windows_overhang(o, i, kk, ss, b, e, dd)
-             for o, i, kk, ss, (b, e), dd in zip(sizes, layer.input_shape[2:], k, s, pads, d, strict=True)]
-    windows = [ar.conv_output(i, kk, ss, b, e + x, dd)
-               for i, (b, e), x, kk, ss, dd in zip(layer.input_shape[2:], pads, extra, k, s, d, strict=True)]
-    if not is_max:
-        if p["count_include_pad"] and not any(extra):  # every window's divisor is the kernel's size
-            parts = [f"nn.ConstantPad{rank}d({_flat_pads(pads)}, 0.0)", f"nn.AvgPool{rank}d({', '.join(args)})"]
-        else:
-            ex.helpers.add("PaddedAvgPool")
-            return (f"PaddedAvgPool(kernel_size={_tuple(k)}, stride={_tuple(s)}, padding={_tuple(pads)}, "
-                    f"extra={_tuple(extra)}, "
-                    f"count_include_pad={bool(p['count_include_pad'])}, size={_tuple(sizes)})")
-    else:
-        if any(x != 1 for x in d):
-            args.append(f"dilation={_axes(d)}")
-        padded = [(b, e + x) for (b, e), x in zip(pads, extra, strict=True)]
-        parts = [f"nn.ConstantPad{rank}d({_flat_pads(padded)}, float(\"-inf\"))",
-                 f"nn.MaxPool{rank}d({', '.join(args)})"]
-    if list(windows) != list(sizes):
-        ex.helpers.add("Crop")
-        parts.append(f"Crop(offset={_tuple((0,) * rank)}, size={_tuple(sizes)})")
-    return f"nn.Sequential({', '.join(parts)})"
 
 
 def _data_inputs(layer: LayerPlan) -> tuple[str, ...]:
@@ -400,37 +226,6 @@ def _fresh(ident: str, taken: set[str]) -> str:
         candidate = f"{ident}_{n}"
     taken.add(candidate)
     return candidate
-
-
-def _int(value: Any) -> str:
-    """An int literal; anything else reaching the source is a bug."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InternalError(f"export expected an int, not {type(value).__name__} {visible(repr(value))}")
-    return repr(int(value))
-
-
-def _tuple(values) -> str:
-    """A tuple literal of ints (or of such tuples)."""
-    items = [_tuple(v) if isinstance(v, (tuple, list)) else _int(v) for v in values]
-    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
-
-
-def _axes(values) -> str:
-    """One int when every axis agrees (PyTorch repeats it), else the per-axis tuple."""
-    values = tuple(values)
-    return _int(values[0]) if len(set(values)) == 1 else _tuple(values)
-
-
-def _flat_pads(pairs) -> str:
-    """Per-axis (begin, end) pairs in F.pad's order: last axis first."""
-    return _tuple(n for pair in reversed(tuple(pairs)) for n in pair)
-
-
-def _float(value: float) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InternalError(f"export expected a number, not {type(value).__name__} {visible(repr(value))}")
-    value = float(value)
-    return repr(value) if math.isfinite(value) else f'float("{value}")'
 
 
 def _docstring_text(text: str) -> str:
@@ -463,8 +258,10 @@ def _checked(source: str) -> str:
         raise InternalError(f"the exported source does not parse: {visible(e.msg)} (line {e.lineno})") from e
     for node in tree.body:
         if not _expected(node):
-            raise InternalError(f"the exported source has an unexpected statement at line {node.lineno}: "
-                                f"{visible(ast.unparse(node))[:200]}")
+            raise InternalError(
+                f"the exported source has an unexpected statement at line {node.lineno}: "
+                f"{visible(ast.unparse(node))[:200]}"
+            )
     return source
 
 
@@ -476,8 +273,11 @@ def _expected(node: ast.stmt) -> bool:
         return node.module == "torch" and [alias.name for alias in node.names] == ["nn"]
     if isinstance(node, ast.Assign):
         targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
-        return targets == ["INPUT_SHAPE"] and isinstance(node.value, ast.Tuple) and all(
-            isinstance(e, ast.Constant) and type(e.value) is int for e in node.value.elts)
+        return (
+            targets == ["INPUT_SHAPE"]
+            and isinstance(node.value, ast.Tuple)
+            and all(isinstance(e, ast.Constant) and type(e.value) is int for e in node.value.elts)
+        )
     return isinstance(node, ast.ClassDef) and node.name in ("Net", *_HELPERS)
 
 
@@ -496,3 +296,6 @@ def _wrap(line: str, width: int = 120) -> str:
             start = n + 1
     parts.append(body[start:].strip())
     return "\n".join([indent + head, *(f"{indent}    {part}," for part in parts), indent + ")"])
+
+
+from planner.export.layers import EXPORTS  # noqa: E402 (the op functions register as they load)

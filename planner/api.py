@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Callable
 
-from planner.deadline import Deadline, alarm_inside
+from planner.deadline import Deadline, alarm_inside, interrupt_inside
 from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
 from planner.executor.verify import Verification, verify_network_plan, verify_plan
 from planner.graph import Network, build_network
@@ -71,6 +71,8 @@ def solve(
     except SpecError as e:
         return SolveResult(file, Status.INVALID, diagnostics=e.diagnostics)
     except Exception as e:
+        if interrupt_inside(e):
+            raise KeyboardInterrupt from e
         if (gave_up := alarm_inside(e)) is None:
             raise
         return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "reading the spec")])
@@ -81,6 +83,8 @@ def solve(
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
     except Exception as e:
+        if interrupt_inside(e):
+            raise KeyboardInterrupt from e
         if (gave_up := alarm_inside(e)) is None:
             raise
         return SolveResult(

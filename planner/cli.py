@@ -22,7 +22,7 @@ from typing import TextIO
 
 from planner import api, draw, export
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
-from planner.deadline import Deadline, alarm, alarm_inside
+from planner.deadline import Deadline, alarm, alarm_inside, interrupt_inside
 from planner.errors import GaveUp, UsageError
 from planner.executor.run import run_plan
 from planner.plan import Plan
@@ -222,6 +222,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
+        if interrupt_inside(e):  # Ctrl-C, wrapped by the call it interrupted
+            print("planner: interrupted by SIGINT", file=stderr)
+            return EXIT_SIGNAL + signal.SIGINT
         if (gave_up := alarm_inside(e)) is not None:  # the alarm, wrapped by the call it interrupted
             print(f"planner: gave up ({gave_up.reason}); allow more time with --timeout", file=stderr)
             return EXIT_UNKNOWN

@@ -401,3 +401,19 @@ def test_the_alarm_wrapped_by_the_call_it_interrupted_is_still_a_give_up() -> No
     except RuntimeError as chained:
         assert alarm_inside(chained) is chained.__cause__
     assert alarm_inside(ValueError("argument 1: something else")) is None
+
+
+def test_ctrl_c_wrapped_by_the_call_it_interrupted_is_still_an_interrupt() -> None:
+    import ctypes
+
+    from planner.deadline import interrupt_inside
+
+    assert interrupt_inside(ctypes.ArgumentError("argument 1: KeyboardInterrupt: "))
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise RuntimeError("while encoding") from e
+    except RuntimeError as chained:
+        assert interrupt_inside(chained)
+    assert not interrupt_inside(ValueError("argument 1: GaveUp: timeout"))

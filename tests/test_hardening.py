@@ -32,8 +32,8 @@ import pytest
 
 from planner import api
 from planner.cli import main
+from tests.conftest import ROOT, write
 
-ROOT = Path(__file__).resolve().parent.parent
 LENET = ROOT / "specs" / "lenet5.yaml"
 GUIDE = ROOT / "specs" / "guide_transposed.yaml"
 GIB = 1 << 30
@@ -211,15 +211,6 @@ def bounded_answer(run: Run, path: Path, allowed: tuple[int, ...] = (0, 1, 4)) -
         assert not any(m["sev"] == "error" for m in found), str(run)
     else:
         assert any(m["sev"] == "error" for m in found), f"no located error\n{run}"
-
-
-def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content, encoding="utf-8")
-    return path
 
 
 def conv_spec(*, shape: str = "[1, 3, 32, 32]", layer: str = "kernel: 3", extra: str = "") -> str:

@@ -30,9 +30,7 @@ input: {shape: [1, 1, 8, 8]}
 layers:
   - {name: c1, op: conv, out_channels: 1, kernel: 3, expect: [1, 1, 9, 9]}
 """
-# Z3 needs minutes for this one (non-linear: stride, kernel and size unknown in wide domains)
-SLOW_TO_SOLVE = (
-    """\
+WIDE_DOMAINS = """\
 input:
   shape: [1, 3, "?", "?"]
 defaults:
@@ -42,24 +40,18 @@ defaults:
   size: {min: 1, max: 100000}
 layers:
 """
-    + "".join(
-        f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n' for i in range(6)
+
+
+def unknown_convs(n: int) -> str:
+    return "".join(
+        f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n' for i in range(n)
     )
-    + "  - {name: last, op: relu, expect: [1, 8, 7, 3]}\n"
-)
+
+
+# Z3 needs minutes for this one (non-linear: stride, kernel and size unknown in wide domains)
+SLOW_TO_SOLVE = WIDE_DOMAINS + unknown_convs(6) + "  - {name: last, op: relu, expect: [1, 8, 7, 3]}\n"
 # minutes to count: every plan is enumerated through Z3 (the domains are too wide for the counter)
-SLOW_TO_COUNT = """\
-input:
-  shape: [1, 3, "?", "?"]
-defaults:
-  kernel: {min: 1, max: 64}
-  stride: {min: 1, max: 1000}
-  padding: {min: 0, max: 64}
-  size: {min: 1, max: 100000}
-layers:
-""" + "".join(
-    f'  - {{name: c{i}, op: conv, out_channels: 8, kernel: "?", stride: "?", padding: "?"}}\n' for i in range(3)
-)
+SLOW_TO_COUNT = WIDE_DOMAINS + unknown_convs(3)
 # solved at once, then each of its layers takes a while to execute
 SLOW_TO_VERIFY = "input: {shape: [1, 16, 384, 384]}\nlayers:\n" + (
     "  - {op: conv, out_channels: 16, kernel: 3, padding: 1}\n" * 200

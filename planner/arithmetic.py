@@ -22,6 +22,8 @@ from planner.errors import FieldUnsupported
 Num: TypeAlias = int | z3.ArithRef
 Bool: TypeAlias = bool | z3.BoolRef
 
+INT64_MAX = 2**63 - 1  # no framework holds a size, an integer or an element count beyond int64
+
 
 def is_int(*values: object) -> bool:
     """True when every value is a plain Python int (no Z3 term among them)."""

@@ -28,7 +28,7 @@ from typing import Any
 import z3
 
 from planner import arithmetic as ar
-from planner.arithmetic import Num
+from planner.arithmetic import INT64_MAX, Num
 from planner.errors import ConstraintError
 
 PARAMS = (
@@ -45,7 +45,6 @@ PARAMS = (
 FIELDS = ("rf", "jump")  # receptive field and jump, per axis
 MAX_LENGTH = 1000  # characters of one constraint, whitespace runs counted as one
 MAX_DEPTH = 100  # nesting levels of one constraint
-INT64_MAX = 2**63 - 1
 _COMPARE = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from planner import arithmetic as ar
 from planner.deadline import Deadline
+from planner.domains import Unknown
 from planner.errors import GaveUp, PlannerError, TooBig
 from planner.executor.run import run_plan
-from planner.graph import Network, Unknown
+from planner.graph import Network
 from planner.ops import OPS
 from planner.plan import Plan, compute_plan
 from planner.solver.search import sample_sizes

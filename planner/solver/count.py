@@ -17,9 +17,10 @@ import math
 from collections import defaultdict
 
 from planner.deadline import Deadline
+from planner.domains import Unknown
 from planner.errors import GaveUp, LayerError, SpecError
-from planner.graph import Network, Unknown
-from planner.plan import instantiate, layer_transfer, located
+from planner.graph import Network
+from planner.walk import instantiate, layer_transfer, located
 
 MAX_VALUES_PER_LAYER = 20_000  # assignments of one layer's new unknowns tried per state
 MAX_STATES = 50_000

@@ -18,11 +18,12 @@ import z3
 
 from planner.arithmetic import Num
 from planner.constraints import FIELDS, Ref, evaluate, lookup_in
+from planner.domains import Unknown
 from planner.errors import ConstraintError, FieldUnsupported, LayerError, SpecError
-from planner.graph import Network, Node, Unknown
+from planner.graph import Network, Node
 from planner.ops import Shape
-from planner.plan import layer_transfer, located
 from planner.receptive import receptive_fields
+from planner.walk import layer_transfer, located
 
 SPLIT_PARAMS = ("stride", "dilation")
 MAX_CASES = 256  # per layer

@@ -15,8 +15,9 @@ import dataclasses
 import z3
 
 from planner.deadline import Deadline
+from planner.domains import Domain, Unknown
 from planner.errors import Diagnostic, GaveUp, InfeasibleError
-from planner.graph import Domain, Network, Unknown
+from planner.graph import Network
 from planner.plan import compute_plan
 from planner.solver.encode import Encoding, encode
 

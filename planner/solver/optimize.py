@@ -14,8 +14,9 @@ from collections.abc import Callable
 import z3
 
 from planner.deadline import Deadline
+from planner.domains import Unknown
 from planner.errors import GaveUp, OptimizerStuck
-from planner.graph import Network, Unknown
+from planner.graph import Network
 from planner.objective import encoded_value
 from planner.solver.encode import Encoding, encode, new_solver
 from planner.solver.search import block

@@ -11,7 +11,8 @@ from __future__ import annotations
 import z3
 
 from planner.deadline import Deadline
-from planner.graph import Network, Unknown
+from planner.domains import Unknown
+from planner.graph import Network
 from planner.solver.encode import Encoding, encode, new_solver
 
 

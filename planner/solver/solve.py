@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from planner.deadline import Deadline
+from planner.domains import Unknown
 from planner.errors import (
     DiagnosedError,
     Diagnostic,
@@ -19,7 +20,7 @@ from planner.errors import (
     InternalError,
     OptimizerStuck,
 )
-from planner.graph import Network, Unknown
+from planner.graph import Network
 from planner.objective import plan_value
 from planner.plan import Plan, compute_plan
 from planner.solver.count import count_plans

@@ -46,6 +46,7 @@ def solve(
     *,
     max_solutions: int | None = 1,
     count: bool = False,
+    sample: int | None = None,
     timeout: float | None = None,
     verify: bool = True,
     seed: int = 0,
@@ -54,7 +55,8 @@ def solve(
     progress: Callable[[int], None] | None = None,
     deadline: Deadline | None = None,
 ) -> SolveResult:
-    """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all).
+    """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all), or for
+    `sample` distinct plans drawn uniformly at random (`seed` fixes the draw and the executor's weights).
 
     Spec problems come back as a result with status `invalid` and located diagnostics,
     not as exceptions. `timeout` (seconds) bounds the whole call: reading, solving,
@@ -63,7 +65,7 @@ def solve(
     returned plan is executed in NumPy unless `verify=False` (channels narrowed unless
     `full_width`); a plan whose execution disagrees with its shapes raises InternalError (a bug).
     """
-    _check_arguments(spec, max_solutions, timeout, seed)
+    _check_arguments(spec, max_solutions, timeout, seed, sample)
     deadline = deadline or Deadline(timeout)
     file = spec.file if isinstance(spec, Network) else os.fsdecode(spec)
     try:
@@ -78,7 +80,14 @@ def solve(
         return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "reading the spec")])
     try:
         result = solve_network(
-            network, max_solutions=max_solutions, count=count, deadline=deadline, explain=explain, progress=progress
+            network,
+            max_solutions=max_solutions,
+            count=count,
+            sample=sample,
+            seed=seed,
+            deadline=deadline,
+            explain=explain,
+            progress=progress,
         )
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
@@ -124,7 +133,7 @@ def input_shape_warnings(network: Network) -> list[Diagnostic]:
     return [network.diagnostic(("input", "shape"), "input-rank", message, severity="warning")]
 
 
-def _check_arguments(spec: object, max_solutions: object, timeout: object, seed: object) -> None:
+def _check_arguments(spec: object, max_solutions: object, timeout: object, seed: object, sample: object) -> None:
     """Misuse of `solve` is a TypeError or ValueError that says what was expected, never an outcome."""
     if not isinstance(spec, (str, os.PathLike, Network)):
         raise TypeError(f"solve() takes a spec path or a Network, not {type(spec).__name__}")
@@ -132,6 +141,8 @@ def _check_arguments(spec: object, max_solutions: object, timeout: object, seed:
         raise TypeError(f"max_solutions must be an int or None (every plan), not {type(max_solutions).__name__}")
     if max_solutions is not None and max_solutions < 1:
         raise ValueError(f"max_solutions must be at least 1 (or None for every plan), not {max_solutions}")
+    if sample is not None and (not isinstance(sample, int) or isinstance(sample, bool) or sample < 1):
+        raise ValueError(f"sample must be a positive int (how many random plans) or None, not {sample!r}")
     if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
         raise ValueError(f"timeout must be a positive finite number of seconds or None, not {timeout!r}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

@@ -1,9 +1,12 @@
-"""The guide's arithmetic, written once, over Python ints and Z3 terms alike.
+"""The guide's arithmetic, written once, over Python ints, Z3 terms and NumPy integer arrays.
 
 Every output-size relation of Dumoulin & Visin (Relationships 1-15), generalised per
-axis and per side of padding, lives here. The solver calls these functions with Z3
-terms, the plan calculator and the executor's checks with ints; only floor division,
-max and if-then-else need to know which kind of number they hold.
+axis and per side of padding, lives here. The Z3 encoding calls these functions with Z3
+terms, the plan calculator and the executor's checks with ints, and the reachable-size
+pass (`planner.solver.reach`) with NumPy arrays that hold one layer's whole grid of input
+sizes and values of its unknowns at once. Only floor division, max, if-then-else and the
+boolean connectives need to know which kind of number they hold; NumPy is never imported
+here (an array can only exist once the caller has imported it).
 
 Notation per axis (the guide's): input size `i`, kernel `k`, stride `s`, padding at the
 beginning `pb` and at the end `pe` (the guide's `p` is `pb == pe`), dilation `d`,
@@ -12,6 +15,9 @@ beginning `pb` and at the end `pe` (the guide's `p` is `pb == pe`), dilation `d`
 
 from __future__ import annotations
 
+import functools
+import math
+import sys
 from fractions import Fraction
 from typing import TypeAlias
 
@@ -26,15 +32,26 @@ INT64_MAX = 2**63 - 1  # no framework holds a size, an integer or an element cou
 
 
 def is_int(*values: object) -> bool:
-    """True when every value is a plain Python int (no Z3 term among them)."""
+    """True when every value is a plain Python int (no Z3 term or array among them)."""
     return all(isinstance(v, int) for v in values)
+
+
+def is_term(*values: object) -> bool:
+    """True when some value is a Z3 expression."""
+    return any(isinstance(v, z3.ExprRef) for v in values)
+
+
+def _numpy_in(*values: object):
+    """The numpy module when some value is a NumPy array or scalar, else None."""
+    np = sys.modules.get("numpy")
+    if np is not None and any(isinstance(v, (np.ndarray, np.generic)) for v in values):
+        return np
+    return None
 
 
 def floor_div(a: Num, b: Num) -> Num:
     """floor(a / b) for b > 0. Z3's integer division is Euclidean, which is floor for b > 0."""
-    if is_int(a, b):
-        return a // b
-    return a / b
+    return a / b if is_term(a, b) else a // b
 
 
 def ceil_div(a: Num, b: Num) -> Num:
@@ -43,32 +60,47 @@ def ceil_div(a: Num, b: Num) -> Num:
 
 
 def maximum(a: Num, b: Num) -> Num:
+    if is_term(a, b):
+        return z3.If(a >= b, a, b)
+    np = _numpy_in(a, b)
+    return np.maximum(a, b) if np else max(a, b)
+
+
+def minimum(a: Num, b: Num) -> Num:
     if is_int(a, b):
-        return max(a, b)
-    return z3.If(a >= b, a, b)
+        return min(a, b)
+    return z3.If(a <= b, a, b)
 
 
 def select(condition: Bool, then: Num, otherwise: Num) -> Num:
-    """`then if condition else otherwise`, for a Python bool or a Z3 condition."""
+    """`then if condition else otherwise`, for a Python bool, a Z3 condition or a boolean array."""
     if isinstance(condition, bool):
         return then if condition else otherwise
-    return z3.If(condition, then, otherwise)
+    if is_term(condition):
+        return z3.If(condition, then, otherwise)
+    return _numpy_in(condition).where(condition, then, otherwise)
 
 
 def all_of(*conditions: Bool) -> Bool:
     if all(isinstance(c, bool) for c in conditions):
         return all(conditions)
-    return z3.And(*conditions)
+    if is_term(*conditions):
+        return z3.And(*conditions)
+    return functools.reduce(_numpy_in(*conditions).logical_and, conditions)
 
 
 def negate(condition: Bool) -> Bool:
-    return (not condition) if isinstance(condition, bool) else z3.Not(condition)
+    if isinstance(condition, bool):
+        return not condition
+    return z3.Not(condition) if is_term(condition) else _numpy_in(condition).logical_not(condition)
 
 
 def any_of(*conditions: Bool) -> Bool:
     if all(isinstance(c, bool) for c in conditions):
         return any(conditions)
-    return z3.Or(*conditions)
+    if is_term(*conditions):
+        return z3.Or(*conditions)
+    return functools.reduce(_numpy_in(*conditions).logical_or, conditions)
 
 
 # --- direct convolution and pooling ------------------------------------------------
@@ -220,9 +252,62 @@ def adaptive_receptive_step(r: Num, j: Num, i: Num, o: Num) -> tuple[Num, Fracti
     return r + (adaptive_pool_bin(i, o) - 1) * j, resized_jump(j, i, o)
 
 
-def upsample_output(i: Num, f: Num) -> Num:
-    """Nearest-neighbour upsampling by an integer factor: o = i f."""
-    return i * f
+def upsample_output(i: Num, f: int | float) -> Num:
+    """Resizing by a scale factor, as PyTorch sizes it: o = i f for an int f, else floor(i * f) in float64
+    (`scaled_size`)."""
+    return i * f if isinstance(f, int) else scaled_size(i, f)
+
+
+SCALE_DENOMINATOR_LIMIT = 2**20  # a float scale factor must be a fraction p/q with q at most this
+
+
+def scale_fraction(f: int | float) -> Fraction:
+    """A small fraction p/q that rounds to the float f: 0.1 -> 1/10, 0.3333333333333333 -> 1/3, 1.5 -> 3/2."""
+    exact = Fraction(f)
+    bound = 1
+    while True:
+        candidate = exact.limit_denominator(bound)  # the closest fraction with denominator <= bound
+        if float(candidate) == f:
+            return candidate
+        bound *= 2
+
+
+def scaled_size_limit(f: float) -> int:
+    """The largest output `scaled_size` computes exactly for the factor f: 2**50 / q for f = p/q."""
+    return 2**50 // scale_fraction(f).denominator
+
+
+def scaled_size(i: Num, f: float) -> Num:
+    """floor(i * f) as PyTorch computes it (`F.interpolate`: the float64 product, then floor), exactly over ints.
+
+    With f the float nearest to p/q (`scale_fraction`), the product is floor(i p / q) (for outputs up to
+    `scaled_size_limit`) except where i p / q is a whole n and the float f lies below p/q: then i * f lies
+    just below n and float64 rounds it up to n, unless n sits where the float64 spacing is too fine to reach
+    it (then it rounds to the float below n, whose floor is n - 1: 49 * (1/49) is 0.9999999999999999).
+    The float below n is 2^(e-52) below it, with 2^e < n <= 2^(e+1); the product falls short of n by
+    i (p/q - f) = n (1 - f q / p), so it rounds down when that exceeds half the spacing, 2^(e-53) (a tie
+    rounds to n, whose last bit is 0)."""
+    r = scale_fraction(f)
+    n = floor_div(i * r.numerator, r.denominator)
+    spans = [all_of(n >= first, n <= last) for first, last in _rounded_down(f)]
+    return select(all_of(i % r.denominator == 0, any_of(*spans)), n - 1, n) if spans else n
+
+
+@functools.cache
+def _rounded_down(f: float) -> tuple[tuple[int, int], ...]:
+    """The spans of whole n = i p / q that i * f rounds down from (`scaled_size`): none when f >= p/q; else
+    in each binade 2^e < n <= 2^(e+1) those with n (r - s) 2^53 > r 2^e, that is n > t 2^e for
+    t = r / ((r - s) 2^53) >= 1, with r = p/q and s the exact value of f."""
+    r, s = scale_fraction(f), Fraction(f)
+    if s >= r:
+        return ()
+    t = r / ((r - s) * 2**53)
+    spans = []
+    for e in range(-1, scaled_size_limit(f).bit_length()):
+        first = max(math.floor(t * Fraction(2) ** e) + 1, 2**e + 1 if e >= 0 else 1)
+        if first <= 2 ** (e + 1):
+            spans.append((first, 2 ** (e + 1)))
+    return tuple(spans)
 
 
 def pytorch_pool_padding_fits(pb: Num, pe: Num, k: Num) -> Bool:

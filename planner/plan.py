@@ -15,7 +15,7 @@ from planner.constraints import shown as quoted
 from planner.domains import Unknown
 from planner.errors import ConstraintError, InfeasibleError, LayerError, SpecError, UnknownLayer
 from planner.graph import Network
-from planner.ops import OPS
+from planner.ops import OPS, Rule
 from planner.receptive import receptive_fields
 from planner.walk import broken_rules, instantiate, layer_transfer, located
 
@@ -71,6 +71,10 @@ class Plan:
     verification: str | None = None  # how it was verified, e.g. "executed in NumPy at batch 1"
     objective: int | None = None
     for_all: bool = False  # the plan holds for every size of the spec's for_all input axes
+
+    def waste(self) -> list[tuple[LayerPlan, Rule]]:
+        """The degenerate layers of the plan (`Op.degenerate`): rows of zeros, windows of padding only."""
+        return [(ly, rule) for ly in self.layers for rule in OPS[ly.op].degenerate(ly) if rule.holds]
 
     def layer(self, name: str) -> LayerPlan:
         """The layer called `name`; raises UnknownLayer (a KeyError) naming the plan's layers."""

@@ -23,8 +23,29 @@ class LayerRun:
 
 
 def _weights(rng: np.random.Generator, shape: tuple[int, ...], dtype) -> np.ndarray:
-    fan_in = max(1, int(np.prod(shape[1:])))
-    return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
+    """Random weights of this shape, made once per shape and dtype and then shared (read-only).
+
+    Verification checks shapes, which no weight value changes, so every plan of a `--all` reuses
+    the weights of the layer shapes it shares with the others; the executor's values are tested
+    against PyTorch with weights the tests make themselves. Drawn in the dtype itself (no float64
+    copy) from a generator seeded by the shape, so a run does not depend on which plans came first."""
+    key = (tuple(shape), np.dtype(dtype).str)
+    weights = _WEIGHTS.get(key)
+    if weights is None:
+        fan_in = max(1, int(np.prod(shape[1:])))
+        generator = np.random.default_rng([len(shape), *shape])
+        float_type = dtype if np.dtype(dtype) in (np.float32, np.float64) else np.float32
+        weights = (generator.standard_normal(shape, dtype=float_type) / np.sqrt(fan_in)).astype(dtype, copy=False)
+        weights.setflags(write=False)
+        if weights.nbytes <= WEIGHT_CACHE_BYTES // 4:
+            while _WEIGHTS and sum(w.nbytes for w in _WEIGHTS.values()) + weights.nbytes > WEIGHT_CACHE_BYTES:
+                _WEIGHTS.pop(next(iter(_WEIGHTS)))  # the oldest first
+            _WEIGHTS[key] = weights
+    return weights
+
+
+WEIGHT_CACHE_BYTES = 256 * 2**20
+_WEIGHTS: dict[tuple, np.ndarray] = {}
 
 
 def _conv_weights(layer: LayerPlan, x: np.ndarray, rng, dtype, transposed: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -105,10 +105,15 @@ class Op:
     - `params_count(layer)` and `macs(layer)`: learnable parameters and multiply-accumulates at batch 1;
     - `data_inputs(layer)`: the inputs whose values it reads;
     - `narrowed(model, factor, unit)`: model updates that narrow its channels by `factor`, keeping them
-      multiples of `unit` (verification runs plans narrowed).
+      multiples of `unit` (verification runs plans narrowed);
+    - `degenerate(layer)`: what makes a valid layer wasteful (rows of zeros, windows of padding only), as
+      rules whose `holds` means the waste; plans with such a layer are flagged and ranked after the others;
+    - `monotone`: no output dim shrinks when an input dim grows, whatever the parameters (conv, pooling,
+      resizing, joins all qualify); the bound pass of `planner.solver.reach` relies on it.
     """
 
     name: str = ""
+    monotone: bool = True
 
     def transfer(self, call: Call) -> Transfer:
         raise NotImplementedError
@@ -126,6 +131,9 @@ class Op:
 
     def macs(self, layer: Layer) -> Num:
         return 0
+
+    def degenerate(self, layer: Layer) -> list[Rule]:
+        return []
 
     def data_inputs(self, layer: Layer) -> tuple[str, ...]:
         return layer.inputs

@@ -182,6 +182,22 @@ class Conv(Op):
         per_output = (layer.input_shape[1] // layer.params["groups"]) * prod(layer.params["kernel"])
         return prod(layer.output_shape[1:]) * per_output
 
+    def degenerate(self, layer: Layer) -> list[Rule]:
+        """Windows wholly in the padding: the first when pb >= k_eff, the last when it starts past the input."""
+        p, found = layer.params, []
+        for a, (i, o) in enumerate(zip(layer.input_shape[2:], layer.output_shape[2:], strict=True)):
+            (pb, pe), k_eff = p["padding"][a], ar.effective_kernel(p["kernel"][a], p["dilation"][a])
+            found.append(
+                Rule(
+                    ar.any_of(pb >= k_eff, (o - 1) * p["stride"][a] >= pb + i),
+                    "degenerate",
+                    "padding ({}, {}) on axis {} makes windows of padding only (the kernel spans {})",
+                    (pb, pe, a, k_eff),
+                    "padding",
+                )
+            )
+        return found
+
     def narrowed(self, model: Any, factor: int, unit: int) -> dict[str, Any]:
         narrow = -(-model.out_channels // factor)
         return {"out_channels": min(model.out_channels, -(-narrow // unit) * unit)}
@@ -204,6 +220,20 @@ class ConvTranspose(Conv):
         """One per input element, output channel of its group and kernel cell."""
         per_input = (layer.params["out_channels"] // layer.params["groups"]) * prod(layer.params["kernel"])
         return prod(layer.input_shape[1:]) * per_input
+
+    def degenerate(self, layer: Layer) -> list[Rule]:
+        """A kernel smaller than the stride leaves rows that no input reaches: zeros (plus the bias)."""
+        k, s = layer.params["kernel"], layer.params["stride"]
+        return [
+            Rule(
+                k[a] < s[a],
+                "degenerate",
+                "kernel {} is smaller than stride {} on axis {}: the output has rows no input reaches",
+                (k[a], s[a], a),
+                "kernel",
+            )
+            for a in range(len(k))
+        ]
 
 
 def sliding_receptive(field: Field, params: dict[str, Any]) -> Field:

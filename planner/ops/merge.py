@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
-
-import z3
 
 from planner import arithmetic as ar
 from planner.errors import LayerError
@@ -89,8 +88,8 @@ class Join(Simple):
 
 
 def _largest(values: list) -> Any:
-    if not any(isinstance(v, z3.ArithRef) for v in values):
-        return max(values)  # ints and Fractions
+    if all(isinstance(v, (int, Fraction)) for v in values):
+        return max(values)
     best = values[0]
     for v in values[1:]:
         best = ar.maximum(best, v)

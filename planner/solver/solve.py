@@ -5,6 +5,8 @@ Outcomes are a `Status`, never a bool: a Z3 give-up is `unknown`, never "infeasi
 
 from __future__ import annotations
 
+import itertools
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -23,7 +25,6 @@ from planner.errors import (
 from planner.graph import Network
 from planner.objective import plan_value
 from planner.plan import Plan, compute_plan
-from planner.solver.count import count_plans
 from planner.solver.encode import encode
 from planner.solver.explain import (
     HINT_BUDGET,
@@ -33,7 +34,9 @@ from planner.solver.explain import (
     input_sizes_that_work,
 )
 from planner.solver.optimize import best_assignments
+from planner.solver.reach import Reach, Unreachable, build, unreachable
 from planner.solver.search import ForAllSearch, Search
+from planner.walk import located
 
 
 class Status(str, Enum):
@@ -68,23 +71,141 @@ def solve_network(
     *,
     max_solutions: int | None = 1,
     count: bool = False,
+    sample: int | None = None,
+    seed: int = 0,
     timeout: float | None = None,
     explain: bool = True,
     progress: Callable[[int], None] | None = None,
     deadline: Deadline | None = None,
 ) -> SolveResult:
-    """Find up to `max_solutions` plans (None: all); with `count`, count every plan.
+    """Find up to `max_solutions` plans (None: all); with `count`, count every plan; with `sample`,
+    draw that many distinct plans uniformly at random (`seed` fixes the draw) instead of the first ones.
 
-    A count without the full list comes from the dynamic-programming counter when the
-    spec suits it, and from enumeration otherwise. `explain=False` skips saying why an
-    infeasible spec is infeasible. `progress(found)` is called as plans are enumerated.
+    Plans come in lexicographic order of their assignment (unknowns in the order the spec first
+    uses them), or by the objective with ties in that order. The reachable-state pass
+    (`planner.solver.reach`) answers where it applies, Z3 elsewhere. `explain=False` skips saying
+    why an infeasible spec is infeasible. `progress(found)` is called as plans are enumerated.
     """
     deadline = deadline or Deadline(timeout)
+    try:
+        proof = unreachable(network, deadline)
+        if proof is not None:
+            return _infeasible(network, deadline, explain, [_proof_diagnostic(network, proof)])
+        result = _by_reach(network, max_solutions, count, sample, seed, progress, deadline)
+    except GaveUp as e:
+        return _gave_up(network, e, 0, [])
+    if result is not None:
+        return result if result.status is not Status.INFEASIBLE else _infeasible(network, deadline, explain, [])
+    if sample is None:
+        return _by_z3(network, max_solutions, count, explain, progress, deadline)
+    every = _by_z3(network, None, True, explain, progress, deadline)  # sampled from the full list
+    if every.status is Status.SOLVED:
+        every.plans = random.Random(seed).sample(every.plans, min(sample, len(every.plans)))
+    return every
+
+
+ADDITIVE = ("params", "flops", "kernel_sum")  # objectives that add up over layers: the pass optimises them
+
+
+def _by_reach(
+    network: Network,
+    max_solutions: int | None,
+    count: bool,
+    sample: int | None,
+    seed: int,
+    progress: Callable[[int], None] | None,
+    deadline: Deadline,
+) -> SolveResult | None:
+    """Solve with the reachable-state pass, or None where it does not apply."""
+    kind = network.objective[1] if network.objective else None
+    if kind is not None and (kind not in ADDITIVE or network.objective[0] != "minimize" or sample is not None):
+        return None
+    listing = max_solutions is None or sample is not None
+    engine = build(network, deadline, counting=count and not listing, objective=kind)
+    if engine is None:
+        return None
+    if not engine.feasible:
+        return SolveResult(network.file, Status.INFEASIBLE, [], 0, [], network)
+    strict = build(network, deadline, strict=True)  # the plans without a degenerate layer
+    avoidable = strict is not None and strict.feasible
+    counted = engine.count() if count or listing else None
+    if sample is not None:
+        ranks = random.Random(seed).sample(range(counted), min(sample, counted))
+        assignments: Iterator[dict[Unknown, int]] = (engine.plan_at(r) for r in ranks)
+    elif kind is not None:
+        assignments = (a for _, a in engine.best(max_solutions))
+    else:
+        assignments = itertools.islice(_useful_first(network, engine, strict), max_solutions)
+    plans = []
+    for assignment in assignments:
+        plans.append(_plan(network, assignment))
+        if progress is not None:
+            progress(len(plans))
+    if kind is not None:
+        plans = [replace(p, objective=plan_value(network, p)) for p in plans]
+    warnings = _waste_warnings(network, plans) if avoidable else []
+    return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)
+
+
+def _useful_first(network: Network, engine: Reach, strict: Reach | None) -> Iterator[dict[Unknown, int]]:
+    """Plans in lexicographic order, those without a degenerate layer (`Op.degenerate`) before the others."""
+    if strict is None:
+        yield from engine.plans()
+        return
+    yield from strict.plans()
+    for assignment in engine.plans():
+        if _plan(network, assignment).waste():
+            yield assignment
+
+
+def _waste_warnings(network: Network, plans: list[Plan]) -> list[Diagnostic]:
+    """One warning per degenerate layer of each returned plan, at the layer's parameter (given only when
+    other plans avoid them: a degenerate layer that every plan has is what the spec asks for)."""
+    warnings = []
+    for n, plan in enumerate(plans, 1):
+        for layer, rule in plan.waste():
+            node = network.node(layer.name)
+            where = located(network, node, rule.code, rule.message, rule.param)
+            label = f"plan {n}: " if len(plans) > 1 else ""
+            warnings.append(replace(where, message=label + where.message, severity="warning"))
+    return warnings
+
+
+def _proof_diagnostic(network: Network, proof: Unreachable) -> Diagnostic:
+    return network.diagnostic((*proof.node.path, "expect"), "infeasible", proof.message, layer=proof.node.name)
+
+
+def _infeasible(network: Network, deadline: Deadline, explain: bool, found: list[Diagnostic]) -> SolveResult:
+    try:
+        diagnostics = found + (_explain(network, deadline) if explain else [])
+    except GaveUp:
+        diagnostics = found
+    return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
+
+
+def _gave_up(network: Network, e: GaveUp, found: int, plans: list[Plan]) -> SolveResult:
+    diag = network.diagnostic(
+        (),
+        "unknown",
+        f"the solver gave up ({e.reason}) after {found} plan(s); allow more time with --timeout, or narrow the domains",
+    )
+    return SolveResult(network.file, Status.UNKNOWN, plans, None, [diag], network)
+
+
+def _by_z3(
+    network: Network,
+    max_solutions: int | None,
+    count: bool,
+    explain: bool,
+    progress: Callable[[int], None] | None,
+    deadline: Deadline,
+) -> SolveResult:
+    """Solve by Z3: enumeration with blocking clauses, counterexample-guided for for_all sizes."""
     plans: list[Plan] = []
     found = 0
     ranked = network.objective is not None
     try:
-        counted = count_plans(network, deadline) if count and max_solutions is not None else None
+        counted = None
         best = _best(network, max_solutions, deadline) if ranked else None
         if best is not None:  # the objective has a Z3 term: optimised, not enumerated
             plans, found = _ranked(network, best), len(best)
@@ -103,20 +224,13 @@ def solve_network(
             if ranked:
                 plans = _ranked(network, plans)[:max_solutions]
     except GaveUp as e:
-        diag = network.diagnostic(
-            (),
-            "unknown",
-            f"the solver gave up ({e.reason}) after {found} plan(s); "
-            "allow more time with --timeout, or narrow the domains",
-        )
-        return SolveResult(network.file, Status.UNKNOWN, plans, None, [diag], network)
+        return _gave_up(network, e, found, plans)
     if counted is None and (count or max_solutions is None):
         counted = found
     if not plans:
         if counted:
             raise InternalError(f"the counter found {counted} plans where the solver found none")
-        diagnostics = _explain(network, deadline) if explain else []
-        return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
+        return _infeasible(network, deadline, explain, [])
     return SolveResult(network.file, Status.SOLVED, plans, counted, [], network)
 
 

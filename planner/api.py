@@ -6,14 +6,17 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from planner.deadline import Deadline, alarm_inside, interrupt_inside
 from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
-from planner.executor.verify import Verification, verify_network_plan, verify_plan
 from planner.graph import Network, build_network
 from planner.plan import Plan
 from planner.solver.solve import SolveResult, Status, solve_network
 from planner.spec.load import load_spec, load_spec_text
+
+if TYPE_CHECKING:  # the executor (NumPy) is imported when a plan is verified, not to load a spec
+    from planner.executor.verify import Verification
 
 
 def load(path: str | os.PathLike) -> Network:
@@ -34,6 +37,8 @@ def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_wi
     With the plan's `network`, channels are narrowed unless `full_width` and a for_all plan
     runs at its smallest, a middle and its largest input sizes; without it, the plan runs as it is.
     """
+    from planner.executor.verify import verify_network_plan, verify_plan
+
     if not isinstance(plan, Plan):
         raise TypeError(f"verify() takes a Plan (one of SolveResult.plans), not {type(plan).__name__}")
     if network is None:
@@ -154,6 +159,8 @@ def _gave_up(file: str, e: GaveUp, doing: str) -> Diagnostic:
 
 
 def _verified(network: Network, plan: Plan, seed: int, full_width: bool, deadline: Deadline) -> Plan:
+    from planner.executor.verify import verify_network_plan
+
     check = verify_network_plan(network, plan, seed=seed, full_width=full_width, deadline=deadline)
     if not check.executed:
         return dataclasses.replace(plan, verified=False, verification=check.how)

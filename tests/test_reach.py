@@ -39,6 +39,8 @@ def test_pass_lists_exactly_the_brute_force_plans_in_lexicographic_order(spec, d
     assert engine is not None
     assert ordered(network, engine.plans()) == valid
     assert engine.count() == len(valid) == reach.build(network, Deadline(None), counting=True).count()
+    if valid:  # the forward pass's own smallest plan, walked back without a backward pass
+        assert ordered(network, [reach.build(network, Deadline(None)).first()]) == valid[:1]
     for rank in sorted({0, len(valid) // 2, len(valid) - 1}) if valid else []:
         assert ordered(network, [engine.plan_at(rank)]) == [valid[rank]]
     if reach.unreachable(network, Deadline(None)) is not None:  # the bounds are sound
@@ -185,6 +187,8 @@ def test_best_plans_come_in_objective_then_lexicographic_order(kind):
     valued = sorted((planner.objective.plan_value(network, p), tuple(p.assignment.values())) for p in every)
     best = planner.solve(network, max_solutions=6, verify=False).plans
     assert [(p.objective, tuple(p.assignment.values())) for p in best] == valued[:6]
+    one = planner.solve(network, verify=False).plans[0]  # the forward pass alone: best value, smallest path
+    assert (one.objective, tuple(one.assignment.values())) == valued[0]
 
 
 DEGENERATE = """
@@ -212,3 +216,23 @@ def test_random_ranks_unrank_to_the_listed_plans():
     listed = list(engine.plans())
     for rank in random.Random(1).sample(range(len(listed)), 20):
         assert engine.plan_at(rank) == listed[rank]
+
+
+def test_largest_receptive_field_of_a_chain_equals_a_dp_over_size_and_jump():
+    """The DP a user would write: per (size, jump), the largest field; the pass must find the same."""
+    layers, size, target = 5, 200, 6
+    best = {(size, 1): 1}
+    for _ in range(layers):
+        after: dict = {}
+        for (i, j), r in best.items():
+            for k, s, p in itertools.product(range(1, 6), range(1, 4), range(3)):
+                if i + 2 * p >= k:
+                    key, value = ((i + 2 * p - k) // s + 1, j * s), r + (k - 1) * j
+                    after[key] = max(after.get(key, 0), value)
+        best = after
+    want = max(r for (o, _), r in best.items() if o == target)
+    text = chain(layers, 5, 3, 2, size, target) + "objective: {maximize: receptive_field}\n"
+    network = planner.loads(text, "rf.yaml")
+    assert reach.build(network, Deadline(None), objective="receptive_field") is not None
+    plans = planner.solve(network, max_solutions=3, verify=False).plans
+    assert [p.objective for p in plans] == [want] * len(plans)

@@ -72,6 +72,9 @@ class Stage:
     code: Code | None = None  # how keys map to sorted int64 codes, when they fit one
     backward: np.ndarray | None = None
     best: np.ndarray | None = None  # best objective value of a completion from each state
+    rank: np.ndarray | None = None  # of each state's lexicographically smallest partial plan among the stage's
+    back: tuple[np.ndarray, np.ndarray] | None = None  # that plan's last move: parent state and choice
+    reached: np.ndarray | None = None  # with an objective: the best value of a partial plan reaching each state
     _index: dict[bytes, int] | None = field(default=None, repr=False)
 
     def index_of(self, rows: np.ndarray) -> np.ndarray:
@@ -168,6 +171,7 @@ class Reach:
         self.counting = counting  # forward counts, for `count` without listing plans
         self.objective = objective
         self.strict = strict  # leave out degenerate layers (`Op.degenerate`)
+        self.jumps = objective == "receptive_field"  # states carry each tensor's jump
         self.lanes = _lanes(network)
         self.steps = _steps(network)
         self.stages: list[Stage] = []
@@ -176,14 +180,15 @@ class Reach:
     # --- the passes ---------------------------------------------------------------------
 
     def _forward(self) -> None:
-        root = Stage({}, {}, np.zeros((1, 0), np.int64), 1, np.ones(1, np.int64))
+        root = Stage({}, {}, np.zeros((1, 0), np.int64), 1, np.ones(1, np.int64), rank=np.zeros(1, np.int64))
+        root.reached = np.zeros(1, np.int64) if self.objective else None
         self.stages = [root]
         for step in self.steps:
             self.deadline.ensure()
             stage = self.stages[-1]
             moves = self._moves(step, stage, np.arange(stage.size))
             counts = stage.forward[moves.state] if self.counting else None
-            self.stages.append(self._merge(moves, counts))
+            self.stages.append(self._merge(moves, counts, stage, len(step.choices)))
             if self.stages[-1].size == 0:
                 break
 
@@ -274,10 +279,12 @@ class Reach:
                 dims.append(next(lanes).reshape(1, 1, -1))
             else:
                 dims.append(instantiate(term, grid.__getitem__))
-        return tuple(dims)
+        return (*dims, 1) if self.jumps else tuple(dims)  # the input's jump is 1
 
     def _layer(self, node: Node, tensors: dict[str, tuple], grid: dict[Unknown, np.ndarray]) -> tuple:
         inputs = tuple(tuple(_lift(d) for d in tensors[name]) for name in node.inputs)
+        if self.jumps:  # each tensor's last entry is its jump on the first spatial axis (0 once the axes are gone)
+            jump, inputs = inputs[0][-1], tuple(shape[:-1] for shape in inputs)
         try:
             transfer = layer_transfer(self.network, node, inputs, grid.__getitem__)
         except LayerError as e:
@@ -303,6 +310,9 @@ class Reach:
                         return transfer.shape, np.zeros((1, 1, 1), bool), None
                     continue
                 valid = valid & ~_lift(rule.holds)
+        if self.jumps:
+            field, jump = self._receptive_step(node, transfer.params, inputs[0], jump)
+            return (*transfer.shape, jump), valid, field
         value = None
         if self.objective is not None:
             try:
@@ -315,8 +325,33 @@ class Reach:
             value = value[:, :, 0]
         return transfer.shape, valid, value
 
-    def _merge(self, moves: Moves, counts: np.ndarray | None) -> Stage:
-        """The distinct states the moves lead to, each with the partial plans that reach it (when counted)."""
+    def _receptive_step(self, node: Node, params: dict[str, Any], input_shape: tuple, jump: Any) -> tuple[Any, Any]:
+        """The layer's growth of the receptive field on the first spatial axis, negated (the pass minimises),
+        and the jump after it: the op's receptive step from a field of 0 (r' = r + growth, for single-input
+        ops), with the jumps of the state. Fractional jumps (transposed convolutions, resizing) decline."""
+        if len(OPS[node.op].data_inputs(node)) > 1:
+            raise Declined("the receptive field of a join is a maximum, not a sum")
+        rank = self.network.rank
+        try:
+            after = OPS[node.op].receptive((((0,) * rank, (jump,) * rank),), params, input_shape)
+        except (FieldUnsupported, TypeError, ValueError) as e:
+            raise Declined(f"receptive field of {node.op}: {e}") from None
+        gone = np.equal(jump, 0)
+        if after is None:
+            return np.zeros((1, 1), np.int64), 0
+        growth, new_jump = after[0][0], after[1][0]
+        if not all(isinstance(v, (int, np.ndarray, np.generic)) for v in (growth, new_jump)):
+            raise Declined("a fractional jump")
+        growth = np.where(gone, 0, np.asarray(_lift(growth), np.int64))
+        new_jump = np.where(gone, 0, np.asarray(_lift(new_jump), np.int64))
+        if np.abs(new_jump).max(initial=0) > MAX_VALUE:
+            raise Declined("jumps beyond int64-safe products")
+        return -growth.reshape(growth.shape + (1,) * (3 - growth.ndim))[:, :, 0], new_jump
+
+    def _merge(self, moves: Moves, counts: np.ndarray | None, before: Stage, n_choices: int) -> Stage:
+        """The distinct states the moves lead to, each with the partial plans that reach it (when counted)
+        and the smallest of them in lexicographic order (its last move, and its rank among the states'):
+        with an objective, the smallest of those with the best value so far."""
         rows = moves.keys
         code = Code.fitting(rows) if rows.shape[1] and len(rows) else None
         if len(rows) == 0:
@@ -334,7 +369,23 @@ class Reach:
         tensors = {name: tuple(_rows(d, first, squeeze=True) for d in dims) for name, dims in moves.tensors.items()}
         kept = {u: v[first] for u, v in moves.kept.items()}
         forward = None if counts is None else _sum_by(inverse, counts, len(first))
-        return Stage(tensors, kept, rows[first], len(first), forward, code)
+        # paths to the states of a stage have one length, so (rank of the parent's smallest, choice) orders them
+        order, into, reached = before.rank[moves.state] * n_choices + moves.choice, inverse, None
+        if before.reached is not None:  # the best value reaching each state, then the smallest path with it
+            total = before.reached[moves.state] + moves.value
+            reached = np.full(len(first), NO_COMPLETION, np.int64)
+            np.minimum.at(reached, inverse, total)
+            best = total == reached[inverse]
+            order, into = order[best], inverse[best]
+        smallest = np.full(len(first), np.iinfo(np.int64).max, np.int64)
+        np.minimum.at(smallest, into, order)
+        by_rank = np.argsort(before.rank)
+        parent, choice = by_rank[smallest // n_choices], smallest % n_choices
+        rank = np.empty(len(first), np.int64)
+        rank[np.argsort(smallest)] = np.arange(len(first))
+        stage = Stage(tensors, kept, rows[first], len(first), forward, code, rank=rank, back=(parent, choice))
+        stage.reached = reached
+        return stage
 
     # --- plans ----------------------------------------------------------------------------
 
@@ -354,6 +405,21 @@ class Reach:
         for step, c in zip(self.steps, path, strict=True):
             chosen.update({u: int(v) for u, v in zip(step.fresh, step.choices[c], strict=True)})
         return {u: chosen[u] for u in self.network.unknowns if u in chosen}
+
+    def first(self) -> dict[Unknown, int]:
+        """The lexicographically smallest plan (with an objective: of the best ones), walked back from the
+        forward pass (no backward pass)."""
+        last = self.stages[-1]
+        if last.reached is None:
+            state = int(np.argmin(last.rank))
+        else:
+            state = int(np.lexsort((last.rank, last.reached))[0])
+        path = []
+        for stage in self.stages[:0:-1]:
+            parent, choice = stage.back
+            path.append(int(choice[state]))
+            state = int(parent[state])
+        return self._assignment(path[::-1])
 
     def plans(self) -> Iterator[dict[Unknown, int]]:
         """Every plan's assignment, in lexicographic order (unknowns in order of first use)."""
@@ -536,16 +602,12 @@ def _steps(network: Network) -> list[Step]:
     planned = [u for u in network.unknowns if not isinstance(u, ForAllSize)]
     inputs = [u for u in planned if u not in uses]
     steps = [_step(None, inputs, ("input",) if network.nodes else (), uses, -1)]
+    made = ["input"]
     for node in network.nodes:
         fresh = sorted((u for u in uses if uses[u][0] == node.index), key=order.__getitem__)
-        live = tuple(name for name, last in last_read.items() if last > node.index and _made_by(name, node, network))
-        steps.append(_step(node, fresh, live, uses, node.index))
+        made = [name for name in (*made, node.name) if last_read.get(name, -1) > node.index]
+        steps.append(_step(node, fresh, tuple(made), uses, node.index))
     return steps
-
-
-def _made_by(name: str, node: Node, network: Network) -> bool:
-    """The tensor exists after this node: the input, or a layer at or before it."""
-    return name == "input" or network.node(name).index <= node.index
 
 
 def _step(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], uses: dict, index: int) -> Step:

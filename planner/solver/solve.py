@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from planner.deadline import Deadline
 from planner.domains import Unknown
@@ -34,9 +35,11 @@ from planner.solver.explain import (
     input_sizes_that_work,
 )
 from planner.solver.optimize import best_assignments
-from planner.solver.reach import Reach, Unreachable, build, unreachable
 from planner.solver.search import ForAllSearch, Search
 from planner.walk import located
+
+if TYPE_CHECKING:  # the pass needs NumPy, imported only once a spec is solved
+    from planner.solver.reach import Reach, Unreachable
 
 
 class Status(str, Enum):
@@ -88,6 +91,8 @@ def solve_network(
     """
     deadline = deadline or Deadline(timeout)
     try:
+        from planner.solver.reach import unreachable
+
         proof = unreachable(network, deadline)
         if proof is not None:
             return _infeasible(network, deadline, explain, [_proof_diagnostic(network, proof)])
@@ -104,7 +109,8 @@ def solve_network(
     return every
 
 
-ADDITIVE = ("params", "flops", "kernel_sum")  # objectives that add up over layers: the pass optimises them
+# objectives the pass optimises: sums over layers, and the receptive field (a sum of growths along a chain)
+BY_REACH = {("minimize", "params"), ("minimize", "flops"), ("minimize", "kernel_sum"), ("maximize", "receptive_field")}
 
 
 def _by_reach(
@@ -117,25 +123,37 @@ def _by_reach(
     deadline: Deadline,
 ) -> SolveResult | None:
     """Solve with the reachable-state pass, or None where it does not apply."""
+    from planner.solver.reach import build
+
     kind = network.objective[1] if network.objective else None
-    if kind is not None and (kind not in ADDITIVE or network.objective[0] != "minimize" or sample is not None):
+    if kind is not None and (network.objective not in BY_REACH or sample is not None):
         return None
     listing = max_solutions is None or sample is not None
-    engine = build(network, deadline, counting=count and not listing, objective=kind)
-    if engine is None:
-        return None
-    if not engine.feasible:
-        return SolveResult(network.file, Status.INFEASIBLE, [], 0, [], network)
-    strict = build(network, deadline, strict=True)  # the plans without a degenerate layer
-    avoidable = strict is not None and strict.feasible
-    counted = engine.count() if count or listing else None
+    ordered = sample is None and kind is None  # plans in order, the degenerate ones after the others
+    engine = None  # every plan: counts, samples, objectives, and the degenerate plans
+    if count or listing or not ordered:
+        engine = build(network, deadline, counting=count and not listing, objective=kind)
+        if engine is None:
+            return None
+        if not engine.feasible:
+            return SolveResult(network.file, Status.INFEASIBLE, [], 0, [], network)
+    strict = build(network, deadline, strict=True) if ordered else None  # the plans without a degenerate layer
+    if engine is None and (strict is None or not strict.feasible):
+        engine = build(network, deadline)
+        if engine is None:
+            return None
+        if not engine.feasible:
+            return SolveResult(network.file, Status.INFEASIBLE, [], 0, [], network)
+    counted = engine.count() if engine is not None and (count or listing) else None
     if sample is not None:
         ranks = random.Random(seed).sample(range(counted), min(sample, counted))
         assignments: Iterator[dict[Unknown, int]] = (engine.plan_at(r) for r in ranks)
     elif kind is not None:
-        assignments = (a for _, a in engine.best(max_solutions))
+        assignments = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
+    elif max_solutions == 1:
+        assignments = iter([strict.first() if strict is not None and strict.feasible else engine.first()])
     else:
-        assignments = itertools.islice(_useful_first(network, engine, strict), max_solutions)
+        assignments = itertools.islice(_useful_first(network, engine, strict, deadline), max_solutions)
     plans = []
     for assignment in assignments:
         plans.append(_plan(network, assignment))
@@ -143,18 +161,27 @@ def _by_reach(
             progress(len(plans))
     if kind is not None:
         plans = [replace(p, objective=plan_value(network, p)) for p in plans]
+    if any(p.waste() for p in plans) and not ordered:  # is there a plan without the waste?
+        strict = build(network, deadline, strict=True)
+    avoidable = strict is not None and strict.feasible
     warnings = _waste_warnings(network, plans) if avoidable else []
     return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)
 
 
-def _useful_first(network: Network, engine: Reach, strict: Reach | None) -> Iterator[dict[Unknown, int]]:
+def _useful_first(
+    network: Network, engine: Reach | None, strict: Reach | None, deadline: Deadline
+) -> Iterator[dict[Unknown, int]]:
     """Plans in lexicographic order, those without a degenerate layer (`Op.degenerate`) before the others."""
-    if strict is None:
-        yield from engine.plans()
+    from planner.solver.reach import build
+
+    if strict is not None and strict.feasible:
+        yield from strict.plans()
+    if strict is None or strict.feasible:
+        engine = engine or build(network, deadline)
+    if engine is None:
         return
-    yield from strict.plans()
     for assignment in engine.plans():
-        if _plan(network, assignment).waste():
+        if strict is None or not strict.feasible or _plan(network, assignment).waste():
             yield assignment
 
 

@@ -406,6 +406,21 @@ class Reach:
             chosen.update({u: int(v) for u, v in zip(step.fresh, step.choices[c], strict=True)})
         return {u: chosen[u] for u in self.network.unknowns if u in chosen}
 
+    def accepted_inputs(self, size: Unknown, top: int) -> list[bool]:
+        """accepted[i]: some plan has the input unknown `size` (used by no layer) at i, for i in 0..top."""
+        accepted = [False] * (top + 1)
+        self._backward()
+        if not self.feasible:
+            return accepted
+        step = self.steps[0]
+        column = step.fresh.index(size)
+        moves = self._moves(step, self.stages[0], np.array([0]))
+        child = self.stages[1].index_of(moves.keys)
+        alive = (child >= 0) & np.asarray(self.stages[1].backward[np.maximum(child, 0)] != 0)
+        for value in np.unique(step.choices[moves.choice[alive], column]):
+            accepted[int(value)] = True
+        return accepted
+
     def first(self) -> dict[Unknown, int]:
         """The lexicographically smallest plan (with an objective: of the best ones), walked back from the
         forward pass (no backward pass)."""

@@ -237,3 +237,19 @@ def test_largest_receptive_field_of_a_chain_equals_a_dp_over_size_and_jump():
     assert reach.build(network, Deadline(None), objective="receptive_field") is not None
     plans = planner.solve(network, max_solutions=3, verify=False).plans
     assert [p.objective for p in plans] == [want] * len(plans)
+
+
+def test_minimal_unsat_subset_is_a_pure_function_over_literals():
+    """x > 5, x < 3, y == 1, x == 4: the two bounds conflict; nothing else is needed for it."""
+    import z3
+
+    from planner.solver.explain import minimal_unsat_subset
+
+    x, y = z3.Ints("x y")
+    literals = [z3.Bool(n) for n in ("big", "small", "one", "four")]
+    solver = z3.Solver()
+    for literal, fact in zip(literals, (x > 5, x < 3, y == 1, x == 4), strict=True):
+        solver.add(z3.Implies(literal, fact))
+    core = minimal_unsat_subset(solver, literals, Deadline(10))
+    assert [str(c) for c in core] in (["big", "small"], ["big", "four"], ["small", "four"])
+    assert minimal_unsat_subset(solver, literals[2:3], Deadline(10)) == []

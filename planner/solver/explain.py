@@ -67,10 +67,25 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
     return _generic(network)
 
 
+def minimal_unsat_subset(solver: z3.Solver, literals: list[z3.BoolRef], deadline: Deadline) -> list[z3.BoolRef]:
+    """A subset of the literals that the solver cannot satisfy together, and every smaller part of which
+    it can (deletion-based, from Z3's unsat core, as CPMpy's `mus`); [] when all of them are satisfiable.
+    Pure over the literals: it knows nothing of specs. Raises GaveUp past the deadline."""
+    if deadline.check(solver, *literals) != z3.unsat:
+        return []
+    core = list(solver.unsat_core())
+    for literal in list(core):
+        trial = [c for c in core if not c.eq(literal)]
+        if deadline.check(solver, *trial) == z3.unsat:
+            core = trial
+    return sorted(core, key=lambda c: [str(x) for x in literals].index(str(c)))
+
+
 def minimal_conflict(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
-    """A note naming a smallest set of layers (and constraints) that no plan satisfies together: Z3's
-    unsat core over one literal per layer's requirements, shrunk until dropping any member makes it
-    satisfiable. Empty when that set is a single layer (the first diagnostic has said it all)."""
+    """A note naming a smallest set of layers (and constraints) that no plan satisfies together: one
+    literal per layer's requirements (and per constraint), shrunk by `minimal_unsat_subset`, then
+    mapped back to where the spec writes them. Empty when that set is a single layer (the first
+    diagnostic has said it all)."""
     network = enc.network
     solver = z3.Solver(ctx=enc.ctx)
     solver.add(*enc.domains, *enc.definitions.values())
@@ -84,18 +99,12 @@ def minimal_conflict(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
         literals.append(literal)
         where[label] = (path, layer)
     try:
-        if deadline.check(solver, *literals) != z3.unsat:
-            return []
-        core = list(solver.unsat_core())
-        for literal in list(core):
-            trial = [c for c in core if not c.eq(literal)]
-            if deadline.check(solver, *trial) == z3.unsat:
-                core = trial
+        core = minimal_unsat_subset(solver, literals, deadline)
     except GaveUp:
         return []
     if len(core) < 2:
         return []
-    labels = [str(c) for c in sorted(core, key=lambda c: [str(x) for x in literals].index(str(c)))]
+    labels = [str(c) for c in core]
     lines = ", ".join(f"{label} (line {network.diagnostic(where[label][0], '', '').line})" for label in labels)
     path, layer = where[labels[0]]
     return [

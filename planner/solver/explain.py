@@ -122,8 +122,11 @@ def _sizes(enc: Encoding, model: z3.ModelRef) -> dict[Unknown, int]:
     return {f: model.eval(enc.var(f), model_completion=True).as_long() for f in enc.network.for_all}
 
 
+GENERIC = "no assignment of the unknowns satisfies the spec"
+
+
 def _generic(network: Network) -> list[Diagnostic]:
-    return [network.diagnostic(("layers",), "infeasible", "no assignment of the unknowns satisfies the spec")]
+    return [network.diagnostic(("layers",), "infeasible", GENERIC)]
 
 
 def explain_for_all(network: Network, samples: list[dict[Unknown, int]], deadline: Deadline) -> list[Diagnostic]:

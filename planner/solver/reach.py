@@ -203,6 +203,20 @@ class Reach:
             return None
         return self.steps[len(self.stages) - 2].node
 
+    def dead_end_message(self) -> tuple[Node | None, str]:
+        """The first layer no state gets past and what reaches it: each input's sizes over every partial plan
+        ("'up3' gives [1, 64, {24, 26}, {24, 26}]; 'enc3' gives [1, 64, 25, 25]")."""
+        node = self.dead_end
+        if node is None:
+            return None, ""
+        stage = self.stages[-2]
+        shown = []
+        for name in dict.fromkeys(node.inputs):
+            dims = stage.tensors[name][:-1] if self.jumps else stage.tensors[name]
+            shown.append(f"'{name}' gives [{', '.join(_values(d) for d in dims)}]")
+        head = "no choice of the unknowns gets past this layer" if self.network.unknowns else "the shapes do not fit"
+        return node, f"{node.name}: {head}; what reaches it: {'; '.join(shown)}"
+
     def count(self) -> int:
         """The number of plans: from the forward counts, else from the completions of the input."""
         if not self.feasible:
@@ -636,6 +650,18 @@ def _step(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], uses: 
     choices = np.array(rows, np.int64).reshape(len(rows), len(fresh))
     keep = tuple(u for u in uses if uses[u][0] <= index < uses[u][-1])
     return Step(node, tuple(fresh), choices, live, keep)
+
+
+def _values(dim: Any, most: int = 8) -> str:
+    """A dim over the states: its one value, the set of its values, or their range when there are many."""
+    if isinstance(dim, int):
+        return str(dim)
+    values = np.unique(dim)
+    if len(values) == 1:
+        return str(int(values[0]))
+    if len(values) > most:
+        return f"{int(values[0])}..{int(values[-1])}"
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
 
 
 def _lift(value: Any) -> Any:

@@ -28,6 +28,7 @@ from planner.objective import plan_value
 from planner.plan import Plan, compute_plan
 from planner.solver.encode import encode
 from planner.solver.explain import (
+    GENERIC,
     HINT_BUDGET,
     domains_too_narrow,
     explain_for_all,
@@ -87,7 +88,8 @@ def solve_network(
     Plans come in lexicographic order of their assignment (unknowns in the order the spec first
     uses them), or by the objective with ties in that order. The reachable-state pass
     (`planner.solver.reach`) answers where it applies, Z3 elsewhere. `explain=False` skips saying
-    why an infeasible spec is infeasible. `progress(found)` is called as plans are enumerated.
+    why an infeasible spec is infeasible beyond what the pass or the bounds say at once. `progress(found)`
+    is called as plans are enumerated.
     """
     deadline = deadline or Deadline(timeout)
     try:
@@ -100,7 +102,9 @@ def solve_network(
     except GaveUp as e:
         return _gave_up(network, e, 0, [])
     if result is not None:
-        return result if result.status is not Status.INFEASIBLE else _infeasible(network, deadline, explain, [])
+        if result.status is Status.INFEASIBLE:
+            return _infeasible(network, deadline, explain, [], result.diagnostics)
+        return result
     if sample is None:
         return _by_z3(network, max_solutions, count, explain, progress, deadline)
     every = _by_z3(network, None, True, explain, progress, deadline)  # sampled from the full list
@@ -136,14 +140,14 @@ def _by_reach(
         if engine is None:
             return None
         if not engine.feasible:
-            return SolveResult(network.file, Status.INFEASIBLE, [], 0, [], network)
+            return _dead_end(network, engine)
     strict = build(network, deadline, strict=True) if ordered else None  # the plans without a degenerate layer
     if engine is None and (strict is None or not strict.feasible):
         engine = build(network, deadline)
         if engine is None:
             return None
         if not engine.feasible:
-            return SolveResult(network.file, Status.INFEASIBLE, [], 0, [], network)
+            return _dead_end(network, engine)
     counted = engine.count() if engine is not None and (count or listing) else None
     if sample is not None:
         ranks = random.Random(seed).sample(range(counted), min(sample, counted))
@@ -202,11 +206,31 @@ def _proof_diagnostic(network: Network, proof: Unreachable) -> Diagnostic:
     return network.diagnostic((*proof.node.path, "expect"), "infeasible", proof.message, layer=proof.node.name)
 
 
-def _infeasible(network: Network, deadline: Deadline, explain: bool, found: list[Diagnostic]) -> SolveResult:
-    try:
-        diagnostics = found + (_explain(network, deadline) if explain else [])
-    except GaveUp:
-        diagnostics = found
+def _dead_end(network: Network, engine: Reach) -> SolveResult:
+    """Infeasible, said by the pass: the first layer no state gets past, with what reaches it."""
+    node, message = engine.dead_end_message()
+    diagnostic = network.diagnostic(node.path, "infeasible", message, layer=node.name) if node else None
+    return SolveResult(network.file, Status.INFEASIBLE, [], 0, [diagnostic] if diagnostic else [], network)
+
+
+EXPLAIN_BUDGET = 5.0  # seconds for saying where the shapes part, before the hints' own budgets
+
+
+def _infeasible(
+    network: Network, deadline: Deadline, explain: bool, proven: list[Diagnostic], fallback: list[Diagnostic] = ()
+) -> SolveResult:
+    """The infeasible outcome with what explains it: `proven` (a bound proof) as it is, else Z3's account of
+    where the shapes part, time-boxed, with `fallback` (the pass's dead end) when Z3 gives up; then hints."""
+    diagnostics = list(proven)
+    if explain:
+        try:
+            diagnostics += _explain(network, deadline, where=not proven)
+        except GaveUp:
+            pass
+        if not proven and all(d.code == "infeasible" and d.message == GENERIC for d in diagnostics[:1]):
+            diagnostics = [*fallback, *diagnostics[1:]] if fallback else diagnostics
+    elif not proven:
+        diagnostics = list(fallback)
     return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
 
 
@@ -287,7 +311,9 @@ def _assignments(network: Network, deadline: Deadline) -> Iterator[dict[Unknown,
         yield assignment
 
 
-def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
+def _explain(network: Network, deadline: Deadline, where: bool = True) -> list[Diagnostic]:
+    """Why there is no plan: where the shapes part (unless `where` is False: already said), then the
+    domains too narrow and the input sizes that work, each within its time box."""
     if network.for_all:
         search = ForAllSearch(network, deadline)
         while search.next() is not None:  # grows the samples to the sizes no plan serves together
@@ -300,7 +326,7 @@ def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
             return [*e.diagnostics, *input_sizes_that_work(network, deadline)]
     enc = encode(network)
     return [
-        *explain_infeasible(enc, deadline),
+        *(explain_infeasible(enc, deadline.within(EXPLAIN_BUDGET)) if where else []),
         *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
         *input_sizes_that_work(network, deadline),
     ]

@@ -26,6 +26,7 @@ from planner.domains import Domain, Unknown
 from planner.errors import GaveUp, TooBig
 from planner.graph import Network
 
+DEFAULT_MAX = 4096  # SPEC 1's defaults.size
 PROOF_LIMIT = 2**40  # sizes past the start that the Z3 proof covers (beyond any tensor a framework holds)
 
 
@@ -122,7 +123,10 @@ class SizesAnswer:
 def default_max(network: Network) -> int:
     """The spec's defaults.size max, and at least twice its largest spatial size."""
     written = [t for t in network.input_shape[2:] if isinstance(t, int)]
-    return max(network.loaded.spec.defaults.size.max, 2 * max(written, default=0))
+    form = network.loaded.spec.defaults.size  # a range, one_of, an int or "?"
+    largest = getattr(form, "max", None) or max(getattr(form, "one_of", None) or [DEFAULT_MAX])
+    largest = form if isinstance(form, int) else largest
+    return max(largest, 2 * max(written, default=0))
 
 
 def accepted_sizes(network: Network, max_size: int, deadline: Deadline) -> SizesAnswer:

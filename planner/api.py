@@ -13,7 +13,7 @@ from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
 from planner.graph import Network, build_network
 from planner.plan import Plan
 from planner.solver.solve import SolveResult, Status, solve_network
-from planner.spec.load import load_spec, load_spec_text
+from planner.spec.load import LoadedSpec, load_spec, load_spec_text
 
 if TYPE_CHECKING:  # the executor (NumPy) is imported when a plan is verified, not to load a spec
     from planner.executor.verify import Verification
@@ -21,14 +21,22 @@ if TYPE_CHECKING:  # the executor (NumPy) is imported when a plan is verified, n
 
 def load(path: str | os.PathLike) -> Network:
     """Read, validate and resolve a spec file into a `Network`; raises SpecError with located diagnostics."""
-    return build_network(load_spec(path))
+    return _network(load_spec(path))
 
 
 def loads(text: str, file: str = "<spec>") -> Network:
     """As `load`, from YAML text."""
     if not isinstance(text, (str, bytes)):
         raise TypeError(f"loads() takes the spec's YAML text (str or bytes), not {type(text).__name__}")
-    return build_network(load_spec_text(text, file))
+    return _network(load_spec_text(text, file))
+
+
+def _network(loaded: LoadedSpec) -> Network:
+    """The network, or SpecError whose diagnostics about a layer from a block note where it is used."""
+    try:
+        return build_network(loaded)
+    except SpecError as e:
+        raise SpecError(loaded.source.with_notes(e.diagnostics)) from None
 
 
 def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_width: bool = False) -> Verification:
@@ -105,6 +113,7 @@ def solve(
             network.file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "solving")], network=network
         )
     result.diagnostics[:0] = input_shape_warnings(network)
+    result.diagnostics = network.loaded.source.with_notes(result.diagnostics)
     if verify and result.status is Status.SOLVED:  # after a give-up the time is gone: its plans stay unverified
         result.plans = [_verified(network, plan, seed, full_width, deadline) for plan in result.plans]
         unverified = [p for p in result.plans if not p.verified]

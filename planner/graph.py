@@ -16,7 +16,8 @@ from planner.arithmetic import INT64_MAX
 from planner.constraints import Constraint, parse, refs_of, shown
 from planner.domains import Domain, ForAllSize, Padding, Term, Unknown
 from planner.errors import ConstraintError, Diagnostic, Severity, SpecError
-from planner.spec.load import LoadedSpec, did_you_mean
+from planner.spec.load import LoadedSpec
+from planner.spec.yamlpos import did_you_mean
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
 
 AXIS_PARAMS = ("kernel", "stride", "dilation", "output_padding")

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from planner.cli import main
+from planner.spec.load import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -311,7 +312,7 @@ def spec_edges(path: Path) -> dict[str, list[str]]:
     """Which outputs each layer reads, from the spec file: the JSON lists shapes, not the graph's edges."""
     edges: dict[str, list[str]] = {}
     previous = "input"
-    for index, layer in enumerate(yaml.safe_load(path.read_text(encoding="utf-8"))["layers"]):
+    for index, layer in enumerate(load_spec(path).source.data["layers"]):  # blocks expanded
         name = layer.get("name") or f"{layer['op']}{index}"
         sources = list(layer["inputs"]) if "inputs" in layer else [layer.get("input", previous)]
         if "like" in layer:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -103,7 +103,7 @@ def solve_network(
         return _gave_up(network, e, 0, [])
     if result is not None:
         if result.status is Status.INFEASIBLE:
-            return _infeasible(network, deadline, explain, [], result.diagnostics)
+            return _infeasible(network, deadline, explain, result.diagnostics)
         return result
     if sample is None:
         return _by_z3(network, max_solutions, count, explain, progress, deadline)
@@ -216,21 +216,18 @@ def _dead_end(network: Network, engine: Reach) -> SolveResult:
 EXPLAIN_BUDGET = 5.0  # seconds for saying where the shapes part, before the hints' own budgets
 
 
-def _infeasible(
-    network: Network, deadline: Deadline, explain: bool, proven: list[Diagnostic], fallback: list[Diagnostic] = ()
-) -> SolveResult:
-    """The infeasible outcome with what explains it: `proven` (a bound proof) as it is, else Z3's account of
-    where the shapes part, time-boxed, with `fallback` (the pass's dead end) when Z3 gives up; then hints."""
-    diagnostics = list(proven)
+def _infeasible(network: Network, deadline: Deadline, explain: bool, found: Sequence[Diagnostic]) -> SolveResult:
+    """The infeasible outcome with what explains it: Z3's account of where the shapes part (with an example
+    assignment), time-boxed, or `found` (the bound proof, the pass's dead end) when Z3 gives up or explain
+    is off; then the hints."""
+    diagnostics: list[Diagnostic] = []
     if explain:
         try:
-            diagnostics += _explain(network, deadline, where=not proven)
+            diagnostics = _explain(network, deadline)
         except GaveUp:
             pass
-        if not proven and all(d.code == "infeasible" and d.message == GENERIC for d in diagnostics[:1]):
-            diagnostics = [*fallback, *diagnostics[1:]] if fallback else diagnostics
-    elif not proven:
-        diagnostics = list(fallback)
+    if found and (not diagnostics or diagnostics[0].code == "infeasible" and diagnostics[0].message == GENERIC):
+        diagnostics = [*found, *diagnostics[1:]]
     return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
 
 
@@ -311,9 +308,9 @@ def _assignments(network: Network, deadline: Deadline) -> Iterator[dict[Unknown,
         yield assignment
 
 
-def _explain(network: Network, deadline: Deadline, where: bool = True) -> list[Diagnostic]:
-    """Why there is no plan: where the shapes part (unless `where` is False: already said), then the
-    domains too narrow and the input sizes that work, each within its time box."""
+def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
+    """Why there is no plan: where the shapes part, then the domains too narrow and the input sizes that
+    work, each within its time box."""
     if network.for_all:
         search = ForAllSearch(network, deadline)
         while search.next() is not None:  # grows the samples to the sizes no plan serves together
@@ -326,7 +323,7 @@ def _explain(network: Network, deadline: Deadline, where: bool = True) -> list[D
             return [*e.diagnostics, *input_sizes_that_work(network, deadline)]
     enc = encode(network)
     return [
-        *(explain_infeasible(enc, deadline.within(EXPLAIN_BUDGET)) if where else []),
+        *explain_infeasible(enc, deadline.within(EXPLAIN_BUDGET)),
         *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
         *input_sizes_that_work(network, deadline),
     ]

@@ -10,19 +10,23 @@ from typing import Any
 from pydantic import ValidationError
 
 from planner.errors import Diagnostic, SpecError
+from planner.spec.blocks import expand_blocks
 from planner.spec.models import (
     FORM_KEYS,
     LAYER_MODELS,
     OP_NAMES,
+    Block,
+    BlockUse,
     Defaults,
     InputSpec,
     Objective,
     Spec,
     fields_of,
     form_of,
+    is_block_use,
     ops_of,
 )
-from planner.spec.yamlpos import Positioned, load_yaml, load_yaml_file
+from planner.spec.yamlpos import Positioned, did_you_mean, load_yaml, load_yaml_file
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # int64: no framework holds an integer or an element count beyond it
 
@@ -51,22 +55,32 @@ def load_spec_text(text: str | bytes, file: str = "<spec>") -> LoadedSpec:
 def validate_spec(source: Positioned) -> LoadedSpec:
     """The validated spec; raises SpecError with every problem found, located.
 
+    Blocks are expanded first (`planner.spec.blocks`): the spec validated, and `LoadedSpec.source`,
+    is the expanded tree, whose values keep the positions of the text they were copied from; a
+    problem inside a block is followed by notes naming the uses it comes from.
+
     An integer beyond int64 is refused where it is written ([size-range]), except in a `one_of`
     list, whose members are candidates: one that no framework can hold is never chosen. A known
     input shape whose element count is beyond int64 is refused at `input.shape`."""
+    source, expansion = expand_blocks(source)
     ranged = _out_of_range(source)
     try:
         spec = Spec.model_validate(source.data)
     except ValidationError as e:
         errors = _without_missing_typos(e.errors())
+        if expansion:  # uses that could not be expanded are left out: an empty `layers` says nothing more
+            errors = [err for err in errors if not (tuple(err["loc"]) == ("layers",) and err["type"] == "too_short")]
         unknown = [_data_at(source.data, tuple(err["loc"]))[1] for err in errors if err["type"] == "extra_forbidden"]
         ranged = [(path, d) for path, d in ranged if not any(path[: len(u)] == u for u in unknown)]
         marks = {(d.line, d.column) for _, d in ranged}
-        found = {_diagnostic(source, err) for err in errors}
-        found = {d for d in found if (d.line, d.column) not in marks} | {d for _, d in ranged}
-        raise SpecError(sorted(found, key=lambda d: (d.line, d.column))) from None
-    if ranged:
-        raise SpecError(sorted((d for _, d in ranged), key=lambda d: (d.line, d.column)))
+        found: dict[Diagnostic, list] = {}
+        for err in errors:  # the first of equal diagnostics (copies of one block) gives its notes
+            found.setdefault(_diagnostic(source, err), _data_at(source.data, tuple(err["loc"]))[1])
+        groups = [[d, *source.notes(path)] for d, path in found.items() if (d.line, d.column) not in marks]
+        groups += [[d, *source.notes(path)] for path, d in ranged]
+        raise SpecError(_reported([*groups, *_grouped(expansion)])) from None
+    if ranged or expansion:
+        raise SpecError(_reported([*([d, *source.notes(path)] for path, d in ranged), *_grouped(expansion)]))
     shape = spec.input.shape
     if all(isinstance(size, int) for size in shape) and _product(shape) > INT64_MAX:
         message = (
@@ -75,6 +89,30 @@ def validate_spec(source: Positioned) -> LoadedSpec:
         )
         raise SpecError(source.diagnostic(["input", "shape"], "size-range", message))
     return LoadedSpec(spec, source)
+
+
+def _grouped(diagnostics: list[Diagnostic]) -> list[list[Diagnostic]]:
+    """Diagnostics as groups: each error or warning with the notes after it."""
+    groups: list[list[Diagnostic]] = []
+    for d in diagnostics:
+        if d.severity == "note" and groups:
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    return groups
+
+
+def _reported(groups: list[list[Diagnostic]]) -> list[Diagnostic]:
+    """The groups in the order of the text, each problem once: a block's text copied many times
+    is wrong once (the notes of its first copy say where it is used)."""
+    seen: set[tuple] = set()
+    result: list[Diagnostic] = []
+    for head, *notes in sorted(groups, key=lambda g: (g[0].line, g[0].column)):
+        key = (head.line, head.column, head.code, head.message)
+        if key not in seen:
+            seen.add(key)
+            result += [head, *notes]
+    return result
 
 
 def _product(values: Any) -> int:
@@ -111,7 +149,7 @@ def _digits(value: int) -> str:
     return text if digits <= 24 else f"{text[:13]}...{text[-4:]} ({digits} digits)"
 
 
-def _without_missing_typos(errors: list[dict]) -> list[dict]:
+def _without_missing_typos(errors: list[Any]) -> list[Any]:
     """Drop 'missing key' errors whose key is the did-you-mean of an unknown key beside it (`kernal:`)."""
     typos = {
         (e["loc"][:-1], m)
@@ -128,12 +166,6 @@ _PATTERNS = {
     "^\\$": 'a variable is written "$" followed by its name, e.g. "$k"',
     "^[A-Za-z_]": "a name is letters, digits and _, not starting with a digit",
 }
-
-
-def did_you_mean(word: str, choices: Any) -> str:
-    """` (did you mean 'x'?)` for the choice closest to `word`, never `word` itself; else ''."""
-    match = difflib.get_close_matches(str(word), [str(c) for c in choices if str(c) != str(word)], n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 def _data_at(data: Any, loc: tuple) -> tuple[Any, list]:
@@ -157,7 +189,11 @@ def _keys_allowed(source: Positioned, path: list) -> tuple[str, ...]:
         return tuple(Spec.model_fields)
     if path[0] == "layers" and len(path) == 2:
         layer = source.data["layers"][path[1]]
+        if is_block_use(layer):
+            return tuple(f.alias or key for key, f in BlockUse.model_fields.items())
         return fields_of(layer.get("op") if isinstance(layer, dict) else None)
+    if path[0] == "blocks" and len(path) == 2:
+        return tuple(Block.model_fields)
     return {
         ("input",): tuple(InputSpec.model_fields),
         ("defaults",): tuple(Defaults.model_fields),
@@ -175,7 +211,8 @@ def _layer_name(source: Positioned, path: list) -> str | None:
     if len(path) >= 2 and path[0] == "layers":
         layer = source.data["layers"][path[1]]
         if isinstance(layer, dict):
-            return str(layer.get("name") or f"{layer.get('op', 'layer')}{path[1]}")
+            kind = layer.get("block" if is_block_use(layer) else "op", "layer")
+            return str(layer.get("name") or f"{kind}{path[1]}")
     return None
 
 
@@ -188,7 +225,8 @@ def _diagnostic(source: Positioned, err: dict) -> Diagnostic:
         return source.diagnostic(path, "unknown-key", _unknown_key(source, path), key=True, layer=layer)
     if loc and loc[-1] == "[key]":  # a mapping key that breaks the key's rule: a variable's name
         name = path[-1] if path else loc[-2]
-        what = {"variables": "variable name"}.get(str(path[0]) if path else "", "key")
+        what = _KEY_KINDS.get((str(path[0]) if path else "", len(path)), "key")
+        what = "parameter name" if path[-2:-1] in (["params"], ["with"], ["first"]) else what
         rule = _PATTERNS.get("^[A-Za-z_]") if kind == "string_pattern_mismatch" else err["msg"]
         return source.diagnostic(path, "type", f"{what} {_show(name)} is not a name: {rule}", key=True, layer=layer)
     if kind == "missing":
@@ -269,6 +307,7 @@ def _unknown_key(source: Positioned, path: list) -> str:
     return f"unknown key {_show(key)}{did_you_mean(key, allowed)}"
 
 
+_KEY_KINDS = {("variables", 2): "variable name", ("blocks", 2): "block name"}  # (top key, path length)
 _EXAMPLES = {
     "one_of": "{one_of: [3, 5]}",
     "min": "{min: 1, max: 5}",

@@ -182,20 +182,57 @@ class AvgPool(LayerBase):
 
 
 class AdaptiveAvgPool(LayerBase):
-    op: Literal["adaptive_avgpool"]
+    op: Literal["adaptive_avgpool", "adaptive_maxpool"]
     output_size: IntOrAxes
+
+
+PositiveFloat = Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
+ScaleFactor = PositiveInt | PositiveFloat  # an int stays an int: the output is then exactly i * f
 
 
 class Upsample(LayerBase):
     op: Literal["upsample"]
-    scale_factor: PositiveInt | None = None
+    scale_factor: ScaleFactor | Annotated[list[ScaleFactor], Field(min_length=1)] | None = None
     size: IntOrAxes | None = None
+    like: Name | None = None  # resize to this layer's spatial size
+    mode: Literal["nearest", "linear", "bilinear", "bicubic", "trilinear"] = "nearest"
+    align_corners: StrictBool = False  # only for the interpolating modes
 
 
 class Pad(LayerBase):
     op: Literal["pad"]
     padding: PaddingValue
     value: FiniteFloat = 0.0
+    mode: Literal["constant", "reflect", "replicate", "circular"] = "constant"
+
+
+class Slice(LayerBase):
+    op: Literal["slice"]
+    axis: StrictInt  # any axis but the batch axis; negative counts from the end
+    start: StrictInt = 0
+    end: StrictInt | None = None  # None: to the end
+    step: PositiveInt = 1
+
+
+class Mean(LayerBase):
+    op: Literal["mean"]
+    axes: Annotated[list[StrictInt], Field(min_length=1)] | None = None  # None: every spatial axis
+    keepdim: StrictBool = False
+
+
+class Permute(LayerBase):
+    op: Literal["permute"]
+    dims: Annotated[list[StrictInt], Field(min_length=3)]  # a permutation of the spatial axes: N and C stay first
+
+
+class PixelShuffle(LayerBase):
+    op: Literal["pixel_shuffle"]
+    upscale_factor: PositiveInt
+
+
+class PixelUnshuffle(LayerBase):
+    op: Literal["pixel_unshuffle"]
+    downscale_factor: PositiveInt
 
 
 class Flatten(LayerBase):
@@ -210,7 +247,7 @@ class Linear(LayerBase):
 
 
 class Concat(LayerBase):
-    op: Literal["concat", "add"]
+    op: Literal["concat", "add", "mul"]
     inputs: Annotated[list[Name], Field(min_length=2)]
 
 
@@ -226,7 +263,51 @@ class Dropout(LayerBase):
 
 
 class Elementwise(LayerBase):
-    op: Literal["relu", "sigmoid", "tanh", "silu", "batchnorm", "identity"]
+    op: Literal["relu", "sigmoid", "tanh", "silu", "batchnorm", "identity", "hardswish", "hardsigmoid", "relu6"]
+
+
+class Gelu(LayerBase):
+    op: Literal["gelu"]
+    approximate: Literal["none", "tanh"] = "none"
+
+
+class LeakyRelu(LayerBase):
+    op: Literal["leaky_relu"]
+    negative_slope: FiniteFloat = 0.01
+
+
+class Elu(LayerBase):
+    op: Literal["elu"]
+    alpha: FiniteFloat = 1.0
+
+
+class Softmax(LayerBase):
+    op: Literal["softmax"]
+    dim: StrictInt = 1  # the channels; negative counts from the end
+
+
+Epsilon = Annotated[StrictFloat, Field(gt=0, allow_inf_nan=False)]
+
+
+class LayerNorm(LayerBase):
+    op: Literal["layernorm"]
+    normalized_shape: IntOrAxes  # the trailing dims normalised over, as nn.LayerNorm takes them
+    eps: Epsilon = 1e-5
+    elementwise_affine: StrictBool = True
+    bias: StrictBool = True
+
+
+class GroupNorm(LayerBase):
+    op: Literal["groupnorm"]
+    num_groups: PositiveInt
+    eps: Epsilon = 1e-5
+    affine: StrictBool = True
+
+
+class InstanceNorm(LayerBase):
+    op: Literal["instancenorm"]
+    eps: Epsilon = 1e-5
+    affine: StrictBool = False
 
 
 LAYER_MODELS: tuple[type[LayerBase], ...] = (
@@ -243,6 +324,18 @@ LAYER_MODELS: tuple[type[LayerBase], ...] = (
     Linear,
     Dropout,
     Elementwise,
+    Slice,
+    Mean,
+    Permute,
+    PixelShuffle,
+    PixelUnshuffle,
+    Gelu,
+    LeakyRelu,
+    Elu,
+    Softmax,
+    LayerNorm,
+    GroupNorm,
+    InstanceNorm,
 )
 
 
@@ -286,13 +379,55 @@ class Objective(Model):
     maximize: Literal["receptive_field"] | None = None
 
 
+BlockLayer = Annotated[
+    dict[str, Any],
+    Field(description='a layer or a block use, as in `layers`; any value may be a "$param" of the block'),
+]
+
+
+class Block(Model):
+    """A named list of layers with `$param` placeholders, expanded where it is used (docs/blocks.md)."""
+
+    params: dict[Name, Any] = Field({}, description="each parameter's default; null (~) when every use must give it")
+    layers: list[BlockLayer]
+
+
+class BlockUse(Model):
+    """One use of a block in `layers` (or in another block): its layers, renamed `<name>_<layer>`."""
+
+    block: Name
+    name: Name | None = None
+    input: Name | None = None
+    with_: dict[Name, Any] = Field({}, alias="with", description="the block's parameters for every copy")
+    first: dict[Name, Any] = Field({}, description="parameters for the first copy only, over `with`")
+    repeat: PositiveInt | None = Field(None, description="copies chained one after the other, named <name>_<i>")
+
+
+def is_block_use(value: Any) -> bool:
+    """Whether an entry of `layers` is a use of a block: a mapping with `block` and no `op`."""
+    return isinstance(value, dict) and "block" in value and "op" not in value
+
+
+def _layer_or_use(value: Any) -> str:
+    return "<use>" if is_block_use(value) else "<layer>"
+
+
+if TYPE_CHECKING:  # block uses never outlive the loader's expansion (planner/spec/blocks.py)
+    SpecLayer: TypeAlias = LayerBase
+else:
+    SpecLayer = Annotated[
+        Annotated[Layer, Tag("<layer>")] | Annotated[BlockUse, Tag("<use>")], Discriminator(_layer_or_use)
+    ]
+
+
 class Spec(Model):
     name: str | None = None
     dialect: Literal["pytorch", "onnx", "tensorflow"] = "pytorch"
     input: InputSpec
     defaults: Defaults = Defaults()
     variables: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Domain] = {}
-    layers: Annotated[list[Layer], Field(min_length=1)]
+    blocks: dict[Name, Block] = {}
+    layers: Annotated[list[SpecLayer], Field(min_length=1)]
     constraints: list[str] = []
     objective: Objective | None = None
 

@@ -12,10 +12,11 @@ the interpreter (SIGSEGV) on deeply nested input such as 100 000 ``[``.
 from __future__ import annotations
 
 import codecs
+import difflib
 import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -57,24 +58,44 @@ class Mark:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A place that explains a node of an expanded tree: the use of the block it was copied from."""
+
+    mark: Mark
+    message: str
+    code: str = "block-use"
+
+
+@dataclass(frozen=True)
 class Positioned:
-    """Loaded data and where each value and each mapping key starts, by path (a tuple)."""
+    """Loaded data and where each value and each mapping key starts, by path (a tuple).
+
+    A tree whose blocks were expanded (`planner.spec.blocks`) keeps the marks of the text each
+    value was copied from, and in `contexts` the notes of the nodes under a path: the block uses
+    they were expanded from, innermost first."""
 
     data: Any
     file: str
     value_marks: dict[tuple, Mark]
     key_marks: dict[tuple, Mark]
+    contexts: Mapping[tuple, tuple[Note, ...]] = field(default_factory=dict)
 
-    def locate(self, loc: Sequence, *, key: bool = False) -> Mark:
-        """Return the mark of the deepest node `loc` reaches, skipping elements that are no key
-        or index there (pydantic tags such as 'conv' or 'function-after[...]'); with `key`, the
-        mark of that node's key if it is a mapping entry."""
-        node, path = self.data, ()
+    def path_of(self, loc: Sequence) -> tuple:
+        """The path of the deepest node `loc` reaches, skipping elements that are no key or index
+        there (pydantic tags such as 'conv' or 'function-after[...]')."""
+        node: Any = self.data
+        path: tuple = ()
         for part in loc:
             if (isinstance(node, dict) and isinstance(part, str) and part in node) or (
                 isinstance(node, list) and type(part) is int and 0 <= part < len(node)
             ):
                 node, path = node[part], (*path, part)
+        return path
+
+    def locate(self, loc: Sequence, *, key: bool = False) -> Mark:
+        """Return the mark of the deepest node `loc` reaches (`path_of`); with `key`, the mark of
+        that node's key if it is a mapping entry."""
+        path = self.path_of(loc)
         return self.key_marks[path] if key and path in self.key_marks else self.value_marks[path]
 
     def diagnostic(
@@ -83,6 +104,29 @@ class Positioned:
         """Return a Diagnostic located at `locate(loc, key=key)`."""
         mark = self.locate(loc, key=key)
         return Diagnostic(self.file, mark.line, mark.column, code, message, layer=layer)
+
+    def notes(self, loc: Sequence) -> list[Diagnostic]:
+        """The notes of the node `loc` reaches: where the blocks it was expanded from are used."""
+        path = self.path_of(loc)
+        found = next((self.contexts[path[:n]] for n in range(len(path), -1, -1) if path[:n] in self.contexts), ())
+        return [Diagnostic(self.file, n.mark.line, n.mark.column, n.code, n.message, "note") for n in found]
+
+    def with_notes(self, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+        """Each diagnostic followed by the notes of the layer it names (`Diagnostic.layer`), when that
+        layer comes from a block: for diagnostics made after loading (references, shapes, plans)."""
+        diagnostics = list(diagnostics)
+        layers = self.data.get("layers") if isinstance(self.data, dict) else None
+        index = {
+            layer["name"]: i
+            for i, layer in enumerate(layers if isinstance(layers, list) else ())
+            if isinstance(layer, dict) and isinstance(layer.get("name"), str)
+        }
+        result: list[Diagnostic] = []
+        for d in diagnostics:
+            result.append(d)
+            if d.severity != "note" and d.layer in index:
+                result.extend(n for n in self.notes(("layers", index[d.layer])) if n not in diagnostics)
+        return result
 
 
 class _Problem(Exception):
@@ -227,6 +271,12 @@ class _Converter:
             return int(text[2:] if base != 10 else text, base)
         except ValueError:  # Python refuses decimal strings longer than 4300 digits
             raise _Problem(mark, "yaml-number", f"an integer with {len(text)} digits") from None
+
+
+def did_you_mean(word: str, choices: Any) -> str:
+    """` (did you mean 'x'?)` for the choice closest to `word`, never `word` itself; else ''."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices if str(c) != str(word)], n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
 
 
 def _mark_at(text: str, index: int) -> Mark:

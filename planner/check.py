@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from planner.deadline import Deadline, alarm, alarm_inside
@@ -87,16 +88,31 @@ def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResul
     return CheckResult(result.spec, result.status, tuple(result.diagnostics), result.to_dict())
 
 
-def check(paths: list[str], *, timeout: float | None = DEFAULT_TIMEOUT, jobs: int | None = None) -> list[CheckResult]:
-    """Check every spec under `paths`, in the order of the files, in parallel when there are several."""
+def check(
+    paths: list[str],
+    *,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    jobs: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CheckResult]:
+    """Check every spec under `paths`, in the order of the files, in parallel when there are several;
+    `progress(done, total)` is called as each file's check ends."""
     files, _ = spec_files(paths)
     cores = os.cpu_count() or 1
     jobs = min(jobs or cores, cores, len(files))
+    report = progress or (lambda done, total: None)
     if jobs <= 1:
-        return [check_file(f, timeout) for f in files]
+        results = []
+        for f in files:
+            results.append(check_file(f, timeout))
+            report(len(results), len(files))
+        return results
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_ignores_interrupts)
     try:
-        results = list(pool.map(check_file, files, [timeout] * len(files)))
+        futures = [pool.submit(check_file, f, timeout) for f in files]
+        for done, _ in enumerate(as_completed(futures), 1):
+            report(done, len(files))
+        results = [future.result() for future in futures]
     except BaseException:  # Ctrl-C, SIGTERM: the workers end now, not after their specs
         _kill_workers(pool)
         raise

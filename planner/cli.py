@@ -14,20 +14,20 @@ import stat
 import sys
 import tempfile
 import threading
-import time
 import traceback
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
-from planner import api, draw, export
+from planner import api
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
 from planner.deadline import Deadline, alarm, alarm_inside, interrupt_inside
-from planner.errors import GaveUp, UsageError
-from planner.executor.run import run_plan
+from planner.errors import GaveUp, SpecError, UsageError
 from planner.plan import Plan
 from planner.report.escape import visible
+from planner.report.progress import Progress
 from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
+from planner.report.text import DEFAULT_TABLE, parse_columns
 from planner.solver.solve import SolveResult, Status
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
@@ -72,7 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     how_many = solve.add_mutually_exclusive_group()
     how_many.add_argument("--all", action="store_true", help="print every plan (and their count)")
     how_many.add_argument("--max-solutions", type=_positive_int, default=1, metavar="N", help="print up to N plans")
+    how_many.add_argument(
+        "--sample", type=_positive_int, metavar="N", help="print N distinct plans drawn uniformly at random"
+    )
     solve.add_argument("--count", action="store_true", help="count every plan")
+    solve.add_argument("--seed", type=_natural_int, default=0, help="seed of --sample's draw (>= 0; default 0)")
     solve.add_argument("--format", choices=tuple(SOLVE_REPORTER_BY_NAME), default="text")
     solve.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     solve.add_argument(
@@ -84,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("--no-verify", action="store_true", help="do not execute the plans in NumPy")
     solve.add_argument("--verbose", action="store_true", help="text: every parameter of every layer, defaults included")
+    solve.add_argument(
+        "--columns",
+        type=_table_columns,
+        metavar="A,B,...",
+        help="text: the table's columns after the layer's name, in order, from op, input_size, output_size, "
+        "num_params, params_percent, kernel_size, mult_adds, receptive_field, parameters "
+        f"(default {','.join(DEFAULT_TABLE)})",
+    )
     solve.add_argument(
         "--full-width",
         action="store_true",
@@ -107,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     draw.add_argument(
         "--layer", metavar="NAME", help="draw this layer's arithmetic in the style of the guide's figures"
     )
-    draw.add_argument("--output", metavar="FILE.svg", required=True)
+    draw.add_argument("--output", metavar="FILE.svg", required=True, type=_svg_file, help="the SVG file to write")
     draw.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
     draw.add_argument(
         "--plan",
@@ -130,12 +142,34 @@ def _parser() -> argparse.ArgumentParser:
         help="take the N-th plan, in the order of solve --max-solutions (default 1)",
     )
 
+    sizes = commands.add_parser("sizes", help="the input sizes the network accepts, as a closed form per axis")
+    sizes.add_argument("spec")
+    sizes.add_argument("--format", choices=("text", "json"), default="text")
+    sizes.add_argument(
+        "--max",
+        type=_positive_int,
+        metavar="N",
+        help="sizes tried one by one: 1..N (default: the spec's defaults.size max, and twice its largest size)",
+    )
+    sizes.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=DEFAULT_SOLVE_TIMEOUT,
+        metavar="S",
+        help=f"give up after S seconds (exit 4; default {DEFAULT_SOLVE_TIMEOUT:g})",
+    )
+
     schema = commands.add_parser("schema", help="the JSON Schema of the spec format, for editors")
     schema.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
 
     run = commands.add_parser("run", help="execute the solved network in NumPy, printing shapes and times")
     run.add_argument("spec")
-    run.add_argument("--seed", type=_natural_int, default=0, help="seed of the random input and weights (>= 0)")
+    run.add_argument(
+        "--seed",
+        type=_natural_int,
+        default=0,
+        help="seed of the random input (>= 0); weights depend on their shape only",
+    )
     run.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
     run.add_argument(
         "--plan",
@@ -144,7 +178,36 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="take the N-th plan, in the order of solve --max-solutions (default 1)",
     )
+
+    imports = commands.add_parser("import", help="write a spec from a PyTorch module or an ONNX model")
+    imports.add_argument(
+        "model", metavar="MODEL", help="a .onnx file, or path/to/file.py:factory returning an nn.Module"
+    )
+    imports.add_argument("--output", metavar="SPEC.yaml", required=True, help="the spec file to write")
+    imports.add_argument(
+        "--input-shape",
+        type=_shape,
+        metavar="N,C,H,...",
+        help="the input to trace at (needed for PyTorch; ONNX: default the model's static input shape)",
+    )
+    imports.add_argument(
+        "--free",
+        type=_names,
+        default=(),
+        metavar="PARAMS",
+        help='write these parameters of every conv and pooling layer as "?": kernel,stride,padding,dilation,'
+        "output_padding (the traced shapes stay as expect)",
+    )
+    imports.add_argument("--free-layers", metavar="REGEX", help="free only the layers whose names REGEX finds")
     return parser
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(part.strip()) for part in text.split(","))
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _positive_int(text: str) -> int:
@@ -168,6 +231,20 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+
+
+def _table_columns(text: str) -> tuple[str, ...]:
+    try:
+        return parse_columns(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _svg_file(text: str) -> str:
+    """draw writes SVG only: a name that says otherwise (`net.png`, `net`) is a mistake, refused before any work."""
+    if not text.lower().endswith(".svg"):
+        raise argparse.ArgumentTypeError(f"draw writes SVG, so the file name must end in .svg, not {text!r}")
+    return text
 
 
 def _positive_float(text: str) -> float:
@@ -205,6 +282,8 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
                 "draw": _draw,
                 "export": _export,
                 "schema": _schema,
+                "sizes": _sizes,
+                "import": _import,
             }
             return commands[args.command](args, stdout, stderr)
     except UsageError as e:
@@ -258,26 +337,32 @@ def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
 
 
 def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    if args.columns is not None and args.format != "text":
+        raise UsageError(f"planner solve: error: --columns picks the columns of text output, not of {args.format}")
     _writable(args.output)
     deadline = Deadline(args.timeout)
-    with alarm(deadline):
-        result = api.solve(
-            args.spec,
-            max_solutions=None if args.all else args.max_solutions,
-            count=args.count or args.all,
-            deadline=deadline,
-            verify=not args.no_verify,
-            full_width=args.full_width,
-            progress=_Progress(stderr),
-        )
-    _Progress.clear(stderr)
+    from planner.executor.verify import reporting_to  # NumPy comes with the first solve, not with --help
+
+    with Progress(stderr, enabled=args.format != "json") as progress, reporting_to(progress.verifying):
+        with alarm(deadline):
+            result = api.solve(
+                args.spec,
+                max_solutions=None if args.all else args.max_solutions,
+                count=args.count or args.all,
+                sample=args.sample,
+                seed=args.seed,
+                deadline=deadline,
+                verify=not args.no_verify,
+                full_width=args.full_width,
+                progress=progress,
+            )
     with_count = args.count or args.all
     status = EXIT_BY_STATUS[result.status]
     if result.status is not Status.SOLVED and (args.output is not None or args.format == "yaml"):
         # no plan to write: FILE keeps what it had, and the diagnostics go where errors go
         stderr.write(SOLVE_REPORTER_BY_NAME["text"](result, with_count, False))
         return status
-    output = SOLVE_REPORTER_BY_NAME[args.format](result, with_count, args.verbose)
+    output = SOLVE_REPORTER_BY_NAME[args.format](result, with_count, args.verbose, table=args.columns)
     if written := _write(output, args.output, stdout, stderr):
         return written
     if args.format == "json" and result.status is not Status.SOLVED:
@@ -287,7 +372,8 @@ def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     files, path_problems = spec_files(args.paths)
-    results = check(args.paths, timeout=args.timeout, jobs=args.jobs)
+    with Progress(stderr, enabled=args.format == "text") as progress:
+        results = check(args.paths, timeout=args.timeout, jobs=args.jobs, progress=progress.checked)
     out, err = CHECK_REPORTER_BY_NAME[args.format](results, path_problems)
     stdout.write(out)
     stderr.write(err)
@@ -299,6 +385,22 @@ def _check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if any(r.status in (Status.INVALID, Status.INFEASIBLE) for r in results):
         return EXIT_SPEC
     return EXIT_UNKNOWN if any(r.status is Status.UNKNOWN for r in results) else EXIT_OK
+
+
+def _sizes(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from planner.report.sizes import render_sizes
+    from planner.sizes import accepted_sizes, default_max
+
+    deadline = Deadline(args.timeout)
+    with alarm(deadline):
+        try:
+            network = api.load(args.spec)
+        except SpecError as e:
+            stderr.write("".join(f"{d}\n" for d in e.diagnostics))
+            return EXIT_SPEC
+        answer = accepted_sizes(network, args.max or default_max(network), deadline)
+    stdout.write(render_sizes(answer, args.format))
+    return EXIT_OK if all(g.form.below or g.form.residues for g in answer.groups) else EXIT_SPEC
 
 
 def _schema(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -331,8 +433,12 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if plan is None:
         return status
     if args.layer is None:
+        from planner import draw
+
         svg = draw.draw_network(result.network, plan)
     else:
+        from planner import draw
+
         svg = draw.draw_layer(result.network, plan, args.layer)
     return _write(svg, args.output, stdout, stderr)
 
@@ -342,6 +448,8 @@ def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     result, plan, status = _solved(args, stderr)
     if plan is None:
         return status
+    from planner import export
+
     return _write(export.export_pytorch(result.network, plan), args.output, stdout, stderr)
 
 
@@ -351,6 +459,8 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if plan is None:
         return status
     with alarm(deadline):
+        from planner.executor.run import run_plan
+
         runs = run_plan(plan, seed=args.seed, deadline=deadline)
     width = max(len(visible(r.name)) for r in runs)
     stdout.write(visible(f"{result.spec}: executed in NumPy, seed {args.seed}, input {list(plan.input_shape)}") + "\n")
@@ -366,23 +476,16 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return EXIT_OK
 
 
-class _Progress:
-    """Plans found so far, on stderr, once a run passes a second, and only on a terminal."""
+def _import(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from planner.importer import ImportFailed, import_model
 
-    def __init__(self, stream: TextIO):
-        self.stream, self.start, self.shown = stream, time.monotonic(), 0.0
-
-    def __call__(self, found: int) -> None:
-        now = time.monotonic()
-        if now - self.start > 1 and now - self.shown > 0.2 and self.stream.isatty():
-            self.stream.write(f"\rplanner: {found} plans so far ({now - self.start:.0f} s)")
-            self.stream.flush()
-            self.shown = now
-
-    @staticmethod
-    def clear(stream: TextIO) -> None:
-        if stream.isatty():
-            stream.write("\r\033[K")
+    _writable(args.output)
+    try:
+        text = import_model(args.model, args.input_shape, args.free, args.free_layers)
+    except ImportFailed as e:  # a model planner cannot read or express
+        print(e, file=stderr)
+        return EXIT_SPEC
+    return _write(text, args.output, stdout, stderr)
 
 
 # --- --output FILE: a regular file or a new path, replaced whole or not at all -------------------

@@ -1,7 +1,8 @@
 """SVG pictures of a plan (`planner draw`): the network's shapes, and one layer's arithmetic.
 
-`draw_network` (`network.py`) puts one box per layer in data-flow order, left to right in rows, each
-box as tall as its output is large, with the data flow as edges. `draw_layer` (`layer.py`) draws one
+`draw_network` (`network.py`) puts one box per layer, each as tall as its output is large, with the
+data flow as edges: a U-Net as U-Net figures draw it (`unet.py`), any other network in data-flow order,
+left to right in rows; `boxes.py` holds what both layouts draw. `draw_layer` (`layer.py`) draws one
 convolution or pooling layer in the style of Dumoulin & Visin's figures; a transposed convolution
 is drawn as the guide draws it: the equivalent direct convolution over the stretched, padded input.
 What either figure knows about an op is its entry in `figures.FIGURES`; `svg.py` holds the elements

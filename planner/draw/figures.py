@@ -36,12 +36,32 @@ class Axis:
         return ar.effective_kernel(self.kernel, self.dilation)
 
     def view(self) -> int:
-        """Cells drawn: all of them, or a clipped view that still shows a few windows."""
+        """Cells drawn from the start: all of them, or a clipped view that still shows a few windows (and
+        all of them when only the cells `tail` would show are left out)."""
         total = len(self.kinds)
-        return total if total <= VIEW else min(total, max(VIEW, self.span + 2 * self.step))
+        if total <= VIEW:
+            return total
+        head = min(total, max(VIEW, self.span + 2 * self.step))
+        return total if head + self._end() >= total else head
+
+    def tail(self) -> int:
+        """Cells drawn at the end of a clipped axis that ends in padding, after a gap: the last window and
+        what follows it (and a cell before the padding), so that the padding at both ends is seen (0: none)."""
+        return self._end() if self.view() < len(self.kinds) else 0
+
+    def _end(self) -> int:
+        """From the start of the last window, and at least one cell more than the end padding."""
+        padding = next((n for n, kind in enumerate(reversed(self.kinds)) if kind != "pad"), len(self.kinds))
+        if not padding:
+            return 0
+        return max(len(self.kinds) - (self.outputs - 1) * self.step, padding + 1)
 
     def outputs_in_view(self) -> int:
         return min(self.outputs, ar.conv_output(self.view(), self.kernel, self.step, 0, 0, self.dilation))
+
+    def outputs_in_tail(self) -> int:
+        """Outputs drawn at the end of the output grid: the last one, when the input shows its tail."""
+        return 1 if self.tail() and self.outputs > self.outputs_in_view() else 0
 
 
 def _no_notes(layer: LayerPlan) -> list[str]:
@@ -78,8 +98,8 @@ FAMILIES = {
     "conv": "convolution",
     "transpose": "transposed convolution",
     "pool": "pooling",
-    "resize": "pad / crop / upsample",
-    "merge": "concat / add",
+    "resize": "pad / crop / slice / resize",
+    "merge": "concat / add / mul",
     "dense": "flatten / linear",
     "pointwise": "activation, norm, dropout",
 }
@@ -143,7 +163,36 @@ def _adaptive_params(layer: LayerPlan) -> list[Param]:
 
 def _upsample_params(layer: LayerPlan) -> list[Param]:
     p = layer.params
-    return [(f"×{p['scale_factor']}" if p.get("scale_factor") else f"to {per_axis(p['size'])}", False)]
+    factors = p.get("scale_factor")
+    shown = [(f"×{per_axis(factors) if isinstance(factors, tuple) else factors}", False)] if factors else []
+    shown = shown or [(f"to {per_axis(p['size'])}", "size" in layer.solved)]
+    if p.get("mode", "nearest") != "nearest":
+        shown.append((p["mode"] + (" aligned" if p.get("align_corners") else ""), False))
+    return shown
+
+
+def _slice_params(layer: LayerPlan) -> list[Param]:
+    p = layer.params
+    step = f":{p['step']}" if p["step"] != 1 else ""
+    return [(f"axis {p['axis']} [{p['start']}:{p['end']}{step}]", False)]
+
+
+def _permute_params(layer: LayerPlan) -> list[Param]:
+    return [("→" + ",".join(map(str, layer.params["dims"])), False)]
+
+
+def _mean_params(layer: LayerPlan) -> list[Param]:
+    return [(f"mean {per_axis(layer.params['axes'])}", False)]
+
+
+def _shuffle_params(layer: LayerPlan) -> list[Param]:
+    up = layer.op == "pixel_shuffle"
+    factor = layer.params["upscale_factor" if up else "downscale_factor"]
+    return [(f"{'×' if up else '÷'}{factor}", False)]
+
+
+def _groupnorm_params(layer: LayerPlan) -> list[Param]:
+    return [(f"g={layer.params['num_groups']}", False)]
 
 
 def _pad_params(layer: LayerPlan) -> list[Param]:
@@ -276,14 +325,28 @@ FIGURES: dict[str, OpFigure] = {
     "maxpool": OpFigure("pool", _pool_params, kernel=Kernel("max pooling", _direct_axis)),
     "avgpool": OpFigure("pool", _pool_params, kernel=Kernel("average pooling", _direct_axis, notes=_avgpool_notes)),
     "adaptive_avgpool": OpFigure("pool", _adaptive_params),
-    "upsample": OpFigure("resize", _upsample_params),
+    "adaptive_maxpool": OpFigure("pool", _adaptive_params),
+    "mean": OpFigure("pool", _mean_params),
+    "upsample": OpFigure("resize", _upsample_params, data_inputs=1),  # a `like` input gives the size only
+    "slice": OpFigure("resize", _slice_params),
+    "permute": OpFigure("resize", _permute_params),
+    "pixel_shuffle": OpFigure("resize", _shuffle_params),
+    "pixel_unshuffle": OpFigure("resize", _shuffle_params),
     "pad": OpFigure("resize", _pad_params),
     "crop": OpFigure("resize", _crop_params, data_inputs=1),  # its second input gives the size to crop to
     "concat": OpFigure("merge"),
     "add": OpFigure("merge"),
+    "mul": OpFigure("merge"),
     "flatten": OpFigure("dense"),
     "linear": OpFigure("dense", _linear_params),
-    **{op: POINTWISE for op in ("relu", "sigmoid", "tanh", "batchnorm", "dropout", "identity")},
+    "groupnorm": OpFigure("pointwise", _groupnorm_params),
+    **{
+        op: POINTWISE
+        for op in (
+            *("relu", "sigmoid", "tanh", "silu", "gelu", "hardswish", "hardsigmoid", "relu6", "leaky_relu", "elu"),
+            *("softmax", "batchnorm", "layernorm", "instancenorm", "dropout", "identity"),
+        )
+    },
 }
 
 # the ops `draw_layer` draws, in the table's order

@@ -5,6 +5,8 @@ animation stepping the kernel over the output positions. How each op's axes are 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from planner.draw.figures import KERNEL_OPS, Axis, Kernel, figure, shape_text
 from planner.draw.svg import document, el, num
 from planner.errors import UsageError
@@ -17,13 +19,15 @@ _LAYER_STYLE = """
 .formula { font-size: 12.5px; fill: #333; }
 .note { font-size: 11.5px; fill: #666; font-style: italic; }
 .caption { font-size: 12.5px; fill: #222; font-weight: bold; }
-.cell, .swatch { stroke-width: 1; }
-.cell.input, .swatch.input { fill: #8fb9e3; stroke: #2f5f8f; }
-.cell.pad, .swatch.pad { fill: #ffffff; stroke: #8a8a8a; stroke-dasharray: 3 2; }
-.cell.zero, .swatch.zero { fill: #f4f4f4; stroke: #9a9a9a; stroke-dasharray: 1 2; }
-.cell.output, .swatch.output { fill: #aee3dc; stroke: #24877b; }
+.cell, .end, .swatch { stroke-width: 1; }
+.cell.input, .end.input, .swatch.input { fill: #8fb9e3; stroke: #2f5f8f; }
+.cell.pad, .end.pad, .swatch.pad { fill: #ffffff; stroke: #8a8a8a; stroke-dasharray: 3 2; }
+.cell.zero, .end.zero, .swatch.zero { fill: #f4f4f4; stroke: #9a9a9a; stroke-dasharray: 1 2; }
+.cell.output, .end.output, .swatch.output { fill: #aee3dc; stroke: #24877b; }
+.end.output.last { stroke: #0d4740; stroke-width: 2; }
 .tap, .swatch.kernel-tap { fill: #163d66; fill-opacity: 0.55; stroke: #0b2540; stroke-width: 1.4; }
 .footprint { fill: none; stroke: #0b2540; stroke-width: 1.4; stroke-dasharray: 4 3; }
+.footprint.last { stroke: #0d4740; stroke-width: 2; }
 .current, .swatch.current-cell { fill: #1f7a6f; fill-opacity: 0.8; stroke: #0d4740; stroke-width: 1.5; }
 .ellipsis { font-size: 18px; fill: #666; }
 .legend { font-size: 11.5px; fill: #333; }
@@ -61,11 +65,11 @@ class _LayerFigure:
     def __init__(self, network: Network, layer: LayerPlan, kernel: Kernel, rows: Axis, cols: Axis, rank: int):
         self.network, self.layer, self.kernel = network, layer, kernel
         self.rows, self.cols, self.rank = rows, cols, rank
-        vr, vc = rows.view(), cols.view()
+        vr, vc = (ax.view() + ax.tail() + (GAP_CELLS if ax.tail() else 0) for ax in (rows, cols))
         if rank == 1:
-            self.cw, self.ch = max(6, min(30, 900 // vc)), 30
+            self.cw, self.ch = max(6, min(30, int(900 // vc))), 30
         else:
-            self.cw = self.ch = max(5, min(30, 440 // max(vr, vc)))
+            self.cw = self.ch = max(5, min(30, int(440 // max(vr, vc))))
 
     def text(self) -> tuple[str, list[str], list[str]]:
         layer, rows = self.layer, self.rows
@@ -81,13 +85,12 @@ class _LayerFigure:
         notes = self.kernel.notes(layer)
         if self.rank == 3:
             notes.append("a 3-D layer: the first two spatial axes are drawn; axis 2 works the same way")
-        clipped = [
-            f"{name}: the first {ax.view()} of {len(ax.kinds)} cells and {ax.outputs_in_view()} of {ax.outputs} outputs"
-            for name, ax in zip(self.axis_names(), self.drawn(), strict=True)
-            if ax.view() < len(ax.kinds)
-        ]
-        if clipped:
-            notes.append("clipped view (⋯): " + "; ".join(clipped))
+        clipped = {name: _clipped(ax) for name, ax in zip(self.axis_names(), self.drawn(), strict=True)}
+        if self.rank >= 2 and len(set(clipped.values())) == 1:
+            clipped = {"both axes": clipped[self.axis_names()[0]]}
+        shown = [f"{name}: {text}" for name, text in clipped.items() if text]
+        if shown:
+            notes.append("clipped view (⋯): " + "; ".join(shown))
         notes.append(
             f"layer {layer.name} of {self.network.name} ({self.network.file}); the animation steps the "
             "kernel over the output positions"
@@ -104,13 +107,17 @@ class _LayerFigure:
         rows, cols, cw, ch = self.rows, self.cols, self.cw, self.ch
         vr, vc = rows.view(), cols.view()
         nr, nc = rows.outputs_in_view(), cols.outputs_in_view()
+        tracks = _Track.inputs(rows, ch), _Track.inputs(cols, cw)
+        out_tracks = _Track.outputs(rows, ch), _Track.outputs(cols, cw)
         title, formulas, remarks = self.text()
         text_width = 980
         lines = [w for line in formulas for w in _wrap_text(line, text_width, 7.2)]
         notes = [w for note in remarks for w in _wrap_text(note, text_width, 6.6)]
 
         gx, gy = 40, 52 + 18 * len(lines) + 16 * len(notes) + 40
-        grid_w, grid_h = vc * cw, vr * ch
+        grid_w, grid_h = tracks[1].length, tracks[0].length
+        out_w, out_h = out_tracks[1].length, out_tracks[0].length
+        ox: float
         oy: float
         arrow: tuple[float, float, float, float]
         if self.rank == 1:  # output strip below the input strip and its labels
@@ -118,14 +125,14 @@ class _LayerFigure:
             arrow = (gx + 40, gy + grid_h + 40, gx + 40, oy - 26)
             bottom: float = oy + ch
         else:
-            ox, oy = gx + grid_w + 110, gy + max(0, (grid_h - nr * ch) / 2)
+            ox, oy = gx + grid_w + 110, gy + max(0, (grid_h - out_h) / 2)
             arrow = (gx + grid_w + 30, gy + grid_h / 2, ox - 22, gy + grid_h / 2)
-            bottom = max(gy + grid_h, oy + nr * ch)
-        width = max(text_width + 48, gx + grid_w + 60, ox + nc * cw + 60)
+            bottom = max(gy + grid_h, oy + out_h)
+        width = max(text_width + 48, gx + grid_w + 60, ox + out_w + 60)
         height = bottom + 110
 
         body = [el("text", title, class_="title", x=24, y=30)]
-        y = 52
+        y: float = 52
         for line in lines:
             body.append(el("text", line, class_="formula", x=24, y=y))
             y += 18
@@ -136,22 +143,45 @@ class _LayerFigure:
         sizes = "×".join(str(len(ax.kinds)) for ax in self.drawn())
         body.append(el("text", f"{self.kernel.grid} input ({sizes} cells)", class_="caption", x=gx, y=gy - 10))
         body.append('<g class="input-grid">')
-        for r in range(vr):
-            for c in range(vc):
+        ends = []  # the cells of the axes' tails: after the animated grid, in a group of their own
+        for r in tracks[0].indices():
+            for c in tracks[1].indices():
                 kind = _combine(rows.kinds[r], cols.kinds[c])
-                body.append(el("rect", class_=f"cell {kind}", x=gx + c * cw, y=gy + r * ch, width=cw, height=ch))
+                x, y = gx + tracks[1].offset(c), gy + tracks[0].offset(r)
+                if r < vr and c < vc:
+                    body.append(el("rect", class_=f"cell {kind}", x=x, y=y, width=cw, height=ch))
+                else:
+                    ends.append(el("rect", class_=f"end {kind}", x=x, y=y, width=cw, height=ch))
         body.append("</g>")
-        body += _ellipses("input", gx, gy, vr, vc, len(rows.kinds), len(cols.kinds), cw, ch)
-        body += _segments(cols.segments, gx, gy + grid_h + 6, cw, vc)
+        body += _ellipses("input", gx, gy, tracks[0], tracks[1])
+        body += _segments(cols.segments, gx, gy + grid_h + 6, tracks[1])
 
         outputs = "×".join(str(ax.outputs) for ax in self.drawn())
         body.append(el("text", f"output ({outputs})", class_="caption", x=ox, y=oy - 10))
         body.append('<g class="output-grid">')
-        for r in range(nr):
-            for c in range(nc):
-                body.append(el("rect", class_="cell output", x=ox + c * cw, y=oy + r * ch, width=cw, height=ch))
+        last = (out_tracks[0].indices()[-1], out_tracks[1].indices()[-1])
+        for r in out_tracks[0].indices():
+            for c in out_tracks[1].indices():
+                x, y = ox + out_tracks[1].offset(c), oy + out_tracks[0].offset(r)
+                if r < nr and c < nc:
+                    body.append(el("rect", class_="cell output", x=x, y=y, width=cw, height=ch))
+                else:
+                    kind = "end output last" if (r, c) == last else "end output"
+                    ends.append(el("rect", class_=kind, x=x, y=y, width=cw, height=ch))
         body.append("</g>")
-        body += _ellipses("output", ox, oy, nr, nc, rows.outputs, cols.outputs, cw, ch)
+        body += _ellipses("output", ox, oy, out_tracks[0], out_tracks[1])
+        if ends:  # the footprint of the window of the last output drawn, on the input's tail
+            at = [t.offset(i * ax.step) for t, i, ax in zip(tracks, last, (rows, cols), strict=True)]
+            ends.append(
+                el(
+                    "rect",
+                    class_="footprint last",
+                    x=gx + at[1],
+                    y=gy + at[0],
+                    width=cols.span * cw,
+                    height=rows.span * ch,
+                )
+            )
 
         x0, y0, x1, y1 = arrow
         if y0 == y1:  # pointing right
@@ -193,11 +223,15 @@ class _LayerFigure:
             )
         )
 
+        if ends:  # after the animated kernel, whose footprint comes first
+            body += ['<g class="ends">', *ends, "</g>"]
         body += self.legend(24, height - 36)
         return document(width, height, _LAYER_STYLE, body, title)
 
     def legend(self, x: float, y: float) -> list[str]:
-        kinds = {kind for ax in (self.rows, self.cols) for kind in ax.kinds[: ax.view()]}
+        kinds = {
+            kind for ax in (self.rows, self.cols) for kind in (*ax.kinds[: ax.view()], *ax.kinds[-ax.tail() or 1 :])
+        }
         items = [("swatch input", "input")]
         if "pad" in kinds:
             items.append(("swatch pad", self.kernel.padding))
@@ -217,29 +251,89 @@ class _LayerFigure:
         return out
 
 
-def _segments(segments: tuple[tuple[str, int], ...], x: float, y: float, cw: float, view: int) -> list[str]:
-    """Brackets under the grid naming its parts along the columns (padding, input, a, ...), as far as drawn."""
+GAP_CELLS = 1.5  # the gap between a clipped axis's first cells and its tail, in cells (at least GAP_MIN)
+GAP_MIN = 26.0
+
+
+@dataclass(frozen=True)
+class _Track:
+    """Where one axis's drawn cells go: the first `head`, then after a gap (holding ⋯) the cells from
+    `tail_from` to `total`; with nothing left out, no gap."""
+
+    head: int
+    tail_from: int
+    total: int
+    size: float  # of one cell
+
+    @classmethod
+    def inputs(cls, axis: Axis, size: float) -> _Track:
+        return cls(axis.view(), len(axis.kinds) - axis.tail(), len(axis.kinds), size)
+
+    @classmethod
+    def outputs(cls, axis: Axis, size: float) -> _Track:
+        return cls(axis.outputs_in_view(), axis.outputs - axis.outputs_in_tail(), axis.outputs, size)
+
+    @property
+    def clipped(self) -> bool:
+        return self.head < self.tail_from
+
+    @property
+    def gap(self) -> float:
+        return max(GAP_CELLS * self.size, GAP_MIN) if self.clipped and self.tail_from < self.total else 0.0
+
+    def indices(self) -> list[int]:
+        return [*range(self.head), *range(self.tail_from, self.total)]
+
+    def offset(self, index: int) -> float:
+        if index < self.head:
+            return index * self.size
+        return self.head * self.size + self.gap + (index - self.tail_from) * self.size
+
+    @property
+    def length(self) -> float:
+        return (self.head + self.total - self.tail_from) * self.size + self.gap
+
+
+def _segments(segments: tuple[tuple[str, int], ...], x: float, y: float, track: _Track) -> list[str]:
+    """Brackets under the grid naming its parts along the columns (padding, input, a, ...), as far as drawn:
+    in the first cells, and in the tail."""
     out, start = [], 0
     for label, length in segments:
-        end = min(start + length, view)
-        if length and start < view:
-            x0, x1 = x + start * cw + 2, x + end * cw - 2
-            out.append(f'<path class="bracket" d="M {num(x0)} {num(y)} V {num(y + 5)} H {num(x1)} V {num(y)}"/>')
-            if end - start >= 2 or cw >= 24:
-                out.append(el("text", label, class_="segment", x=(x0 + x1) / 2, y=y + 19, text_anchor="middle"))
+        for lo, hi in ((0, track.head), (track.tail_from, track.total)):
+            begin, end = max(start, lo), min(start + length, hi)
+            if length and begin < end:
+                x0, x1 = x + track.offset(begin) + 2, x + track.offset(end - 1) + track.size - 2
+                out.append(f'<path class="bracket" d="M {num(x0)} {num(y)} V {num(y + 5)} H {num(x1)} V {num(y)}"/>')
+                if end - begin >= 2 or track.size >= 24:
+                    out.append(el("text", label, class_="segment", x=(x0 + x1) / 2, y=y + 19, text_anchor="middle"))
         start += length
     return out
 
 
-def _ellipses(
-    grid: str, x: float, y: float, rows: int, cols: int, all_rows: int, all_cols: int, cw: float, ch: float
-) -> list[str]:
-    """⋯ right of a clipped grid, ⋮ below it; `grid` is "input" or "output"."""
+def _ellipses(grid: str, x: float, y: float, rows: _Track, cols: _Track) -> list[str]:
+    """⋯ right of a clipped grid's first columns (in the gap before its tail), ⋮ below its first rows;
+    `grid` is "input" or "output"."""
     out = []
-    if cols < all_cols:
-        out.append(el("text", "⋯", class_=f"ellipsis {grid}", x=x + cols * cw + 6, y=y + rows * ch / 2 + 6))
-    if rows < all_rows:
-        out.append(el("text", "⋮", class_=f"ellipsis {grid}", x=x + cols * cw / 2, y=y + rows * ch + 20))
+    if cols.clipped:
+        out.append(
+            el(
+                "text",
+                "⋯",
+                class_=f"ellipsis {grid}",
+                x=x + cols.head * cols.size + 6,
+                y=y + rows.head * rows.size / 2 + 6,
+            )
+        )
+    if rows.clipped:
+        out.append(
+            el(
+                "text",
+                "⋮",
+                class_=f"ellipsis {grid}",
+                x=x + cols.head * cols.size / 2,
+                y=y + rows.head * rows.size + 20,
+            )
+        )
     return out
 
 
@@ -247,6 +341,19 @@ def _animation(values: str, dur: str) -> str:
     return (
         f'<animateTransform attributeName="transform" type="translate" calcMode="discrete" '
         f'values="{values}" dur="{dur}" repeatCount="indefinite"/>'
+    )
+
+
+def _clipped(ax: Axis) -> str:
+    """What the figure leaves out of an axis ("" when nothing)."""
+    total = len(ax.kinds)
+    if ax.view() == total:
+        return ""
+    if not ax.tail():
+        return f"the first {ax.view()} of {total} cells and {ax.outputs_in_view()} of {ax.outputs} outputs"
+    return (
+        f"the first {ax.view()} and the last {ax.tail()} of {total} cells (the last window and the end padding), "
+        f"the first {ax.outputs_in_view()} and the last of {ax.outputs} outputs"
     )
 
 

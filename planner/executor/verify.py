@@ -8,14 +8,17 @@ features included, is still checked. `full_width=True` runs the plan as it is.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from planner import arithmetic as ar
 from planner.deadline import Deadline
 from planner.domains import Unknown
-from planner.errors import GaveUp, PlannerError, TooBig
+from planner.errors import DiagnosedError, GaveUp, PlannerError, TooBig
 from planner.executor.run import run_plan
 from planner.graph import Network
 from planner.ops import OPS
@@ -23,6 +26,22 @@ from planner.plan import Plan, compute_plan
 from planner.solver.search import sample_sizes
 
 NARROW_TO = 16  # the widest layer's channel count after narrowing
+
+# called with the 1-based number of each plan `verify_network_plan` starts executing (see `reporting_to`)
+_progress: ContextVar[Callable[[int], None] | None] = ContextVar("verification_progress", default=None)
+_started: ContextVar[int] = ContextVar("verifications_started", default=0)
+
+
+@contextlib.contextmanager
+def reporting_to(progress: Callable[[int], None]) -> Iterator[None]:
+    """Within the block, `progress(n)` is called as `verify_network_plan` starts the n-th plan: the CLI's
+    progress line for `solve`, which verifies each plan the API returns."""
+    tokens = _progress.set(progress), _started.set(0)
+    try:
+        yield
+    finally:
+        _started.reset(tokens[1])
+        _progress.reset(tokens[0])
 
 
 @dataclass(frozen=True)
@@ -82,7 +101,7 @@ def narrow_network(network: Network, plan: Plan) -> tuple[Network, int]:
     factor = max(1, widest // NARROW_TO)
     if factor == 1:
         return network, 1
-    unit = math.lcm(*(ly.params.get("groups", 1) for ly in plan.layers))
+    unit = math.lcm(*(OPS[ly.op].channel_unit(ly) for ly in plan.layers))
     nodes = []
     for node in network.nodes:
         # channel counts and features change; the full plan checked them
@@ -104,15 +123,29 @@ def verify_network_plan(
         u.name for u in network.unknowns
     } <= set(plan.assignment):
         raise PlannerError(f"the plan is not a plan of the network of {network.file!r}: its layers or unknowns differ")
+    if (progress := _progress.get()) is not None:
+        _started.set(_started.get() + 1)
+        progress(_started.get())
     assignment: dict[Unknown, int] = {u: plan.assignment[u.name] for u in network.unknowns}
     target, factor = (network, 1) if full_width else narrow_network(network, plan)
     size_sets = sample_sizes(network) if plan.for_all else [{}]
+    try:
+        runs = [
+            plan if target is network and not sizes else compute_plan(target, {**assignment, **sizes})
+            for sizes in size_sets
+        ]
+    except DiagnosedError:
+        if target is network:
+            raise
+        # narrowed channels broke a rule the full widths keep (a slice of the channels past the narrowed
+        # count, a layernorm over the channels, an input's channels against a layer's): run it as it is
+        target, factor = network, 1
+        runs = [plan if not sizes else compute_plan(network, {**assignment, **sizes}) for sizes in size_sets]
     how = "executed in NumPy at batch 1, " + (f"channels narrowed {factor}x" if factor > 1 else "full width")
     if plan.for_all:
         how += " at input sizes " + ", ".join("x".join(str(s[f]) for f in network.for_all) for s in size_sets)
     mismatches: list[str] = []
-    for sizes in size_sets:
-        run = plan if target is network and not sizes else compute_plan(target, {**assignment, **sizes})
+    for run in runs:
         try:
             mismatches += verify_plan(run, seed=seed, deadline=deadline).mismatches
         except TooBig as e:

@@ -17,9 +17,9 @@ from planner.solver.solve import Status
 if TYPE_CHECKING:
     from planner.check import CheckResult
     from planner.errors import Diagnostic
-    from planner.solver.solve import SolveResult
 
-SolveReporter = Callable[["SolveResult", bool, bool], str]  # (result, with_count, verbose)
+# (result: SolveResult, with_count, verbose, table=None) -> stdout; `table` is text's --columns, which the others ignore
+SolveReporter = Callable[..., str]
 CheckReporter = Callable[[list["CheckResult"], list["Diagnostic"]], tuple[str, str]]
 
 
@@ -42,9 +42,11 @@ def check_summary(results: list[CheckResult]) -> str:
 
 
 SOLVE_REPORTER_BY_NAME: dict[str, SolveReporter] = {
-    "text": lambda result, with_count, verbose: text.render(result, with_count=with_count, verbose=verbose),
-    "json": lambda result, with_count, verbose: json_out.render(result, with_count=with_count),
-    "yaml": lambda result, with_count, verbose: yaml_out.render(result.network, result.plans),
+    "text": lambda result, with_count, verbose, table=None: text.render(
+        result, with_count=with_count, verbose=verbose, table=table
+    ),
+    "json": lambda result, with_count, verbose, table=None: json_out.render(result, with_count=with_count),
+    "yaml": lambda result, with_count, verbose, table=None: yaml_out.render(result.network, result.plans),
 }
 CHECK_REPORTER_BY_NAME: dict[str, CheckReporter] = {
     "text": _check_text,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from planner.graph import Network
 from planner.plan import LayerPlan, Plan
 from planner.receptive import plan_fields, show_field
 from planner.report.escape import visible
@@ -47,9 +48,52 @@ def columns() -> int:
     return width if 40 <= width <= 1000 else DEFAULT_COLUMNS
 
 
-def render(result: SolveResult, *, with_count: bool = False, verbose: bool = False, width: int | None = None) -> str:
+# --columns: torchinfo's column names (and today's table), each with the header it shows
+COLUMNS_BY_NAME = {
+    "op": "op",
+    "input_size": "input",
+    "output_size": "output",
+    "num_params": "param #",
+    "params_percent": "param %",
+    "kernel_size": "kernel",
+    "mult_adds": "mult-adds",
+    "receptive_field": "rf",
+    "parameters": "parameters (* solved)",
+}
+DEFAULT_TABLE = ("op", "input_size", "output_size", "receptive_field", "parameters")
+_NUMERIC = frozenset({"num_params", "params_percent", "mult_adds"})  # right-aligned
+_FREE = "parameters"  # the column of free text: always the last, wrapped under itself
+
+
+def parse_columns(text: str) -> tuple[str, ...]:
+    """The table's columns from `--columns a,b,...` (torchinfo's names); `layer` always comes first and
+    `parameters`, which wraps, last. Raises ValueError naming the columns there are."""
+    names = [name.strip() for name in text.split(",")]
+    known = ", ".join(["layer", *COLUMNS_BY_NAME])
+    if not any(names):
+        raise ValueError(f"names no column; the columns are: {known}")
+    chosen: list[str] = []
+    for name in names:
+        if name not in COLUMNS_BY_NAME and name != "layer":
+            raise ValueError(f"{name!r} is not a column; the columns are: {known}")
+        if name in chosen:
+            raise ValueError(f"names {name!r} twice")
+        chosen.append(name)
+    chosen = [name for name in chosen if name != "layer"]
+    return tuple(sorted(chosen, key=lambda name: name == _FREE))  # a stable sort: only `parameters` moves
+
+
+def render(
+    result: SolveResult,
+    *,
+    with_count: bool = False,
+    verbose: bool = False,
+    width: int | None = None,
+    table: tuple[str, ...] | None = None,
+) -> str:
     """The report: diagnostics, then each plan as a table that fits `width` columns (default: `columns()`);
-    a layer's parameters show only what differs from the spec format's defaults, unless `verbose`."""
+    a layer's parameters show only what differs from the spec format's defaults, unless `verbose`.
+    `table` names the columns after `layer` (default `DEFAULT_TABLE`; see `parse_columns`)."""
     width = width or columns()
     lines = [str(d) for d in result.diagnostics]
     if result.status is not Status.SOLVED:
@@ -60,10 +104,33 @@ def render(result: SolveResult, *, with_count: bool = False, verbose: bool = Fal
     if with_count and result.count is not None:
         head += f", {result.count:,} plan{'s' if result.count != 1 else ''} in all"
     lines.append(head)
+    found = inferred_params(result.network) if result.network is not None else {}
     for number, plan in enumerate(result.plans, 1):
         lines.append("")
-        lines.extend(render_plan(plan, number if len(result.plans) > 1 else None, verbose=verbose, width=width))
+        lines.extend(
+            render_plan(
+                plan,
+                number if len(result.plans) > 1 else None,
+                verbose=verbose,
+                width=width,
+                table=table,
+                inferred=found,
+            )
+        )
     return _text(lines)
+
+
+def inferred_params(network: Network) -> dict[str, frozenset[str]]:
+    """Per layer, the parameters planner works out from the shapes when the spec leaves them out (a linear's
+    `in_features`, a crop's `size` from `like`): those whose default in the spec format is "worked out"."""
+    return {
+        node.name: frozenset(
+            key
+            for key in type(node.model).model_fields
+            if key not in node.model.model_fields_set and field_default(node.op, key) is None
+        )
+        for node in network.nodes
+    }
 
 
 def _text(lines: list[str]) -> str:
@@ -72,8 +139,15 @@ def _text(lines: list[str]) -> str:
 
 
 def render_plan(
-    plan: Plan, number: int | None = None, *, verbose: bool = False, width: int = DEFAULT_COLUMNS
+    plan: Plan,
+    number: int | None = None,
+    *,
+    verbose: bool = False,
+    width: int = DEFAULT_COLUMNS,
+    table: tuple[str, ...] | None = None,
+    inferred: dict[str, frozenset[str]] | None = None,
 ) -> list[str]:
+    """One plan: its title, its table (see `render`), its totals and how it was verified."""
     title = f"plan {number}" if number is not None else "plan"
     if plan.objective is not None:
         title += f" (objective {plan.objective:,})"
@@ -81,23 +155,8 @@ def render_plan(
         title += ": " + ", ".join(f"{k}={v}" for k, v in plan.assignment.items())
     if plan.for_all:
         title += " [holds for every for_all input size; shapes shown at the smallest]"
-    fields = plan_fields(plan)
-    rows: list[tuple[str, ...]] = [("layer", "op", "input", "output", "rf", "parameters (* solved)")]
-    rows.append(("input", "", "", _shape(plan.input_shape), "1", ""))
-    rows += [
-        (ly.name, ly.op, _shape(ly.input_shape), _shape(ly.output_shape), _field(fields[ly.name]), _params(ly, verbose))
-        for ly in plan.layers
-    ]
-    rows = [tuple(visible(cell) for cell in row) for row in rows]  # shown before measured, so columns line up
-    widths = [max(len(r[c]) for r in rows) for c in range(5)]
-    indent = 2 + sum(w + 2 for w in widths)
     out = _wrapped(visible(title), width, "  ")
-    for row in rows:
-        lead = "  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True)) + "  "
-        if indent + 20 <= width or not row[5]:  # the parameters wrap under their own column
-            out += _wrapped(lead + row[5], width, " " * indent)
-        else:  # too narrow for a column of parameters: they go on lines of their own below the row
-            out += [lead.rstrip(), *_wrapped("      " + row[5], width, "      ")]
+    out += _table(plan, table or DEFAULT_TABLE, verbose, width, inferred or {})
     totals = plan.totals
     out += _wrapped(
         f"  totals: {totals['params']:,} params, {totals['macs']:,} MACs (FLOPs = 2 x MACs), "
@@ -109,6 +168,84 @@ def render_plan(
         shown = visible(plan.verification)
         out += _wrapped(f"  verified: {shown}" if plan.verified else f"  NOT verified: {shown}", width, "    ")
     return [line.rstrip() for line in out]
+
+
+def _table(
+    plan: Plan, columns: tuple[str, ...], verbose: bool, width: int, inferred: dict[str, frozenset[str]]
+) -> list[str]:
+    """The rows of the plan's table, the header first. The fixed columns are aligned; when they do not fit
+    `width`, the columns that do not fit continue on a line of their own under the row, as the header does.
+    The parameters wrap under their own column while it keeps 20 columns, else go on lines below the row."""
+    fixed = [c for c in columns if c != _FREE]
+    cells = _cells(plan, fixed, verbose, inferred, with_params=_FREE in columns)
+    cells = [tuple(visible(cell) for cell in row) for row in cells]  # shown before measured, so columns line up
+    widths = [max(len(row[c]) for row in cells) for c in range(len(fixed) + 2)]  # the parameters last
+    right = [False, *(c in _NUMERIC for c in fixed)]
+    groups, starts = _groups(widths, width)
+    out = []
+    for row in cells:
+        lines = [
+            " " * start + "  ".join(row[c].rjust(widths[c]) if right[c] else row[c].ljust(widths[c]) for c in group)
+            for group, start in zip(groups, starts, strict=True)
+        ]
+        lead, free = lines.pop() + "  ", row[-1]
+        indent = starts[-1] + sum(widths[c] + 2 for c in groups[-1])
+        if indent + 20 <= width or not free:  # the parameters wrap under their own column
+            lines += _wrapped(lead + free, width, " " * indent)
+        else:  # too narrow for a column of parameters: they go on lines of their own below the row
+            lines += [lead.rstrip(), *_wrapped("      " + free, width, "      ")]
+        out += [lines[0], *(line for line in lines[1:] if line.strip())]  # a continuation may have nothing to show
+    return out
+
+
+def _groups(widths: list[int], width: int) -> tuple[list[list[int]], list[int]]:
+    """The fixed columns split into lines that fit `width` (the first line starts at 2, the next ones under
+    the second column), and where each line starts."""
+    groups, starts = [[0]], [2]
+    follow = 2 + widths[0] + 2 if 2 + widths[0] + 2 + max(widths[1:-1], default=0) <= width else 6
+    end = 2 + widths[0]
+    for c in range(1, len(widths) - 1):
+        if end + 2 + widths[c] > width and groups[-1] != []:
+            groups.append([])
+            starts.append(follow)
+            end = follow - 2
+        groups[-1].append(c)
+        end += 2 + widths[c]
+    return groups, starts
+
+
+def _cells(
+    plan: Plan, fixed: list[str], verbose: bool, inferred: dict[str, frozenset[str]], *, with_params: bool
+) -> list[tuple[str, ...]]:
+    """The table as text: the header, the input, then one row per layer; each row holds the layer, the
+    fixed columns and the parameters (empty when not shown)."""
+    fields = plan_fields(plan) if "receptive_field" in fixed else {}
+    total = int(plan.totals["params"])
+    header = ("layer", *(COLUMNS_BY_NAME[c] for c in fixed), COLUMNS_BY_NAME[_FREE] if with_params else "")
+    start = {"output_size": _shape(plan.input_shape), "receptive_field": "1"}
+    rows = [header, ("input", *(start.get(c, "") for c in fixed), "")]
+    for layer in plan.layers:
+        values = {
+            "op": layer.op,
+            "input_size": _shape(layer.input_shape),
+            "output_size": _shape(layer.output_shape),
+            "num_params": f"{layer.params_count:,}" if layer.params_count else "--",
+            "params_percent": _percent(layer.params_count, total),
+            "kernel_size": "x".join(map(str, layer.params["kernel"])) if "kernel" in layer.params else "--",
+            "mult_adds": f"{layer.macs:,}" if layer.macs else "--",
+            "receptive_field": _field(fields.get(layer.name)),
+        }
+        params = _params(layer, verbose, inferred.get(layer.name, frozenset())) if with_params else ""
+        rows.append((layer.name, *(values[c] for c in fixed), params))
+    return rows
+
+
+def _percent(part: int, total: int) -> str:
+    """A layer's share of the parameters, as torchinfo's params_percent: `--` for none."""
+    if not part or not total:
+        return "--"
+    share = 100 * part / total
+    return f"{share:.2f}%" if share >= 0.005 else "<0.01%"
 
 
 def _wrapped(line: str, width: int, indent: str) -> list[str]:
@@ -140,13 +277,16 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def _params(layer: LayerPlan, verbose: bool = False) -> str:
+def _params(layer: LayerPlan, verbose: bool = False, inferred: frozenset[str] = frozenset()) -> str:
+    """The layer's parameters that differ from their defaults (all with `verbose`), `*` on those planner
+    found: solved for, or inferred from the shapes (`inferred`: the keys it may have inferred)."""
     parts = []
     for key in sorted(layer.params, key=lambda k: PARAM_ORDER.index(k) if k in PARAM_ORDER else len(PARAM_ORDER)):
-        solved = key in layer.solved
-        if not (verbose or solved) and _value(layer.params[key]) == _value(_default(layer, key)):
+        shown, default = _value(layer.params[key]), _value(_default(layer, key))
+        found = key in layer.solved or (key in inferred and shown != default)  # a pool's stride is its kernel
+        if not (verbose or found) and shown == default:
             continue
-        parts.append(f"{key}={_value(layer.params[key])}{'*' if solved else ''}")
+        parts.append(f"{key}={shown}{'*' if found else ''}")
     return " ".join(parts)
 
 

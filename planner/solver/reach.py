@@ -630,16 +630,20 @@ def _steps(network: Network) -> list[Step]:
             last_read[name] = node.index
     planned = [u for u in network.unknowns if not isinstance(u, ForAllSize)]
     inputs = [u for u in planned if u not in uses]
-    steps = [_step(None, inputs, ("input",) if network.nodes else (), uses, -1)]
-    made = ["input"]
+    first_used: dict[int, list[Unknown]] = {}
+    for u, at in uses.items():
+        first_used.setdefault(at[0], []).append(u)
+    steps = [_step(None, inputs, ("input",) if network.nodes else (), ())]
+    made, kept = ["input"], []
     for node in network.nodes:
-        fresh = sorted((u for u in uses if uses[u][0] == node.index), key=order.__getitem__)
+        fresh = sorted(first_used.get(node.index, []), key=order.__getitem__)
         made = [name for name in (*made, node.name) if last_read.get(name, -1) > node.index]
-        steps.append(_step(node, fresh, tuple(made), uses, node.index))
+        kept = [u for u in (*kept, *fresh) if uses[u][-1] > node.index]
+        steps.append(_step(node, fresh, tuple(made), tuple(kept)))
     return steps
 
 
-def _step(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], uses: dict, index: int) -> Step:
+def _step(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], keep: tuple[Unknown, ...]) -> Step:
     sizes = [u.domain.size() for u in fresh]
     if math.prod(sizes) > MAX_CHOICES:
         raise Declined(f"{math.prod(sizes)} choices")
@@ -648,7 +652,6 @@ def _step(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], uses: 
         raise Declined("values beyond int64-safe products")
     rows = list(itertools.product(*members))
     choices = np.array(rows, np.int64).reshape(len(rows), len(fresh))
-    keep = tuple(u for u in uses if uses[u][0] <= index < uses[u][-1])
     return Step(node, tuple(fresh), choices, live, keep)
 
 

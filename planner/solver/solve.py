@@ -133,31 +133,27 @@ def _by_reach(
     if kind is not None and (network.objective not in BY_REACH or sample is not None):
         return None
     listing = max_solutions is None or sample is not None
-    ordered = sample is None and kind is None  # plans in order, the degenerate ones after the others
-    engine = None  # every plan: counts, samples, objectives, and the degenerate plans
-    if count or listing or not ordered:
-        engine = build(network, deadline, counting=count and not listing, objective=kind)
-        if engine is None:
-            return None
-        if not engine.feasible:
-            return _dead_end(network, engine)
-    strict = build(network, deadline, strict=True) if ordered else None  # the plans without a degenerate layer
-    if engine is None and (strict is None or not strict.feasible):
-        engine = build(network, deadline)
-        if engine is None:
-            return None
-        if not engine.feasible:
-            return _dead_end(network, engine)
-    counted = engine.count() if engine is not None and (count or listing) else None
+    engine = build(network, deadline, counting=count and not listing, objective=kind)  # every plan
+    if engine is None:
+        return None
+    if not engine.feasible:
+        return _dead_end(network, engine)
+    strict: Reach | None = None  # the plans without a degenerate layer, built when the order needs them
+    counted = engine.count() if count or listing else None
     if sample is not None:
         ranks = random.Random(seed).sample(range(counted), min(sample, counted))
         assignments: Iterator[dict[Unknown, int]] = (engine.plan_at(r) for r in ranks)
     elif kind is not None:
         assignments = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
     elif max_solutions == 1:
-        assignments = iter([strict.first() if strict is not None and strict.feasible else engine.first()])
+        first = engine.first()
+        if _plan(network, first).waste():  # the smallest plan is degenerate: the smallest useful one instead
+            strict = build(network, deadline, strict=True)
+            first = strict.first() if strict is not None and strict.feasible else first
+        assignments = iter([first])
     else:
-        assignments = itertools.islice(_useful_first(network, engine, strict, deadline), max_solutions)
+        strict = build(network, deadline, strict=True)
+        assignments = itertools.islice(_useful_first(network, engine, strict), max_solutions)
     plans = []
     for assignment in assignments:
         plans.append(_plan(network, assignment))
@@ -165,27 +161,20 @@ def _by_reach(
             progress(len(plans))
     if kind is not None:
         plans = [replace(p, objective=plan_value(network, p)) for p in plans]
-    if any(p.waste() for p in plans) and not ordered:  # is there a plan without the waste?
+    if strict is None and any(p.waste() for p in plans):  # is there a plan without the waste?
         strict = build(network, deadline, strict=True)
     avoidable = strict is not None and strict.feasible
     warnings = _waste_warnings(network, plans) if avoidable else []
     return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)
 
 
-def _useful_first(
-    network: Network, engine: Reach | None, strict: Reach | None, deadline: Deadline
-) -> Iterator[dict[Unknown, int]]:
+def _useful_first(network: Network, engine: Reach, strict: Reach | None) -> Iterator[dict[Unknown, int]]:
     """Plans in lexicographic order, those without a degenerate layer (`Op.degenerate`) before the others."""
-    from planner.solver.reach import build
-
-    if strict is not None and strict.feasible:
+    useful = strict is not None and strict.feasible
+    if useful:
         yield from strict.plans()
-    if strict is None or strict.feasible:
-        engine = engine or build(network, deadline)
-    if engine is None:
-        return
     for assignment in engine.plans():
-        if strict is None or not strict.feasible or _plan(network, assignment).waste():
+        if not useful or _plan(network, assignment).waste():
             yield assignment
 
 

@@ -29,7 +29,22 @@ _HOME = {
     "Status": "planner.solver.solve",
 }
 
-__all__ = sorted(_HOME)
+__all__ = [
+    "Diagnostic",
+    "LayerPlan",
+    "Network",
+    "Plan",
+    "PlannerError",
+    "SolveResult",
+    "SpecError",
+    "Status",
+    "Verification",
+    "load",
+    "loads",
+    "run_plan",
+    "solve",
+    "verify",
+]
 
 if TYPE_CHECKING:
     from planner.api import load, loads, solve, verify

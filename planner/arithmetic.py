@@ -67,9 +67,10 @@ def maximum(a: Num, b: Num) -> Num:
 
 
 def minimum(a: Num, b: Num) -> Num:
-    if is_int(a, b):
-        return min(a, b)
-    return z3.If(a <= b, a, b)
+    if is_term(a, b):
+        return z3.If(a <= b, a, b)
+    np = _numpy_in(a, b)
+    return np.minimum(a, b) if np else min(a, b)
 
 
 def select(condition: Bool, then: Num, otherwise: Num) -> Num:
@@ -199,6 +200,42 @@ def transpose_extra_zeros(i: Num, k: Num, s: Num, p: Num, d: Num = 1) -> Num:
 def centre_crop_begin(i: Num, o: Num) -> Num:
     """Units cut at the beginning by a centre crop from i to o (the original U-Net's crop; the odd one at the end)."""
     return floor_div(i - o, 2)
+
+
+def broadcastable(a: Num, b: Num) -> Bool:
+    """PyTorch broadcasting of one dim: equal, or either is 1."""
+    return any_of(a == b, a == 1, b == 1)
+
+
+def broadcast_size(a: Num, b: Num) -> Num:
+    """The dim two broadcastable dims give: the larger (the other is 1, or they are equal)."""
+    return maximum(a, b)
+
+
+def slice_bound(index: int, size: Num) -> Num:
+    """Where a slice bound falls in an axis of `size`, as Python and PyTorch read it: a negative index
+    counts from the end; then clipped to [0, size]."""
+    return maximum(index + size, 0) if index < 0 else minimum(index, size)
+
+
+def slice_length(begin: Num, end: Num, step: int) -> Num:
+    """Elements of x[begin:end:step] between resolved bounds: ceil((end - begin) / step), or 0."""
+    return maximum(ceil_div(end - begin, step), 0)
+
+
+def shuffled_channels(c: Num, r: int) -> Num:
+    """Pixel shuffle by r: C / r^2 channels (each r x r block of channels becomes an r x r block of pixels)."""
+    return floor_div(c, r * r)
+
+
+def reflect_padding_fits(i: Num, pb: Num, pe: Num) -> Bool:
+    """Reflection padding mirrors without the edge, so each side takes fewer cells than the axis has."""
+    return all_of(pb < i, pe < i)
+
+
+def circular_padding_fits(i: Num, pb: Num, pe: Num) -> Bool:
+    """Circular padding wraps around at most once: each side at most the axis's size."""
+    return all_of(pb <= i, pe <= i)
 
 
 # --- receptive fields -------------------------------------------------------------------

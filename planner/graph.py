@@ -17,8 +17,8 @@ from planner.constraints import Constraint, parse, refs_of, shown
 from planner.domains import Domain, ForAllSize, Padding, Term, Unknown
 from planner.errors import ConstraintError, Diagnostic, Severity, SpecError
 from planner.spec.load import LoadedSpec
-from planner.spec.yamlpos import did_you_mean
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
+from planner.spec.yamlpos import did_you_mean
 
 AXIS_PARAMS = ("kernel", "stride", "dilation", "output_padding")
 LOWER_BOUND = {"kernel": 1, "stride": 1, "dilation": 1, "padding": 0, "output_padding": 0, "size": 1}

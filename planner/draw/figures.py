@@ -186,9 +186,11 @@ def _mean_params(layer: LayerPlan) -> list[Param]:
 
 
 def _shuffle_params(layer: LayerPlan) -> list[Param]:
-    up = layer.op == "pixel_shuffle"
-    factor = layer.params["upscale_factor" if up else "downscale_factor"]
-    return [(f"{'×' if up else '÷'}{factor}", False)]
+    return [(f"×{layer.params['upscale_factor']}", False)]
+
+
+def _unshuffle_params(layer: LayerPlan) -> list[Param]:
+    return [(f"÷{layer.params['downscale_factor']}", False)]
 
 
 def _groupnorm_params(layer: LayerPlan) -> list[Param]:
@@ -331,7 +333,7 @@ FIGURES: dict[str, OpFigure] = {
     "slice": OpFigure("resize", _slice_params),
     "permute": OpFigure("resize", _permute_params),
     "pixel_shuffle": OpFigure("resize", _shuffle_params),
-    "pixel_unshuffle": OpFigure("resize", _shuffle_params),
+    "pixel_unshuffle": OpFigure("resize", _unshuffle_params),
     "pad": OpFigure("resize", _pad_params),
     "crop": OpFigure("resize", _crop_params, data_inputs=1),  # its second input gives the size to crop to
     "concat": OpFigure("merge"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -442,9 +443,9 @@ def _nearest_index(in_size: int, out_size: int, scale: float | None, dtype: np.d
     the floor: for float32 data and scale 41, output 41 reads input 0.
     """
     j = np.arange(out_size)
-    if out_size == in_size:
+    if out_size == in_size and scale is None:  # ATen's shortcuts hold only without a scale factor
         return j
-    if out_size == 2 * in_size:
+    if out_size == 2 * in_size and scale is None:
         return j >> 1
     ftype = np.float64 if dtype == np.float64 else np.float32
     step = ftype(1.0 / scale) if scale else ftype(in_size) / ftype(out_size)
@@ -477,10 +478,204 @@ def upsample_nearest(
     return out
 
 
-def pad(x: np.ndarray, *, padding: Pairs, value: float = 0.0) -> np.ndarray:
-    """x with its spatial axes padded by a constant, per-axis (begin, end)."""
+_PAD_MODES: dict[str, Literal["reflect", "edge", "wrap"]] = {
+    "reflect": "reflect",
+    "replicate": "edge",
+    "circular": "wrap",
+}
+
+
+def _source_scale(in_size: int, out_size: int, scale: float | None, align_corners: bool) -> float:
+    """PyTorch's area_pixel_compute_scale: (i - 1)/(o - 1) with align_corners, else 1/scale_factor when
+    one was given, else i/o."""
+    if align_corners:
+        return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    return 1.0 / scale if scale else in_size / out_size
+
+
+def _resize_matrix(in_size: int, out_size: int, scale: float | None, mode: str, align_corners: bool) -> np.ndarray:
+    """The (out, in) matrix of one axis's interpolation: each row holds the weights of the input cells an
+    output reads (2 for linear, 4 for cubic with a = -0.75, edges clamped), as ATen's upsample kernels."""
+    rows = np.arange(out_size)
+    weights = np.zeros((out_size, in_size))
+    if mode == "linear" and out_size == in_size:  # ATen copies, whatever the scale
+        weights[rows, rows] = 1.0
+        return weights
+    ratio = _source_scale(in_size, out_size, scale, align_corners)
+    src = ratio * rows if align_corners else ratio * (rows + 0.5) - 0.5
+    if mode == "linear":
+        src = np.maximum(src, 0.0)
+    first = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
+    t = np.clip(src - first, 0.0, 1.0)
+    if mode == "linear":
+        np.add.at(weights, (rows, first), 1.0 - t)
+        np.add.at(weights, (rows, first + (first < in_size - 1)), t)
+        return weights
+    a = -0.75
+    near = lambda d: ((a + 2) * d - (a + 3)) * d * d + 1  # noqa: E731 (|d| <= 1)
+    far = lambda d: ((a * d - 5 * a) * d + 8 * a) * d - 4 * a  # noqa: E731 (1 < |d| < 2)
+    for tap, w in enumerate((far(t + 1), near(t), near(1 - t), far(2 - t))):
+        np.add.at(weights, (rows, np.clip(first - 1 + tap, 0, in_size - 1)), w)
+    return weights
+
+
+_MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def interpolate(
+    x: np.ndarray,
+    *,
+    mode: str = "nearest",
+    scale_factor: float | Sequence[float] | None = None,
+    size: int | Sequence[int] | None = None,
+    align_corners: bool = False,
+) -> np.ndarray:
+    """F.interpolate(x, size or scale_factor, mode, align_corners) for nearest, linear, bilinear, bicubic and
+    trilinear. A scale factor sizes each axis as ATen does, floor(i * f) in float64, and (as in PyTorch,
+    unless recompute_scale_factor) also gives the step between sampled points, 1/f."""
     rank = _spatial_rank(x)
-    return _pad(x, _pairs(padding, rank), value)
+    if (scale_factor is None) == (size is None):
+        raise ExecutionError("interpolate needs exactly one of scale_factor and size")
+    if mode != "nearest" and _MODE_RANK.get(mode) != rank:
+        raise ExecutionError(f"mode {mode!r} does not take {rank} spatial axes")
+    if scale_factor is not None:
+        given = scale_factor if isinstance(scale_factor, Sequence) else (scale_factor,) * rank
+        factors = tuple(float(f) for f in given)
+        if len(factors) != rank or any(not f > 0 for f in factors):
+            raise ExecutionError(f"scale_factor needs {rank} positive values, got {scale_factor!r}")
+        sizes = tuple(int(math.floor(float(i) * f)) for i, f in zip(x.shape[2:], factors, strict=True))
+        scales: tuple[float | None, ...] = factors
+    else:
+        sizes = (size,) * rank if isinstance(size, (int, np.integer)) else tuple(size)  # type: ignore[arg-type]
+        scales = (None,) * rank
+    sizes = _ints("size", sizes, rank, 1)
+    out = x
+    for axis, (o, scale) in enumerate(zip(sizes, scales, strict=True), start=2):
+        i = x.shape[axis]
+        if mode == "nearest":
+            out = out.take(_nearest_index(i, o, scale, x.dtype), axis=axis)
+            continue
+        kind = "cubic" if mode == "bicubic" else "linear"
+        matrix = _resize_matrix(i, o, scale, kind, align_corners).astype(x.dtype, copy=False)
+        out = np.moveaxis(np.tensordot(out, matrix, axes=(axis, 1)), -1, axis)
+    return np.ascontiguousarray(out)
+
+
+def adaptive_max_pool(x: np.ndarray, *, output_size: Sequence[int]) -> np.ndarray:
+    """Adaptive max pooling as torch: bin j spans [floor(j*I/O), ceil((j+1)*I/O)); the max of a box is the
+    max along one axis of the max along the others, so the axes are reduced one at a time."""
+    rank = _spatial_rank(x)
+    output_size = _ints("output_size", output_size, rank, 1)
+    out = x
+    for axis in range(2, 2 + rank):
+        i, o = x.shape[axis], output_size[axis - 2]
+        bins = [out.take(range((j * i) // o, -((-(j + 1) * i) // o)), axis=axis).max(axis=axis) for j in range(o)]
+        out = np.stack(bins, axis=axis)
+    return out
+
+
+def pixel_shuffle(x: np.ndarray, r: int) -> np.ndarray:
+    """nn.PixelShuffle(r): (N, C r^2, H, W) -> (N, C, H r, W r)."""
+    n, c, h, w = x.shape
+    if c % (r * r):
+        raise ExecutionError(f"pixel_shuffle by {r} needs channels divisible by {r * r}, got {c}")
+    return x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(n, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(x: np.ndarray, r: int) -> np.ndarray:
+    """nn.PixelUnshuffle(r): (N, C, H r, W r) -> (N, C r^2, H, W)."""
+    n, c, h, w = x.shape
+    if h % r or w % r:
+        raise ExecutionError(f"pixel_unshuffle by {r} needs spatial sizes divisible by it, got {h}x{w}")
+    return x.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r, w // r)
+
+
+def broadcast(xs: Sequence[np.ndarray], ufunc: Callable[..., np.ndarray]) -> np.ndarray:
+    """The inputs combined element-wise by `ufunc` with NumPy's (that is, PyTorch's) broadcasting."""
+    try:
+        np.broadcast_shapes(*(x.shape for x in xs))
+    except ValueError:
+        raise ExecutionError(f"shapes {[list(x.shape) for x in xs]} do not broadcast") from None
+    out = xs[0]
+    for x in xs[1:]:
+        out = ufunc(out, x)
+    return out
+
+
+# ------------------------------------------------------------------ activations and norms
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """The error function to 1.5e-7 (Abramowitz and Stegun 7.1.26): NumPy has none, and float32 needs no more."""
+    t = 1.0 / (1.0 + 0.3275911 * np.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1.0 - poly * np.exp(-x * x))
+
+
+def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    """F.gelu: x Phi(x), or its tanh approximation."""
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    return (0.5 * x * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype, copy=False)
+
+
+def hardsigmoid(x: np.ndarray) -> np.ndarray:
+    return np.clip(x + 3, 0, 6) / 6
+
+
+def elu(x: np.ndarray, alpha: float = 1.0) -> np.ndarray:
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))).astype(x.dtype, copy=False)
+
+
+def softmax(x: np.ndarray, dim: int) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=dim, keepdims=True))
+    return shifted / shifted.sum(axis=dim, keepdims=True)
+
+
+def _normalized(x: np.ndarray, axes: tuple[int, ...], eps: float) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) over `axes` (biased variance, as every PyTorch norm)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    return ((x - mean) / np.sqrt(var + np.asarray(eps, x.dtype))).astype(x.dtype, copy=False)
+
+
+def layer_norm(x: np.ndarray, normalized_shape: Sequence[int], eps: float = 1e-5) -> np.ndarray:
+    """F.layer_norm without the affine part (PyTorch initialises it to the identity)."""
+    k = len(normalized_shape)
+    if k > x.ndim or tuple(x.shape[x.ndim - k :]) != tuple(normalized_shape):
+        raise ExecutionError(f"normalized_shape {list(normalized_shape)} is not the end of shape {list(x.shape)}")
+    return _normalized(x, tuple(range(x.ndim - k, x.ndim)), eps)
+
+
+def group_norm(x: np.ndarray, num_groups: int, eps: float = 1e-5) -> np.ndarray:
+    """F.group_norm without the affine part: statistics over each group of C / G channels and every position."""
+    n, c = x.shape[:2]
+    if c % num_groups:
+        raise ExecutionError(f"{c} channels do not split into {num_groups} groups")
+    grouped = x.reshape(n, num_groups, -1)
+    return _normalized(grouped, (2,), eps).reshape(x.shape)
+
+
+def instance_norm(x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """F.instance_norm with the statistics of each sample and channel."""
+    if math.prod(x.shape[2:]) <= 1:
+        raise ExecutionError(f"instance norm needs more than one spatial cell, got shape {list(x.shape)}")
+    return _normalized(x, tuple(range(2, x.ndim)), eps)
+
+
+def pad(x: np.ndarray, *, padding: Pairs, value: float = 0.0, mode: str = "constant") -> np.ndarray:
+    """x with its spatial axes padded per-axis (begin, end), as F.pad: by a constant `value`, or by
+    reflecting (without the edge), replicating the edge, or wrapping around (circular)."""
+    rank = _spatial_rank(x)
+    pairs = _pairs(padding, rank)
+    if mode == "constant":
+        return _pad(x, pairs, value)
+    if mode not in _PAD_MODES:
+        raise ExecutionError(f"unknown padding mode {mode!r}")
+    for (b, e), size in zip(pairs, x.shape[2:], strict=True):
+        if mode == "reflect" and max(b, e) >= size or mode == "circular" and max(b, e) > size:
+            raise ExecutionError(f"{mode} padding ({b}, {e}) does not fit an axis of size {size}")
+    return np.pad(x, [(0, 0), (0, 0), *pairs], mode=_PAD_MODES[mode])
 
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:

@@ -123,10 +123,17 @@ def _concat(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
         raise ExecutionError(f"{layer.name}: {e}") from None
 
 
-def _add(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
-    if any(x.shape != xs[0].shape for x in xs):
-        raise ExecutionError(f"{layer.name}: cannot add shapes {[list(x.shape) for x in xs]}")
-    return sum(xs[1:], xs[0])
+def _broadcast(layer: LayerPlan, xs: list[np.ndarray], ufunc) -> np.ndarray:
+    try:
+        return K.broadcast(xs, ufunc)
+    except ExecutionError as e:
+        raise ExecutionError(f"{layer.name}: {e}") from None
+
+
+def _slice(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
+    """The slice as written (NumPy reads its bounds as Python does): the plan's bounds are not used."""
+    start, end, step = layer.attrs["written"]
+    return xs[0][(slice(None),) * layer.params["axis"] + (slice(start, end, step),)]
 
 
 def _batchnorm(x: np.ndarray) -> np.ndarray:
@@ -141,20 +148,43 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "maxpool": _max_pool,
     "avgpool": _avg_pool,
     "adaptive_avgpool": lambda ly, xs, rng, dt: K.adaptive_avg_pool(xs[0], output_size=ly.params["output_size"]),
-    "upsample": lambda ly, xs, rng, dt: K.upsample_nearest(
-        xs[0], scale_factor=ly.params.get("scale_factor"), size=ly.params.get("size")
+    "adaptive_maxpool": lambda ly, xs, rng, dt: K.adaptive_max_pool(xs[0], output_size=ly.params["output_size"]),
+    "upsample": lambda ly, xs, rng, dt: K.interpolate(
+        xs[0],
+        mode=ly.params.get("mode", "nearest"),
+        scale_factor=ly.params.get("scale_factor"),
+        size=ly.params.get("size"),
+        align_corners=ly.params.get("align_corners", False),
     ),
-    "pad": lambda ly, xs, rng, dt: K.pad(xs[0], padding=ly.params["padding"], value=ly.params["value"]),
+    "pad": lambda ly, xs, rng, dt: K.pad(
+        xs[0], padding=ly.params["padding"], value=ly.params.get("value", 0.0), mode=ly.params.get("mode", "constant")
+    ),
     "crop": _crop,
     "concat": _concat,
-    "add": _add,
+    "add": lambda ly, xs, rng, dt: _broadcast(ly, xs, np.add),
+    "mul": lambda ly, xs, rng, dt: _broadcast(ly, xs, np.multiply),
+    "slice": _slice,
+    "mean": lambda ly, xs, rng, dt: xs[0].mean(axis=tuple(ly.params["axes"]), keepdims=ly.params["keepdim"]),
+    "permute": lambda ly, xs, rng, dt: np.ascontiguousarray(xs[0].transpose(ly.params["dims"])),
+    "pixel_shuffle": lambda ly, xs, rng, dt: K.pixel_shuffle(xs[0], ly.params["upscale_factor"]),
+    "pixel_unshuffle": lambda ly, xs, rng, dt: K.pixel_unshuffle(xs[0], ly.params["downscale_factor"]),
     "flatten": lambda ly, xs, rng, dt: xs[0].reshape(xs[0].shape[0], -1),
     "linear": _linear,
     "relu": lambda ly, xs, rng, dt: np.maximum(xs[0], 0),
     "silu": lambda ly, xs, rng, dt: xs[0] / (1 + np.exp(-xs[0])),
     "sigmoid": lambda ly, xs, rng, dt: 1 / (1 + np.exp(-xs[0])),
     "tanh": lambda ly, xs, rng, dt: np.tanh(xs[0]),
+    "gelu": lambda ly, xs, rng, dt: K.gelu(xs[0], ly.attrs["approximate"]),
+    "hardswish": lambda ly, xs, rng, dt: xs[0] * K.hardsigmoid(xs[0]),
+    "hardsigmoid": lambda ly, xs, rng, dt: K.hardsigmoid(xs[0]),
+    "relu6": lambda ly, xs, rng, dt: np.clip(xs[0], 0, 6),
+    "leaky_relu": lambda ly, xs, rng, dt: np.where(xs[0] > 0, xs[0], xs[0] * dt(ly.attrs["negative_slope"])),
+    "elu": lambda ly, xs, rng, dt: K.elu(xs[0], ly.attrs["alpha"]),
+    "softmax": lambda ly, xs, rng, dt: K.softmax(xs[0], ly.params["dim"]),
     "batchnorm": lambda ly, xs, rng, dt: _batchnorm(xs[0]),
+    "layernorm": lambda ly, xs, rng, dt: K.layer_norm(xs[0], ly.params["normalized_shape"], ly.attrs["eps"]),
+    "groupnorm": lambda ly, xs, rng, dt: K.group_norm(xs[0], ly.params["num_groups"], ly.attrs["eps"]),
+    "instancenorm": lambda ly, xs, rng, dt: K.instance_norm(xs[0], ly.attrs["eps"]),
     "dropout": lambda ly, xs, rng, dt: xs[0],
     "identity": lambda ly, xs, rng, dt: xs[0],
 }

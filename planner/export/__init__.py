@@ -38,7 +38,7 @@ _RESERVED = frozenset(
     register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
     register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
     to_empty train training type xpu zero_grad
-    x self torch nn F input Net INPUT_SHAPE Crop Concat Add PaddedAvgPool
+    x self torch nn F input Net INPUT_SHAPE Crop Concat Add Mul Slice Mean Permute PaddedAvgPool
 """.split()
 )
 
@@ -75,6 +75,58 @@ class Add(nn.Module):
         for x in xs[1:]:
             out = out + x
         return out
+''',
+    "Mul": '''
+class Mul(nn.Module):
+    """The element-wise product of the inputs (broadcasting as PyTorch does)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x
+        return out
+''',
+    "Slice": '''
+class Slice(nn.Module):
+    """x[start:end:step] along one axis, the bounds read as Python reads them."""
+
+    def __init__(self, axis: int, start: int, end: int | None, step: int) -> None:
+        super().__init__()
+        self.axis, self.start, self.end, self.step = axis, start, end, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[(slice(None),) * self.axis + (slice(self.start, self.end, self.step),)]
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}, start={self.start}, end={self.end}, step={self.step}"
+''',
+    "Mean": '''
+class Mean(nn.Module):
+    """The mean over some dims."""
+
+    def __init__(self, dims: tuple[int, ...], keepdim: bool) -> None:
+        super().__init__()
+        self.dims, self.keepdim = dims, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.mean(x, dim=self.dims, keepdim=self.keepdim)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}, keepdim={self.keepdim}"
+''',
+    "Permute": '''
+class Permute(nn.Module):
+    """The spatial axes reordered (batch and channels stay first)."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(self.dims)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}"
 ''',
     "PaddedAvgPool": '''
 class PaddedAvgPool(nn.Module):

@@ -59,17 +59,40 @@ def _adaptive_avg_pool(ex: _Exporter, layer: LayerPlan) -> str:
     return f"nn.AdaptiveAvgPool{_rank(layer)}d({_axes(layer.params['output_size'])})"
 
 
+@exports("adaptive_maxpool")
+def _adaptive_max_pool(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.AdaptiveMaxPool{_rank(layer)}d({_axes(layer.params['output_size'])})"
+
+
+_UPSAMPLE_MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear")  # written as literals from this list
+
+
 @exports("upsample")
 def _upsample(ex: _Exporter, layer: LayerPlan) -> str:
     p = layer.params
     if p.get("size") is not None:
-        return f'nn.Upsample(size={_tuple(p["size"])}, mode="nearest")'
-    return f'nn.Upsample(scale_factor={_int(p["scale_factor"])}, mode="nearest")'
+        args = [f"size={_tuple(p['size'])}"]
+    else:
+        factors = p["scale_factor"]
+        number = lambda f: _int(f) if isinstance(f, int) else _float(f)  # noqa: E731
+        shown = number(factors) if not isinstance(factors, tuple) else f"({', '.join(map(number, factors))},)"
+        args = [f"scale_factor={shown}"]
+    mode = p.get("mode", "nearest")
+    args.append(f'mode="{_UPSAMPLE_MODES[_UPSAMPLE_MODES.index(mode)]}"')
+    if "align_corners" in p:
+        args.append(f"align_corners={bool(p['align_corners'])}")
+    return f"nn.Upsample({', '.join(args)})"
+
+
+_PAD_MODULES = {"reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
 
 
 @exports("pad")
 def _pad(ex: _Exporter, layer: LayerPlan) -> str:
-    return f"nn.ConstantPad{_rank(layer)}d({_flat_pads(layer.params['padding'])}, {_float(layer.params['value'])})"
+    p = layer.params
+    if p.get("mode", "constant") == "constant":
+        return f"nn.ConstantPad{_rank(layer)}d({_flat_pads(p['padding'])}, {_float(p['value'])})"
+    return f"nn.{_PAD_MODULES[p['mode']]}{_rank(layer)}d({_flat_pads(p['padding'])})"
 
 
 @exports("crop")
@@ -78,11 +101,41 @@ def _crop(ex: _Exporter, layer: LayerPlan) -> str:
     return f"Crop(offset={_tuple(layer.params['offset'])}, size={_tuple(layer.params['size'])})"
 
 
-@exports("concat", "add")
+@exports("concat", "add", "mul")
 def _join(ex: _Exporter, layer: LayerPlan) -> str:
-    helper = layer.op.capitalize()  # the helper classes Concat and Add
+    helper = layer.op.capitalize()  # the helper classes Concat, Add and Mul
     ex.helpers.add(helper)
     return f"{helper}()"
+
+
+@exports("slice")
+def _slice(ex: _Exporter, layer: LayerPlan) -> str:
+    ex.helpers.add("Slice")
+    start, end, step = layer.attrs["written"]  # as written: PyTorch reads them, a check of the plan's bounds
+    shown_end = "None" if end is None else _int(end)
+    return f"Slice(axis={_int(layer.params['axis'])}, start={_int(start)}, end={shown_end}, step={_int(step)})"
+
+
+@exports("mean")
+def _mean(ex: _Exporter, layer: LayerPlan) -> str:
+    ex.helpers.add("Mean")
+    return f"Mean(dims={_tuple(layer.params['axes'])}, keepdim={bool(layer.params['keepdim'])})"
+
+
+@exports("permute")
+def _permute(ex: _Exporter, layer: LayerPlan) -> str:
+    ex.helpers.add("Permute")
+    return f"Permute(dims={_tuple(layer.params['dims'])})"
+
+
+@exports("pixel_shuffle")
+def _pixel_shuffle(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.PixelShuffle({_int(layer.params['upscale_factor'])})"
+
+
+@exports("pixel_unshuffle")
+def _pixel_unshuffle(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.PixelUnshuffle({_int(layer.params['downscale_factor'])})"
 
 
 @exports("flatten")
@@ -130,6 +183,59 @@ def _silu(ex: _Exporter, layer: LayerPlan) -> str:
 @exports("identity")
 def _identity(ex: _Exporter, layer: LayerPlan) -> str:
     return "nn.Identity()"
+
+
+@exports("hardswish", "hardsigmoid", "relu6")
+def _plain_activation(ex: _Exporter, layer: LayerPlan) -> str:
+    return {"hardswish": "nn.Hardswish()", "hardsigmoid": "nn.Hardsigmoid()", "relu6": "nn.ReLU6()"}[layer.op]
+
+
+@exports("gelu")
+def _gelu(ex: _Exporter, layer: LayerPlan) -> str:
+    return 'nn.GELU(approximate="tanh")' if layer.attrs["approximate"] == "tanh" else "nn.GELU()"
+
+
+@exports("leaky_relu")
+def _leaky_relu(ex: _Exporter, layer: LayerPlan) -> str:
+    slope = layer.attrs["negative_slope"]
+    return "nn.LeakyReLU()" if slope == 0.01 else f"nn.LeakyReLU(negative_slope={_float(slope)})"
+
+
+@exports("elu")
+def _elu(ex: _Exporter, layer: LayerPlan) -> str:
+    alpha = layer.attrs["alpha"]
+    return "nn.ELU()" if alpha == 1.0 else f"nn.ELU(alpha={_float(alpha)})"
+
+
+@exports("softmax")
+def _softmax(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.Softmax(dim={_int(layer.params['dim'])})"
+
+
+def _norm_options(layer: LayerPlan, affine_key: str, affine_default: bool) -> str:
+    options = "" if layer.attrs["eps"] == 1e-5 else f", eps={_float(layer.attrs['eps'])}"
+    if layer.attrs[affine_key] != affine_default:
+        options += f", {affine_key}={bool(layer.attrs[affine_key])}"
+    return options
+
+
+@exports("layernorm")
+def _layernorm(ex: _Exporter, layer: LayerPlan) -> str:
+    options = _norm_options(layer, "elementwise_affine", True)
+    if not layer.attrs["bias"]:
+        options += ", bias=False"
+    return f"nn.LayerNorm({_tuple(layer.params['normalized_shape'])}{options})"
+
+
+@exports("groupnorm")
+def _groupnorm(ex: _Exporter, layer: LayerPlan) -> str:
+    channels = _int(layer.input_shape[1])
+    return f"nn.GroupNorm({_int(layer.params['num_groups'])}, {channels}{_norm_options(layer, 'affine', True)})"
+
+
+@exports("instancenorm")
+def _instancenorm(ex: _Exporter, layer: LayerPlan) -> str:
+    return f"nn.InstanceNorm{_rank(layer)}d({_int(layer.input_shape[1])}{_norm_options(layer, 'affine', False)})"
 
 
 def _conv(ex: _Exporter, layer: LayerPlan, transposed: bool) -> str:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from planner.ops.base import Call, Field, Layer, Op, Rule, Shape, Simple, Transfer
 from planner.ops.conv import Conv, ConvTranspose
-from planner.ops.merge import Crop, Join, add, concat
-from planner.ops.pool import AdaptiveAvgPool, AvgPool, MaxPool
+from planner.ops.merge import Crop, Join, broadcast, concat
+from planner.ops.pointwise import Activation, GroupNorm, InstanceNorm, LayerNorm, softmax
+from planner.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from planner.ops.reshape import BatchNorm, Dropout, Flatten, Linear, Upsample, pad, same_shape
+from planner.ops.tensor import Mean, Permute, PixelShuffle, PixelUnshuffle, Slice
 
 _ALL: tuple[Op, ...] = (
     Conv(),
@@ -18,18 +20,35 @@ _ALL: tuple[Op, ...] = (
     MaxPool(),
     AvgPool(),
     AdaptiveAvgPool(),
+    AdaptiveMaxPool(),
     Upsample(),
     Simple("pad", pad),
     Crop(),
     Join("concat", concat),
-    Join("add", add),
+    Join("add", broadcast),
+    Join("mul", broadcast),
+    Slice(),
+    Mean(),
+    Permute(),
+    PixelShuffle(),
+    PixelUnshuffle(),
     Flatten(),
     Linear(),
     Simple("relu", same_shape),
     Simple("sigmoid", same_shape),
     Simple("tanh", same_shape),
     Simple("silu", same_shape),
+    Simple("hardswish", same_shape),
+    Simple("hardsigmoid", same_shape),
+    Simple("relu6", same_shape),
+    Activation("gelu", ("approximate",)),
+    Activation("leaky_relu", ("negative_slope",)),
+    Activation("elu", ("alpha",)),
+    Simple("softmax", softmax),
     BatchNorm("batchnorm", same_shape),
+    LayerNorm(),
+    GroupNorm(),
+    InstanceNorm(),
     Dropout("dropout", same_shape),
     Simple("identity", same_shape),
 )

@@ -106,6 +106,7 @@ class Op:
     - `data_inputs(layer)`: the inputs whose values it reads;
     - `narrowed(model, factor, unit)`: model updates that narrow its channels by `factor`, keeping them
       multiples of `unit` (verification runs plans narrowed);
+    - `channel_unit(layer)`: what the channel counts it reads must stay multiples of when narrowed (groups);
     - `degenerate(layer)`: what makes a valid layer wasteful (rows of zeros, windows of padding only), as
       rules whose `holds` means the waste; plans with such a layer are flagged and ranked after the others;
     - `monotone`: no output dim shrinks when an input dim grows, whatever the parameters (conv, pooling,
@@ -140,6 +141,9 @@ class Op:
 
     def narrowed(self, model: Any, factor: int, unit: int) -> dict[str, Any]:
         return {}
+
+    def channel_unit(self, layer: Layer) -> int:
+        return layer.params.get("groups", 1)
 
 
 class Simple(Op):

@@ -1,4 +1,4 @@
-"""Ops that join or align branches of a graph: concat, add, crop (U-Net's skip connections)."""
+"""Ops that join or align branches of a graph: concat, add, mul, crop (U-Net's skip connections)."""
 
 from __future__ import annotations
 
@@ -42,10 +42,53 @@ def concat(call: Call) -> Transfer:
     return Transfer((call.inputs[0][0], channels, *call.inputs[0][2:]), tuple(rules))
 
 
-def add(call: Call) -> Transfer:
-    """Element-wise sum: every dim must be equal."""
-    _same_rank(call)
-    return Transfer(call.inputs[0], tuple(_matching(call, range(len(call.inputs[0])), "shapes")))
+def broadcast(call: Call) -> Transfer:
+    """add and mul, element-wise with PyTorch's broadcasting: shapes align at their last dims (a missing
+    leading dim counts as 1); on each dim the inputs are equal or 1, and the result takes the largest."""
+    rank = max(len(shape) for shape in call.inputs)
+    shapes = [(1,) * (rank - len(shape)) + tuple(shape) for shape in call.inputs]
+    names = call.model.inputs
+    first = shapes[0]
+    template = "shapes differ: '{}' gives {}, '{}' gives {} on dim {}"
+    rules = [  # every input against the first, as when all dims had to be equal
+        Rule(
+            ar.broadcastable(first[d], shape[d]),
+            "mismatch",
+            template,
+            (names[0], first[d], names[n], shape[d], d),
+            "inputs",
+        )
+        for n, shape in enumerate(shapes[1:], 1)
+        for d in range(rank)
+    ]
+    rules += [  # two later inputs only meet where the first is 1
+        Rule(
+            ar.any_of(first[d] != 1, ar.broadcastable(shapes[m][d], shapes[n][d])),
+            "mismatch",
+            template,
+            (names[m], shapes[m][d], names[n], shapes[n][d], d),
+            "inputs",
+        )
+        for m in range(1, len(shapes))
+        for n in range(m + 1, len(shapes))
+        for d in range(rank)
+    ]
+    out = first
+    for shape in shapes[1:]:
+        out = tuple(ar.broadcast_size(a, b) for a, b in zip(out, shape, strict=True))
+    return Transfer(out, tuple(rules))
+
+
+def like_size(call: Call, spatial: Shape) -> Shape:
+    """The spatial size of the layer named by `like` (the call's second input), of the same rank as `spatial`."""
+    target: Shape = call.inputs[1][2:]
+    if len(target) != len(spatial):
+        raise LayerError(
+            "rank",
+            f"{call.model.op} like '{call.model.like}' has {len(target)} spatial axes, its input {len(spatial)}",
+            "like",
+        )
+    return target
 
 
 def crop(call: Call) -> Transfer:
@@ -55,11 +98,7 @@ def crop(call: Call) -> Transfer:
     if (m.size is None) == (m.like is None):
         raise LayerError("value", "crop needs exactly one of 'size' and 'like'", "size")
     if m.like is not None:
-        target: Shape = call.inputs[1][2:]
-        if len(target) != len(spatial):
-            raise LayerError(
-                "rank", f"crop like '{m.like}' has {len(target)} spatial axes, its input {len(spatial)}", "like"
-            )
+        target = like_size(call, spatial)
     else:
         target = sizes_per_axis(m.size, len(spatial), "size")
     rules = [

@@ -1,4 +1,4 @@
-"""Max, average and adaptive average pooling (guide Relationship 7, PyTorch's ceil_mode)."""
+"""Max, average and adaptive average and max pooling (guide Relationship 7, PyTorch's ceil_mode)."""
 
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ class AvgPool(MaxPool):
 
 
 class AdaptiveAvgPool(Op):
+    """Adaptive pooling (average, and max as its subclass): bin j of o spans [floor(j i / o), ceil((j + 1) i / o))."""
+
     name = "adaptive_avgpool"
 
     def transfer(self, call: Call) -> Transfer:
@@ -100,3 +102,7 @@ class AdaptiveAvgPool(Op):
         (r, j), out = fields[0], params["output_size"]
         steps = [ar.adaptive_receptive_step(r[a], j[a], input_shape[2 + a], out[a]) for a in range(len(r))]
         return tuple(x for x, _ in steps), tuple(y for _, y in steps)
+
+
+class AdaptiveMaxPool(AdaptiveAvgPool):
+    name = "adaptive_maxpool"

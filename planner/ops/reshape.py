@@ -10,29 +10,113 @@ from planner import arithmetic as ar
 from planner.arithmetic import Num
 from planner.errors import LayerError
 from planner.ops.base import Call, Field, Layer, Op, Rule, Simple, Transfer, sizes_per_axis
+from planner.ops.merge import like_size
+
+# the interpolating modes, by the rank PyTorch takes each at; and the input cells an output reads per axis
+MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+TAPS = {"nearest": 1, "linear": 2, "bilinear": 2, "trilinear": 2, "bicubic": 4}
 
 
 def upsample(call: Call) -> Transfer:
-    """Nearest-neighbour upsampling: i * scale_factor, or a given size."""
+    """Resizing (nn.Upsample, F.interpolate): by `scale_factor` (floor(i * f) as PyTorch sizes it), to `size`,
+    or to the spatial size of the layer `like` names; nearest, or interpolating with `align_corners`."""
     spatial = call.spatial_input()
     m = call.model
-    if (m.scale_factor is None) == (m.size is None):
-        raise LayerError("value", "upsample needs exactly one of 'scale_factor' and 'size'", "scale_factor")
-    if m.size is not None:
+    given = [key for key in ("scale_factor", "size", "like") if getattr(m, key) is not None]
+    if len(given) != 1:
+        raise LayerError(
+            "value",
+            "upsample needs exactly one of 'scale_factor' and 'size' (or 'like: <layer>' for another layer's size)",
+            given[0] if given else "scale_factor",
+        )
+    params: dict[str, Any] = {}
+    rules: list[Rule] = []
+    if m.like is not None:
+        out = like_size(call, spatial)
+        params["size"] = out
+    elif m.size is not None:
         out = sizes_per_axis(m.size, len(spatial), "size")
-        return Transfer((*call.inputs[0][:2], *out), (), {"size": out})
-    out = tuple(ar.upsample_output(i, m.scale_factor) for i in spatial)
-    return Transfer((*call.inputs[0][:2], *out), (), {"scale_factor": m.scale_factor})
+        params["size"] = out
+    else:
+        factors = _factors(m.scale_factor, len(spatial))
+        out = tuple(ar.upsample_output(i, f) for i, f in zip(spatial, factors, strict=True))
+        rules += [
+            Rule(
+                o <= ar.scaled_size_limit(f),
+                "size-range",
+                "upsampling by {} is sized exactly only up to {} cells, but axis {} would get {}",
+                (f, ar.scaled_size_limit(f), a, o),
+                "scale_factor",
+            )
+            for a, (o, f) in enumerate(zip(out, factors, strict=True))
+            if not isinstance(f, int)
+        ]
+        params["scale_factor"] = m.scale_factor if not isinstance(m.scale_factor, list) else factors
+    params["mode"] = m.mode
+    if m.mode in MODE_RANK:
+        if MODE_RANK[m.mode] != len(spatial):
+            raise LayerError(
+                "rank",
+                f"mode '{m.mode}' takes {MODE_RANK[m.mode]} spatial axes in PyTorch (linear 1, bilinear and bicubic 2, "
+                f"trilinear 3); the input has {len(spatial)}",
+                "mode",
+            )
+        params["align_corners"] = m.align_corners
+    elif "align_corners" in m.model_fields_set:  # PyTorch refuses it for nearest, even False
+        raise LayerError(
+            "value", f"align_corners applies to the interpolating modes only, not to '{m.mode}'", "align_corners"
+        )
+    return Transfer((*call.inputs[0][:2], *out), tuple(rules), params)
+
+
+def _factors(value: int | float | list, rank: int) -> tuple[int | float, ...]:
+    """A scale factor per axis; a float one must be a fraction the arithmetic can size exactly."""
+    factors = tuple(value) if isinstance(value, list) else (value,) * rank
+    if len(factors) != rank:
+        raise LayerError(
+            "rank", f"'scale_factor' has {len(factors)} entries but the input has {rank} spatial axes", "scale_factor"
+        )
+    for f in factors:
+        if not isinstance(f, int) and ar.scale_fraction(f).denominator > ar.SCALE_DENOMINATOR_LIMIT:
+            raise LayerError(
+                "value",
+                f"scale_factor {f!r} is no fraction p/q with q up to 2**20, which planner sizes exactly; give 'size'",
+                "scale_factor",
+            )
+    return factors
+
+
+PAD_RULES = {  # what PyTorch's F.pad needs of each side's padding in each mode, and what it says
+    "reflect": (ar.reflect_padding_fits, "reflect padding must be smaller than the input size"),
+    "circular": (ar.circular_padding_fits, "circular padding can wrap around at most once: at most the input size"),
+}
 
 
 def pad(call: Call) -> Transfer:
-    """Explicit zero (or constant) padding: i + pb + pe."""
+    """Explicit padding: i + pb + pe; constant (`value`), reflect, replicate or circular, as F.pad pads."""
     spatial = call.spatial_input()
     pads = call.params["padding"]
+    m = call.model
     if isinstance(pads, str):
         raise LayerError("value", f"a pad layer needs explicit padding amounts, not '{pads}'", "padding")
+    if m.mode != "constant" and "value" in m.model_fields_set:
+        raise LayerError("value", f"'value' applies to mode constant only, not to '{m.mode}'", "value")
+    rules = []
+    if m.mode in PAD_RULES:
+        fits, what = PAD_RULES[m.mode]
+        rules = [
+            Rule(
+                fits(i, pb, pe),
+                "padding",
+                what + ": padding ({}, {}), input size {} on axis {}",
+                (pb, pe, i, a),
+                "padding",
+            )
+            for a, (i, (pb, pe)) in enumerate(zip(spatial, pads, strict=True))
+        ]
     out = tuple(ar.padded_size(i, pb, pe) for i, (pb, pe) in zip(spatial, pads, strict=True))
-    return Transfer((*call.inputs[0][:2], *out), (), {"padding": pads, "value": call.model.value})
+    params = {"padding": pads, "mode": m.mode, **({"value": m.value} if m.mode == "constant" else {})}
+    return Transfer((*call.inputs[0][:2], *out), tuple(rules), params)
 
 
 def flatten(call: Call) -> Transfer:
@@ -82,10 +166,24 @@ class Upsample(Op):
         return upsample(call)
 
     def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
-        """The field stays; the jump shrinks by the factor the axis grows."""
+        """The field grows by the cells each output reads beyond one (none for nearest); the jump shrinks by
+        the factor the axis grows."""
         (r, j), spatial = fields[0], input_shape[2:]
-        out = params.get("size") or tuple(ar.upsample_output(i, params["scale_factor"]) for i in spatial)
-        return r, tuple(ar.resized_jump(j[a], spatial[a], out[a]) for a in range(len(r)))
+        if params.get("size") is not None:
+            out = params["size"]
+        else:
+            factors = params["scale_factor"]
+            factors = factors if isinstance(factors, tuple) else (factors,) * len(spatial)
+            out = tuple(ar.upsample_output(i, f) for i, f in zip(spatial, factors, strict=True))
+        taps = TAPS[params.get("mode", "nearest")]
+        return (
+            tuple(r[a] + (taps - 1) * j[a] for a in range(len(r))),
+            tuple(ar.resized_jump(j[a], spatial[a], out[a]) for a in range(len(r))),
+        )
+
+    def data_inputs(self, layer: Layer) -> tuple[str, ...]:
+        """A `like` layer only lends its size, which the plan fixed."""
+        return layer.inputs[:1]
 
 
 class Flatten(Op):

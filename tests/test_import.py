@@ -260,6 +260,36 @@ class Net(nn.Module):
         return self.unit2(self.unit1(self.maxpool(self.conv1(x))))
 """
 
+SHUFFLENET_V2 = """
+class Unit(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        half = c // 2
+        self.branch = nn.Sequential(
+            nn.Conv2d(half, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU(),
+            nn.Conv2d(half, half, 3, 1, 1, groups=half, bias=False), nn.BatchNorm2d(half),
+        )
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        out = torch.cat([a, self.branch(b)], 1)
+        n, c, h, w = out.shape
+        return out.view(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, 2, 1)
+        self.unit = Unit(16)
+        self.head = nn.Conv2d(16, 12, 1)
+
+    def forward(self, x):
+        x = self.unit(self.stem(x))
+        small, big = torch.split(self.head(x), [4, 8], dim=1)
+        return torch.cat([big, small], 1)
+"""
+
 ASPP = """
 def branch(cin, cout, rate):
     if rate == 1:
@@ -354,6 +384,7 @@ NETS = {
     "unet_bilinear": (UNET_BILINEAR, (1, 3, 35, 35), _needs(fields=(("upsample", "mode"), ("upsample", "like")))),
     "mobilenet_se": (MOBILENET, (1, 3, 32, 32), _needs("mul", "relu6")),
     "shufflenet_unit": (SHUFFLENET, (1, 3, 32, 32), ()),
+    "shufflenet_v2_chunk_split": (SHUFFLENET_V2, (1, 3, 32, 32), ()),
     "aspp": (ASPP, (1, 3, 64, 64), ()),
     "activations_and_norms": (ZOO, (1, 3, 16, 16), _needs(*ZOO_OPS, fields=(("pad", "mode"),))),
 }
@@ -647,11 +678,11 @@ def test_unsupported_onnx_op_names_the_node(tmp_path: Path) -> None:
     )
 
 
-SPLIT = """
+UNBIND = """
 class Net(nn.Module):
     def forward(self, x):
-        a, b = torch.chunk(x, 2, dim=1)
-        return torch.cat([b, a], 1)
+        a, b, c, d = torch.unbind(x, dim=1)
+        return a + b
 """
 RESHAPE = """
 class Net(nn.Module):
@@ -670,11 +701,11 @@ class Net(nn.Module):
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        (SPLIT, "cannot import node 'chunk' (aten.chunk.default): it has several outputs"),
+        (UNBIND, "cannot import node 'unbind' (aten.unbind.int): it has several outputs"),
         (RESHAPE, "cannot import node 'flatten' (aten.flatten.using_ints): it reshapes [1, 4, 8, 8] to [1, 4, 64]"),
         (DATA_DEPENDENT, "torch.export cannot trace make() at input shape [1, 4, 8, 8]"),
     ],
-    ids=["chunk", "reshape", "data-dependent"],
+    ids=["unbind", "reshape", "data-dependent"],
 )
 def test_what_planner_cannot_express_is_an_error(tmp_path: Path, body: str, expected: str) -> None:
     path = write(tmp_path, "net.py", HEADER + body)

@@ -135,7 +135,8 @@ class _Mapped:
 
 
 _NO_OPS = {"_assert_tensor_metadata", "_assert_async", "_assert_scalar", "sym_constrain_range_for_size"}
-_MULTI_OUTPUT = {"split", "split_with_sizes", "chunk", "unbind", "tensor_split", "unsafe_split", "unsafe_chunk"}
+_MULTI_OUTPUT = {"unbind", "tensor_split"}  # several results planner has no op for
+_PIECES = {"split", "split_with_sizes", "chunk", "unsafe_split", "unsafe_chunk"}  # each result is a slice
 
 
 class _Reader:
@@ -144,6 +145,7 @@ class _Reader:
         self.data: dict[str, str] = {}  # fx node -> the id of the data it is (itself, or what it aliases)
         self.tuples: set[str] = set()  # nodes whose result is a tuple with the data first
         self.second: dict[str, str] = {}  # getitem of a later result of such a tuple -> the node it is of
+        self.pieces: dict[str, tuple[Any, int, list[tuple[int, int]]]] = {}  # split/chunk -> (input, axis, bounds)
         self.nodes: list[Node] = []
         self.node: Any = None  # the fx node being read, for errors
 
@@ -208,6 +210,25 @@ class _Reader:
 
     # ------------------------------------------------------------------ one call
 
+    def _piece(self, fx: Any, producer: Any, index: int) -> None:
+        """Piece `index` of a split or chunk, as the `slice` of its input that it is."""
+        source, axis, bounds = self.pieces[producer.name]
+        start, end = bounds[index]
+        size = self.shape(source)[axis]
+        node = Node(
+            id=fx.name,
+            label=self._label(fx),
+            scope=_scope(fx),
+            op="slice",
+            source_op=f"{producer.target}[{index}]",
+            params={"axis": axis, "start": start, "end": None if end == size else end, "step": 1},
+            inputs=(self.ref(source),),
+            shape=self.shape(fx),
+            where=self._where(fx),
+        )
+        self.nodes.append(node)
+        self.data[fx.name] = fx.name
+
     def _call(self, fx: Any) -> None:
         args = [a for a in _flat((fx.args, tuple(fx.kwargs.values()))) if isinstance(a, torch.fx.Node)]
         if any(a.name in self.second for a in args):
@@ -215,6 +236,9 @@ class _Reader:
             raise self.cannot(
                 f"it reads '{first}', a second result of '{self.second[first]}', which planner has no op for"
             )
+        if fx.target is operator.getitem and fx.args[0].name in self.pieces:
+            self._piece(fx, fx.args[0], fx.args[1])  # one piece of a split or chunk: a slice of its input
+            return
         if not any(self.is_data(a) for a in args):
             return  # computed from weights and constants only: read as a weight where it is used
         if fx.target is operator.getitem:
@@ -234,7 +258,10 @@ class _Reader:
         if opname in _NO_OPS:
             return
         if opname in _MULTI_OUTPUT:
-            raise self.cannot("it has several outputs, and planner has no multi-output op (split, chunk) yet")
+            raise self.cannot("it has several outputs, and planner has no op for it (unbind, tensor_split)")
+        if opname in _PIECES:
+            self.pieces[fx.name] = (_first(fx), *_bounds(self.shape(_first(fx)), opname, _arguments(fx)))
+            return
         handler = HANDLERS.get(opname)
         if handler is None:
             raise self.cannot("planner has no op for it")
@@ -265,6 +292,22 @@ def _flat(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return [x for v in value for x in _flat(v)]
     return [value]
+
+
+def _bounds(shape: tuple[int, ...], opname: str, a: dict[str, Any]) -> tuple[int, list[tuple[int, int]]]:
+    """The axis and the [start, end) of every piece of torch.split / torch.chunk, as PyTorch cuts them."""
+    axis = int(a.get("dim") or 0) % len(shape)
+    size = shape[axis]
+    if "chunk" in opname:
+        step = -(-size // int(a["chunks"]))  # ceil: the last chunk may be smaller, or missing
+        sizes = [min(step, size - start) for start in range(0, size, step)]
+    else:
+        given = a.get("split_size_or_sections", a.get("split_sizes", a.get("split_size")))
+        sizes = [int(n) for n in given] if isinstance(given, (list, tuple)) else []
+        if not sizes:
+            sizes = [min(int(given), size - start) for start in range(0, size, int(given))]
+    starts = [sum(sizes[:n]) for n in range(len(sizes))]
+    return axis, [(start, start + n) for start, n in zip(starts, sizes, strict=True)]
 
 
 def _first(fx: Any) -> Any:

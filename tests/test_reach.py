@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import planner
 from planner import arithmetic as ar
 from planner.deadline import Deadline
-from planner.solver import reach
+from planner.solver import bounds, reach
 from planner.solver.solve import _by_z3
 from tests.random_specs import brute_force, load, specs
 
@@ -43,7 +43,7 @@ def test_pass_lists_exactly_the_brute_force_plans_in_lexicographic_order(spec, d
         assert ordered(network, [reach.build(network, Deadline(None)).first()]) == valid[:1]
     for rank in sorted({0, len(valid) // 2, len(valid) - 1}) if valid else []:
         assert ordered(network, [engine.plan_at(rank)]) == [valid[rank]]
-    if reach.unreachable(network, Deadline(None)) is not None:  # the bounds are sound
+    if bounds.unreachable(network, Deadline(None)) is not None:  # the bounds are sound
         assert valid == []
 
 
@@ -128,12 +128,12 @@ def test_counts_of_long_chains_equal_a_dp_written_here(layers, kernel, stride, p
 
 def test_bounds_prove_an_unreachable_size_at_once_and_name_the_layer():
     network = planner.loads(chain(200, 7, 4, 3, 4096, 5297), "grow.yaml")  # +6 per layer at most: 5296
-    proof = reach.unreachable(network, Deadline(None))
+    proof = bounds.unreachable(network, Deadline(None))
     assert proof is not None and (proof.node.name, proof.lower, proof.upper, proof.wanted) == ("c199", 1, 5296, 5297)
     result = planner.solve(network, verify=False, explain=False)
     assert result.status.value == "infeasible"
     assert "c199: whatever the unknowns, dim 2 of its output lies in 1..5296" in result.diagnostics[0].message
-    assert reach.unreachable(planner.loads(chain(200, 7, 4, 3, 4096, 5296), "g.yaml"), Deadline(None)) is None
+    assert bounds.unreachable(planner.loads(chain(200, 7, 4, 3, 4096, 5296), "g.yaml"), Deadline(None)) is None
 
 
 def test_first_plan_of_a_200_layer_chain_is_the_lexicographically_smallest():

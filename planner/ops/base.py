@@ -47,7 +47,10 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Call:
-    """One application of an op: parameters (terms instantiated to Num), the layer's model, input shapes."""
+    """One application of an op: parameters (terms instantiated to Num), the layer's model, input shapes.
+
+    `model` is the layer's own model, an instance of the model class that serves the op (`Conv` for conv,
+    `Concat` for add, ...), so an op's transfer may `cast` it to that class to read its fields."""
 
     params: dict[str, Any]
     model: LayerBase
@@ -110,7 +113,7 @@ class Op:
     - `degenerate(layer)`: what makes a valid layer wasteful (rows of zeros, windows of padding only), as
       rules whose `holds` means the waste; plans with such a layer are flagged and ranked after the others;
     - `monotone`: no output dim shrinks when an input dim grows, whatever the parameters (conv, pooling,
-      resizing, joins all qualify); the bound pass of `planner.solver.reach` relies on it.
+      resizing, joins all qualify); the bound pass of `planner.solver.bounds` relies on it.
     """
 
     name: str = ""

@@ -40,7 +40,8 @@ from planner.solver.search import ForAllSearch, Search
 from planner.walk import located
 
 if TYPE_CHECKING:  # the pass needs NumPy, imported only once a spec is solved
-    from planner.solver.reach import Reach, Unreachable
+    from planner.solver.bounds import Unreachable
+    from planner.solver.reach import Reach
 
 
 class Status(str, Enum):
@@ -93,7 +94,7 @@ def solve_network(
     """
     deadline = deadline or Deadline(timeout)
     try:
-        from planner.solver.reach import unreachable
+        from planner.solver.bounds import unreachable
 
         proof = unreachable(network, deadline)
         if proof is not None:

@@ -1,0 +1,250 @@
+"""The states of the reachable-state pass (`planner.solver.reach`) and the array helpers it works with.
+
+A *state* between two layers holds the shapes of the tensors later layers still read and the values of
+the unknowns later layers still use; a dim is a Python int when every state has the same, else an int64
+array with one row per state and one column per lane (a size of a for_all set). A *step* is one layer
+(or the input) with the values of the unknowns it is the first to use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from planner.domains import ForAllSize, Unknown
+from planner.graph import Network, Node
+
+MAX_STATES = 250_000  # states between two layers
+MAX_CHOICES = 50_000  # values of one layer's fresh unknowns
+MAX_CELLS = 8_000_000  # states x choices x lanes evaluated in one call
+MAX_LANES = 20_000  # sizes of a for_all set served together
+MAX_VALUE = 2**31  # larger sizes or values could overflow int64 products: Z3 handles them
+SAFE = 2**62  # counts below this add up in int64 without overflow
+NO_COMPLETION = np.iinfo(np.int64).max  # the best value of a state no plan passes through
+
+
+class Declined(Exception):
+    """The pass does not apply to this network; Z3 does the work."""
+
+
+@dataclass
+class Stage:
+    """The states after one step: each live tensor's dims and each kept unknown's value, per state.
+
+    A dim is a Python int when every state has the same, else an int64 array of shape (S, M),
+    one column per lane. `keys` are the states' distinct rows; `forward` counts partial plans."""
+
+    tensors: dict[str, tuple[Any, ...]]
+    kept: dict[Unknown, np.ndarray]
+    keys: np.ndarray
+    size: int
+    forward: np.ndarray | None = None  # partial plans reaching each state, when counting
+    code: Code | None = None  # how keys map to sorted int64 codes, when they fit one
+    backward: np.ndarray | None = None
+    best: np.ndarray | None = None  # best objective value of a completion from each state
+    rank: np.ndarray | None = None  # of each state's lexicographically smallest partial plan among the stage's
+    back: tuple[np.ndarray, np.ndarray] | None = None  # that plan's last move: parent state and choice
+    reached: np.ndarray | None = None  # with an objective: the best value of a partial plan reaching each state
+    _index: dict[bytes, int] | None = field(default=None, repr=False)
+
+    def index_of(self, rows: np.ndarray) -> np.ndarray:
+        """The state index of each key row (-1 for a row that is no state)."""
+        if self.code is not None:
+            return self.code.find(rows)
+        if self._index is None:
+            self._index = {row.tobytes(): n for n, row in enumerate(self.keys)}
+        return np.array([self._index.get(row.tobytes(), -1) for row in rows], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Code:
+    """Key rows as one int64 each (mixed radix over each column's range), and the states' sorted codes."""
+
+    lo: np.ndarray
+    scale: np.ndarray
+    hi: np.ndarray
+    codes: np.ndarray  # of the states, ascending
+
+    @staticmethod
+    def fitting(rows: np.ndarray) -> Code | None:
+        lo, hi = rows.min(axis=0), rows.max(axis=0)
+        scale, total = [], 1
+        for low, h in zip(lo[::-1], hi[::-1], strict=True):
+            scale.append(total)
+            total *= int(h) - int(low) + 1
+            if total >= SAFE:
+                return None
+        return Code(lo, np.array(scale[::-1], np.int64), hi, np.zeros(0, np.int64))
+
+    def encode(self, rows: np.ndarray) -> np.ndarray:
+        return (rows - self.lo) @ self.scale
+
+    def unique(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The sorted distinct codes, one row having each, and each row's position among them."""
+        codes = self.encode(rows)
+        span = int(codes.max()) + 1
+        if span > 4 * len(codes) + 1_000_000:
+            codes, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+            return codes, first, inverse.reshape(-1)
+        present = np.zeros(span, bool)  # a counting sort: no comparison sort needed
+        present[codes] = True
+        position = np.cumsum(present) - 1
+        inverse = position[codes]
+        first = np.empty(int(position[-1]) + 1, np.int64)
+        first[inverse] = np.arange(len(codes))  # any row of a state will do: they are equal
+        return np.flatnonzero(present), first, inverse
+
+    def find(self, rows: np.ndarray) -> np.ndarray:
+        inside = ((rows >= self.lo) & (rows <= self.hi)).all(axis=1)
+        codes = self.encode(np.where(inside[:, None], rows, self.lo))
+        at = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
+        return np.where(inside & (self.codes[at] == codes), at, -1)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One layer (or the input, `node` None): the unknowns it chooses and what stays alive after it."""
+
+    node: Node | None
+    fresh: tuple[Unknown, ...]
+    choices: np.ndarray  # (C, len(fresh)) values, rows in lexicographic order
+    live: tuple[str, ...]  # tensors read after this step
+    keep: tuple[Unknown, ...]  # unknowns used after this step
+
+
+@dataclass(frozen=True)
+class Moves:
+    """The valid (state, choice) pairs of one step over some states, and what they lead to."""
+
+    state: np.ndarray  # index into the states evaluated
+    choice: np.ndarray  # index into step.choices
+    tensors: dict[str, tuple[Any, ...]]  # per move
+    kept: dict[Unknown, np.ndarray]
+    keys: np.ndarray  # per move: the key row of the state it leads to
+    value: np.ndarray | None  # per move: the objective's part of this layer
+
+
+def lanes(network: Network) -> list[np.ndarray]:
+    """[lane index, then each for_all axis's size per lane]: every combination of the sets' sizes."""
+    sets = [u.domain.members() for u in network.for_all]
+    lanes = math.prod(len(s) for s in sets)
+    if lanes > MAX_LANES:
+        raise Declined(f"{lanes} for_all sizes")
+    if any(v > MAX_VALUE for s in sets for v in s):
+        raise Declined("for_all sizes beyond int64-safe products")
+    grids = [np.array(g, np.int64).reshape(-1) for g in itertools.product(*sets)] if sets else []
+    columns = np.array(grids, np.int64).reshape(lanes, len(sets)) if sets else np.zeros((1, 0), np.int64)
+    return [np.arange(lanes), *(columns[:, a] for a in range(len(sets)))]
+
+
+def unknowns_in(value: Any) -> list[Unknown]:
+    if isinstance(value, Unknown):
+        return [value]
+    if isinstance(value, tuple):
+        return [u for v in value for u in unknowns_in(v)]
+    return []
+
+
+def steps_of(network: Network) -> list[Step]:
+    order = {u: n for n, u in enumerate(network.unknowns)}
+    uses: dict[Unknown, list[int]] = {}
+    for node in network.nodes:
+        for u in dict.fromkeys(unknowns_in(tuple(node.params.values()))):
+            uses.setdefault(u, []).append(node.index)
+    last_read = {"input": -1}
+    for node in network.nodes:
+        for name in node.inputs:
+            last_read[name] = node.index
+    planned = [u for u in network.unknowns if not isinstance(u, ForAllSize)]
+    inputs = [u for u in planned if u not in uses]
+    first_used: dict[int, list[Unknown]] = {}
+    for u, at in uses.items():
+        first_used.setdefault(at[0], []).append(u)
+    steps = [step_of(None, inputs, ("input",) if network.nodes else (), ())]
+    made, kept = ["input"], []
+    for node in network.nodes:
+        fresh = sorted(first_used.get(node.index, []), key=order.__getitem__)
+        made = [name for name in (*made, node.name) if last_read.get(name, -1) > node.index]
+        kept = [u for u in (*kept, *fresh) if uses[u][-1] > node.index]
+        steps.append(step_of(node, fresh, tuple(made), tuple(kept)))
+    return steps
+
+
+def step_of(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], keep: tuple[Unknown, ...]) -> Step:
+    sizes = [u.domain.size() for u in fresh]
+    if math.prod(sizes) > MAX_CHOICES:
+        raise Declined(f"{math.prod(sizes)} choices")
+    members = [u.domain.members() for u in fresh]
+    if any(abs(v) > MAX_VALUE for m in members for v in m):
+        raise Declined("values beyond int64-safe products")
+    rows = list(itertools.product(*members))
+    choices = np.array(rows, np.int64).reshape(len(rows), len(fresh))
+    return Step(node, tuple(fresh), choices, live, keep)
+
+
+def shown_values(dim: Any, most: int = 8) -> str:
+    """A dim over the states: its one value, the set of its values, or their range when there are many."""
+    if isinstance(dim, int):
+        return str(dim)
+    values = np.unique(dim)
+    if len(values) == 1:
+        return str(int(values[0]))
+    if len(values) > most:
+        return f"{int(values[0])}..{int(values[-1])}"
+    return "{" + ", ".join(str(int(v)) for v in values) + "}"
+
+
+def lift(value: Any) -> Any:
+    """An array as (states, choices, lanes), for broadcasting; ints stay ints."""
+    if isinstance(value, np.ndarray):
+        return value.reshape(value.shape + (1,) * (3 - value.ndim)) if value.ndim < 3 else value
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def rows_of(dim: Any, index: np.ndarray, squeeze: bool = False) -> Any:
+    """A stage's dim for some of its states: (S, M) rows, as (S, 1, M) unless `squeeze`."""
+    if isinstance(dim, int):
+        return dim
+    rows = dim[index]
+    return rows if squeeze else rows[:, None, :]
+
+
+def pick(dim: Any, state: np.ndarray, choice: np.ndarray, n_states: int, n_choices: int) -> Any:
+    """An output dim of the evaluated grid at the valid moves, as (moves, lanes)."""
+    if isinstance(dim, (int, np.generic)):
+        return int(dim)
+    dim = lift(dim)
+    full = np.broadcast_to(dim, (n_states, n_choices, dim.shape[2]))
+    return full[state, choice]
+
+
+def keys_of(tensors: dict[str, tuple], kept: dict[Unknown, np.ndarray], n: int) -> np.ndarray:
+    """One row per move: every array dim's lanes and every kept value (int dims are the same for all)."""
+    columns = [d for dims in tensors.values() for d in dims if not isinstance(d, int)]
+    columns += [v.reshape(-1, 1) for v in kept.values()]
+    if not columns:
+        return np.zeros((n, 0), np.int64)
+    return np.ascontiguousarray(np.concatenate(columns, axis=1), dtype=np.int64)
+
+
+def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Sum values into `size` bins by index, exactly: in float64 while every sum is below 2**53, in
+    int64 while it cannot overflow, else in Python ints."""
+    if values.dtype != object and len(values):
+        bound = int(values.max()) * len(values)
+        if bound < 2**53:
+            return np.bincount(index, weights=values, minlength=size).astype(np.int64)
+        if bound < SAFE:
+            out = np.zeros(size, np.int64)
+            np.add.at(out, index, values)
+            return out
+    out = np.zeros(size, object)
+    out[:] = 0
+    np.add.at(out, index, values.astype(object))
+    return out

@@ -1,11 +1,11 @@
 """Golden diagnostics: every spec under tests/specs/invalid/ fails with exactly located errors.
 
 Each invalid spec starts with comment lines
-    # expect: LINE:COL CODE substring-of-the-message
-(one or more), written by reading the YAML, and optionally
+    # expect: LINE:COL CODE the whole message
+(one or more), located by reading the YAML, and optionally
     # xfail: why planner's diagnostic is not yet what a user would expect
 `planner solve FILE` must exit 1 and print, for every expectation, the line
-`FILE:LINE:COL: error: MESSAGE [CODE]` with the substring in MESSAGE; `--format json`
+`FILE:LINE:COL: error: MESSAGE [CODE]` with exactly that message; `--format json`
 must carry the same diagnostics. Every spec under tests/specs/valid/ must solve (exit 0).
 """
 
@@ -73,7 +73,7 @@ def test_invalid_spec_is_diagnosed_where_written(path: Path) -> None:
     found = [(int(m[1]), int(m[2]), m[4], m[3]) for m in map(printed.match, (out + err).splitlines()) if m]
     for e in expected:
         assert any(
-            (line, column, c) == (e.line, e.column, e.code) and e.text in message for line, column, c, message in found
+            (line, column, c, message) == (e.line, e.column, e.code, e.text) for line, column, c, message in found
         ), f"expected {e}; printed:\n{out}{err}"
 
 
@@ -90,8 +90,8 @@ def test_invalid_spec_json_carries_the_same_diagnostics(path: Path) -> None:
     assert all(d["file"] == str(path) for d in diagnostics)
     for e in expected:
         assert any(
-            (d["line"], d["column"], d["code"], d["severity"]) == (e.line, e.column, e.code, "error")
-            and e.text in d["message"]
+            (d["line"], d["column"], d["code"], d["severity"], d["message"])
+            == (e.line, e.column, e.code, "error", e.text)
             for d in diagnostics
         ), f"expected {e}; got {diagnostics}"
 

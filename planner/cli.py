@@ -432,6 +432,7 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     result, plan, status = _solved(args, stderr)
     if plan is None:
         return status
+    assert result.network is not None  # a solved result carries its network
     if args.layer is None:
         from planner import draw
 
@@ -448,6 +449,7 @@ def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     result, plan, status = _solved(args, stderr)
     if plan is None:
         return status
+    assert result.network is not None  # a solved result carries its network
     from planner import export
 
     return _write(export.export_pytorch(result.network, plan), args.output, stdout, stderr)

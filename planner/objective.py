@@ -41,7 +41,7 @@ def objective_value(kind: str, layers: Sequence[Layer], rank: int) -> Num:
         return sum((sum(ly.params["kernel"]) for ly in layers if "kernel" in ly.params), 0)
     assert kind == "receptive_field", kind
     fields = receptive_fields([(ly.name, ly.op, ly.inputs, ly.params, ly.input_shape) for ly in layers], rank)
-    last = [fields[ly.name] for ly in layers if fields[ly.name] is not None]
+    last = [field for ly in layers if (field := fields[ly.name]) is not None]
     return last[-1][0][0] if last else 1
 
 

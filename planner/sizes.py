@@ -276,9 +276,9 @@ def _fixes(form: Form, written) -> dict[str, str]:
 def _tie(network: Network) -> str | None:
     """What makes one axis's size depend on another's: a linear layer's fixed in_features after a flatten."""
     for node in network.nodes:
-        if getattr(node.model, "in_features", None) is not None:
+        if (in_features := getattr(node.model, "in_features", None)) is not None:
             return (
-                f"'{node.name}' fixes in_features = {node.model.in_features}: the product of the spatial sizes "
+                f"'{node.name}' fixes in_features = {in_features}: the product of the spatial sizes "
                 "after the flatten must give it"
             )
     return None

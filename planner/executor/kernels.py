@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal
+from types import EllipsisType
+from typing import Any, Literal
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -303,7 +304,8 @@ def conv_transpose(
                 slice(t * d, t * d + s * (i - 1) + 1, s)
                 for t, d, s, i in zip(tap, dilation, stride, sizes, strict=True)
             )
-            sample_buf[(slice(None), *where)] += (wt[(..., *tap)] @ sample).reshape(groups * cog, *sizes)
+            at_tap: tuple[EllipsisType | int, ...] = (..., *tap)
+            sample_buf[(slice(None), *where)] += (wt[at_tap] @ sample).reshape(groups * cog, *sizes)
     return _add_bias(_crop(buf, padding), bias)
 
 
@@ -401,7 +403,9 @@ def avg_pool(
     stride = _ints("stride", stride, rank, 1)
     padding = _pairs(padding, rank)
     ones = (1,) * rank
-    common = dict(kernel=kernel, stride=stride, padding=padding, dilation=ones, ceil_mode=ceil_mode, ceil_fill=0)
+    common: dict[str, Any] = dict(
+        kernel=kernel, stride=stride, padding=padding, dilation=ones, ceil_mode=ceil_mode, ceil_fill=0
+    )
     total = _reduce_taps(_sliding(x, fill=0, **common), kernel, np.add)
     mask = np.ones((1, 1, *x.shape[2:]), dtype=total.dtype)
     divisor = _reduce_taps(_sliding(mask, fill=1 if count_include_pad else 0, **common), kernel, np.add)
@@ -447,7 +451,7 @@ def _nearest_index(in_size: int, out_size: int, scale: float | None, dtype: np.d
         return j
     if out_size == 2 * in_size and scale is None:
         return j >> 1
-    ftype = np.float64 if dtype == np.float64 else np.float32
+    ftype: type[np.floating] = np.float64 if dtype == np.float64 else np.float32
     step = ftype(1.0 / scale) if scale else ftype(in_size) / ftype(out_size)
     src = np.floor((j.astype(ftype) * step).astype(np.float32)).astype(np.int64)
     return np.minimum(src, in_size - 1)
@@ -471,6 +475,7 @@ def upsample_nearest(
             i = x.shape[axis]
             out = out.take(_nearest_index(i, i * f, float(f), x.dtype), axis=axis)
     else:
+        assert size is not None  # exactly one of the two, checked above
         sizes = (size,) * rank if isinstance(size, (int, np.integer)) else size
         sizes = _ints("size", sizes, rank, 1)
         for axis, o in enumerate(sizes, start=2):

@@ -217,11 +217,11 @@ class _Exporter:
             for name in _data_inputs(layer):
                 users[name].append(n)
         taken = set(self.attr.values()) | {"x", "self"}
-        var: dict[str, str | None] = {}
+        var: dict[str, str] = {}  # the outputs some layer reads; one nobody reads gets no variable
         for name, at in position.items():
             if not users[name]:
-                var[name] = None
-            elif all(n == at + 1 for n in users[name]):
+                continue
+            if all(n == at + 1 for n in users[name]):
                 var[name] = "x"
             elif name == "input":
                 var[name] = _fresh("net_input", taken)
@@ -233,14 +233,14 @@ class _Exporter:
             if n == len(layers) - 1:
                 lines.append(f"        return {call}")
                 break
-            target = var[layer.name]
+            target = var.get(layer.name)
             lines.append(f"        {target} = {call}" if target else f"        {call}  # output not used later")
             dead = sorted(
-                {var[name] for name in _data_inputs(layer) if max(users[name]) == n and name != "input"} - {"x", None}
+                {var[name] for name in _data_inputs(layer) if max(users[name]) == n and name != "input"} - {"x"}
             )
             if dead:
                 lines.append(f"        del {', '.join(dead)}")
-        return var["input"] or "x", lines
+        return var.get("input", "x"), lines
 
     # ---------------------------------------------------------------- modules
 

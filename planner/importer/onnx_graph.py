@@ -735,7 +735,7 @@ def _slice(r: _Reader, node: onnx.NodeProto, a: dict[str, Any]) -> _Mapped | Non
         steps = np.ravel(r.const(node.input[4], "steps")).tolist() if _input(node, 4) else None
     axes = list(range(len(starts))) if axes is None else axes
     steps = [1] * len(starts) if steps is None else steps
-    cuts = []
+    cuts: list[dict[str, Any]] = []  # a slice layer's parameters; "end" is None to the end of the axis
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         axis, step = int(axis) % len(shape), int(step)
         if step < 1:

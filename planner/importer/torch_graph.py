@@ -303,6 +303,7 @@ def _bounds(shape: tuple[int, ...], opname: str, a: dict[str, Any]) -> tuple[int
         sizes = [min(step, size - start) for start in range(0, size, step)]
     else:
         given = a.get("split_size_or_sections", a.get("split_sizes", a.get("split_size")))
+        assert given is not None  # every split overload's schema requires its sizes (split_size or split_sizes)
         sizes = [int(n) for n in given] if isinstance(given, (list, tuple)) else []
         if not sizes:
             sizes = [min(int(given), size - start) for start in range(0, size, int(given))]

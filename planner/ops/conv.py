@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import Any, cast
 
 from planner import arithmetic as ar
 from planner.arithmetic import Num
 from planner.ops.base import Call, Field, Layer, Op, Rule, Shape, Transfer
+from planner.spec import models
 
 
 def resolve_padding(call: Call, spatial: Shape, *, transposed: bool = False) -> tuple[tuple[Num, Num], ...]:
@@ -48,7 +49,7 @@ def same_mode_rules(call: Call) -> list[Rule]:
 
 
 def groups_rules(call: Call, in_channels: Num, out_channels: Num) -> list[Rule]:
-    g = call.model.groups
+    g = cast(models.Conv, call.model).groups  # conv and conv_transpose (a subclass)
     return [
         Rule(
             ar.all_of(in_channels % g == 0, out_channels % g == 0),
@@ -88,9 +89,9 @@ def kernel_fits_rule(i, k, pb, pe, d, axis: int) -> Rule:
 
 def conv(call: Call) -> Transfer:
     """Relationship 15 (with 1-6 as special cases), per axis and per side of padding."""
-    spatial = call.spatial_input()
+    spatial, m = call.spatial_input(), cast(models.Conv, call.model)
     n, c_in = call.inputs[0][:2]
-    c_out = call.model.out_channels
+    c_out = m.out_channels
     k, s, d = call.axis("kernel"), call.axis("stride"), call.axis("dilation")
     pads = resolve_padding(call, spatial)
     axes = list(enumerate(zip(spatial, pads, strict=True)))
@@ -102,7 +103,7 @@ def conv(call: Call) -> Transfer:
         "stride": s,
         "padding": pads,
         "dilation": d,
-        "groups": call.model.groups,
+        "groups": m.groups,
         "out_channels": c_out,
     }
     return Transfer((n, c_out, *out), tuple(rules), params)
@@ -128,9 +129,9 @@ def transpose_padding_rule(i, k, s, pb, pe, d, a, axis: int) -> Rule:
 
 def conv_transpose(call: Call) -> Transfer:
     """Relationship 14 (with 8-13 as special cases): o' = s(i'-1) + d(k-1) + 1 - pb - pe + a."""
-    spatial = call.spatial_input()
+    spatial, m = call.spatial_input(), cast(models.ConvTranspose, call.model)
     n, c_in = call.inputs[0][:2]
-    c_out = call.model.out_channels
+    c_out = m.out_channels
     k, s, d, a = call.axis("kernel"), call.axis("stride"), call.axis("dilation"), call.axis("output_padding")
     pads = resolve_padding(call, spatial, transposed=True)
     axes = list(enumerate(zip(spatial, pads, strict=True)))
@@ -153,7 +154,7 @@ def conv_transpose(call: Call) -> Transfer:
         "padding": pads,
         "dilation": d,
         "output_padding": a,
-        "groups": call.model.groups,
+        "groups": m.groups,
         "out_channels": c_out,
     }
     return Transfer((n, c_out, *out), tuple(rules), params)

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from planner import arithmetic as ar
 from planner.errors import LayerError
 from planner.ops.base import Call, Field, Layer, Op, Rule, Shape, Simple, Transfer, sizes_per_axis
+from planner.spec import models
+
+
+def _input_names(call: Call) -> list[str]:
+    """The names of a join's inputs (concat, add, mul: the ops of the `Concat` model)."""
+    return cast(models.Concat, call.model).inputs
 
 
 def _same_rank(call: Call) -> None:
     ranks = {len(shape) for shape in call.inputs}
     if len(ranks) > 1:
-        ranks_given = ", ".join(f"{name} has {len(s)}" for name, s in zip(call.model.inputs, call.inputs, strict=True))
+        ranks_given = ", ".join(f"{name} has {len(s)}" for name, s in zip(_input_names(call), call.inputs, strict=True))
         raise LayerError("rank", f"{call.model.op} joins inputs of different ranks: {ranks_given}", "inputs")
 
 
 def _matching(call: Call, dims: range, what: str) -> list[Rule]:
     first, *rest = call.inputs
-    names = call.model.inputs
+    names = _input_names(call)
     return [
         Rule(
             shape[d] == first[d],
@@ -47,7 +53,7 @@ def broadcast(call: Call) -> Transfer:
     leading dim counts as 1); on each dim the inputs are equal or 1, and the result takes the largest."""
     rank = max(len(shape) for shape in call.inputs)
     shapes = [(1,) * (rank - len(shape)) + tuple(shape) for shape in call.inputs]
-    names = call.model.inputs
+    names = _input_names(call)
     first = shapes[0]
     template = "shapes differ: '{}' gives {}, '{}' gives {} on dim {}"
     rules = [  # every input against the first, as when all dims had to be equal
@@ -83,9 +89,10 @@ def like_size(call: Call, spatial: Shape) -> Shape:
     """The spatial size of the layer named by `like` (the call's second input), of the same rank as `spatial`."""
     target: Shape = call.inputs[1][2:]
     if len(target) != len(spatial):
+        m = cast("models.Crop | models.Upsample", call.model)
         raise LayerError(
             "rank",
-            f"{call.model.op} like '{call.model.like}' has {len(target)} spatial axes, its input {len(spatial)}",
+            f"{m.op} like '{m.like}' has {len(target)} spatial axes, its input {len(spatial)}",
             "like",
         )
     return target
@@ -94,13 +101,14 @@ def like_size(call: Call, spatial: Shape) -> Shape:
 def crop(call: Call) -> Transfer:
     """Centre crop to `size`, or to the spatial size of the layer named by `like`."""
     spatial = call.spatial_input()
-    m = call.model
+    m = cast(models.Crop, call.model)
     if (m.size is None) == (m.like is None):
         raise LayerError("value", "crop needs exactly one of 'size' and 'like'", "size")
-    if m.like is not None:
-        target = like_size(call, spatial)
-    else:
+    target: Shape
+    if m.size is not None:  # then `like` is None: exactly one is given
         target = sizes_per_axis(m.size, len(spatial), "size")
+    else:
+        target = like_size(call, spatial)
     rules = [
         Rule(
             o <= i,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import Any, cast
 
 from planner import arithmetic as ar
 from planner.arithmetic import Num
@@ -12,6 +12,7 @@ from planner.errors import LayerError
 from planner.ops.base import Call, Layer, Rule, Simple, Transfer, TransferFn
 from planner.ops.reshape import same_shape
 from planner.ops.tensor import _axis
+from planner.spec import models
 
 
 class Activation(Simple):
@@ -28,12 +29,12 @@ class Activation(Simple):
 def softmax(call: Call) -> Transfer:
     """Softmax along `dim` (the channels by default)."""
     shape = call.inputs[0]
-    return Transfer(shape, (), {"dim": _axis(call.model.dim, len(shape), "dim")})
+    return Transfer(shape, (), {"dim": _axis(cast(models.Softmax, call.model).dim, len(shape), "dim")})
 
 
 def layernorm(call: Call) -> Transfer:
     """nn.LayerNorm(normalized_shape): the input's last dims must be `normalized_shape`."""
-    shape, given = call.inputs[0], call.model.normalized_shape
+    shape, given = call.inputs[0], cast(models.LayerNorm, call.model).normalized_shape
     dims = (given,) if isinstance(given, int) else tuple(given)
     if len(dims) >= len(shape):
         raise LayerError(
@@ -58,7 +59,7 @@ def layernorm(call: Call) -> Transfer:
 
 def groupnorm(call: Call) -> Transfer:
     """nn.GroupNorm(num_groups, C): the channels split into num_groups equal groups."""
-    shape, g = call.inputs[0], call.model.num_groups
+    shape, g = call.inputs[0], cast(models.GroupNorm, call.model).num_groups
     if len(shape) < 2:
         raise LayerError("rank", "groupnorm needs an input with a channel axis")
     rule = Rule(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from planner import arithmetic as ar
 from planner.ops.base import Call, Field, Op, Rule, Transfer, sizes_per_axis
@@ -13,6 +13,7 @@ from planner.ops.conv import (
     same_mode_rules,
     sliding_receptive,
 )
+from planner.spec import models
 
 
 def _pool(call: Call, dilation: tuple, own: dict[str, Any]) -> Transfer:
@@ -20,7 +21,7 @@ def _pool(call: Call, dilation: tuple, own: dict[str, Any]) -> Transfer:
     spatial = call.spatial_input()
     n, c = call.inputs[0][:2]
     k, s = call.axis("kernel"), call.axis("stride")
-    ceil_mode = call.model.ceil_mode
+    ceil_mode = cast("models.MaxPool | models.AvgPool", call.model).ceil_mode
     call_d = Call({**call.params, "dilation": dilation}, call.model, call.inputs, call.dialect)
     pads = resolve_padding(call_d, spatial)
     out = tuple(
@@ -59,17 +60,18 @@ def _pool(call: Call, dilation: tuple, own: dict[str, Any]) -> Transfer:
 
 def maxpool(call: Call) -> Transfer:
     dilation = call.axis("dilation")
-    return _pool(call, dilation, {"dilation": dilation, "ceil_mode": call.model.ceil_mode})
+    return _pool(call, dilation, {"dilation": dilation, "ceil_mode": cast(models.MaxPool, call.model).ceil_mode})
 
 
 def avgpool(call: Call) -> Transfer:
-    own = {"ceil_mode": call.model.ceil_mode, "count_include_pad": call.model.count_include_pad}
+    m = cast(models.AvgPool, call.model)
+    own = {"ceil_mode": m.ceil_mode, "count_include_pad": m.count_include_pad}
     return _pool(call, (1,) * len(call.axis("kernel")), own)
 
 
 def adaptive_avgpool(call: Call) -> Transfer:
     spatial = call.spatial_input()
-    out = sizes_per_axis(call.model.output_size, len(spatial), "output_size")
+    out = sizes_per_axis(cast(models.AdaptiveAvgPool, call.model).output_size, len(spatial), "output_size")
     return Transfer((*call.inputs[0][:2], *out), (), {"output_size": out})
 
 

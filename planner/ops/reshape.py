@@ -4,13 +4,14 @@ and the shape-preserving ones."""
 from __future__ import annotations
 
 from math import prod
-from typing import Any
+from typing import Any, cast
 
 from planner import arithmetic as ar
 from planner.arithmetic import Num
 from planner.errors import LayerError
 from planner.ops.base import Call, Field, Layer, Op, Rule, Simple, Transfer, sizes_per_axis
 from planner.ops.merge import like_size
+from planner.spec import models
 
 # the interpolating modes, by the rank PyTorch takes each at; and the input cells an output reads per axis
 MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
@@ -21,7 +22,7 @@ def upsample(call: Call) -> Transfer:
     """Resizing (nn.Upsample, F.interpolate): by `scale_factor` (floor(i * f) as PyTorch sizes it), to `size`,
     or to the spatial size of the layer `like` names; nearest, or interpolating with `align_corners`."""
     spatial = call.spatial_input()
-    m = call.model
+    m = cast(models.Upsample, call.model)
     given = [key for key in ("scale_factor", "size", "like") if getattr(m, key) is not None]
     if len(given) != 1:
         raise LayerError(
@@ -38,6 +39,7 @@ def upsample(call: Call) -> Transfer:
         out = sizes_per_axis(m.size, len(spatial), "size")
         params["size"] = out
     else:
+        assert m.scale_factor is not None  # the one of the three given, checked above
         factors = _factors(m.scale_factor, len(spatial))
         out = tuple(ar.upsample_output(i, f) for i, f in zip(spatial, factors, strict=True))
         rules += [
@@ -96,7 +98,7 @@ def pad(call: Call) -> Transfer:
     """Explicit padding: i + pb + pe; constant (`value`), reflect, replicate or circular, as F.pad pads."""
     spatial = call.spatial_input()
     pads = call.params["padding"]
-    m = call.model
+    m = cast(models.Pad, call.model)
     if isinstance(pads, str):
         raise LayerError("value", f"a pad layer needs explicit padding amounts, not '{pads}'", "padding")
     if m.mode != "constant" and "value" in m.model_fields_set:
@@ -134,8 +136,8 @@ def linear(call: Call) -> Transfer:
             f"linear needs a flattened input [N, features], but its input has {len(shape) - 2} "
             "spatial axes; add a flatten layer before it",
         )
-    features = shape[1]
-    given = call.model.in_features
+    features, m = shape[1], cast(models.Linear, call.model)
+    given = m.in_features
     rules = (
         ()
         if given is None
@@ -149,9 +151,7 @@ def linear(call: Call) -> Transfer:
             ),
         )
     )
-    return Transfer(
-        (shape[0], call.model.out_features), rules, {"in_features": features, "out_features": call.model.out_features}
-    )
+    return Transfer((shape[0], m.out_features), rules, {"in_features": features, "out_features": m.out_features})
 
 
 def same_shape(call: Call) -> Transfer:

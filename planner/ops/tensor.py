@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from planner import arithmetic as ar
 from planner.errors import LayerError
 from planner.ops.base import Call, Field, Layer, Op, Rule, Shape, Transfer
+from planner.spec import models
 
 
 def _axis(axis: int, rank: int, key: str) -> int:
@@ -19,7 +20,7 @@ def _axis(axis: int, rank: int, key: str) -> int:
 def slice_(call: Call) -> Transfer:
     """x[..., start:end:step] on one axis, as Python and PyTorch slice: a negative bound counts from the end,
     bounds are clipped to the axis, and the result must not be empty."""
-    shape, m = call.inputs[0], call.model
+    shape, m = call.inputs[0], cast(models.Slice, call.model)
     axis = _axis(m.axis, len(shape), "axis")
     if axis == 0:
         raise LayerError("value", "slice cuts a channel or spatial axis, not the batch axis (axis 0)", "axis")
@@ -60,7 +61,7 @@ class Slice(Op):
 
 
 def _mean_axes(call: Call) -> tuple[int, ...]:
-    shape, m = call.inputs[0], call.model
+    shape, m = call.inputs[0], cast(models.Mean, call.model)
     if m.axes is None:
         if len(shape) < 3:
             raise LayerError("rank", "mean over the spatial axes needs an input that has some; give 'axes'", "axes")
@@ -75,12 +76,12 @@ def _mean_axes(call: Call) -> tuple[int, ...]:
 
 def mean(call: Call) -> Transfer:
     """torch.mean over `axes` (default: every spatial axis): each becomes 1 with keepdim, else goes."""
-    shape, axes = call.inputs[0], _mean_axes(call)
-    if call.model.keepdim:
+    shape, axes, keepdim = call.inputs[0], _mean_axes(call), cast(models.Mean, call.model).keepdim
+    if keepdim:
         out: Shape = tuple(1 if d in axes else size for d, size in enumerate(shape))
     else:
         out = tuple(size for d, size in enumerate(shape) if d not in axes)
-    return Transfer(out, (), {"axes": axes, "keepdim": call.model.keepdim})
+    return Transfer(out, (), {"axes": axes, "keepdim": keepdim})
 
 
 class Mean(Op):
@@ -105,7 +106,7 @@ class Mean(Op):
 
 def permute(call: Call) -> Transfer:
     """x.permute(dims) that keeps the batch and channel axes first: the spatial axes reordered."""
-    shape, given = call.inputs[0], call.model.dims
+    shape, given = call.inputs[0], cast(models.Permute, call.model).dims
     dims = tuple(_axis(d, len(shape), "dims") for d in given) if len(given) == len(shape) else ()
     if sorted(dims) != list(range(len(shape))) or dims[:2] != (0, 1):
         raise LayerError(
@@ -138,7 +139,7 @@ def _two_spatial(call: Call) -> Shape:
 
 def pixel_shuffle(call: Call) -> Transfer:
     """nn.PixelShuffle(r): [N, C, H, W] -> [N, C / r^2, H r, W r]; C must be a multiple of r^2."""
-    spatial, r = _two_spatial(call), call.model.upscale_factor
+    spatial, r = _two_spatial(call), cast(models.PixelShuffle, call.model).upscale_factor
     n, c = call.inputs[0][:2]
     rule = Rule(
         c % (r * r) == 0,
@@ -153,7 +154,7 @@ def pixel_shuffle(call: Call) -> Transfer:
 
 def pixel_unshuffle(call: Call) -> Transfer:
     """nn.PixelUnshuffle(r): [N, C, H, W] -> [N, C r^2, H / r, W / r]; H and W must be multiples of r."""
-    spatial, r = _two_spatial(call), call.model.downscale_factor
+    spatial, r = _two_spatial(call), cast(models.PixelUnshuffle, call.model).downscale_factor
     n, c = call.inputs[0][:2]
     rules = tuple(
         Rule(

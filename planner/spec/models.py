@@ -145,6 +145,7 @@ class LayerBase(Model):
     name: Name | None = None
     input: Name | None = None
     expect: list[ExpectEntry] | None = None
+    op: str  # every layer model narrows it to the Literal of the ops it serves
 
 
 class Conv(LayerBase):

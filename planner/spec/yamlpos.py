@@ -86,9 +86,9 @@ class Positioned:
         node: Any = self.data
         path: tuple = ()
         for part in loc:
-            if (isinstance(node, dict) and isinstance(part, str) and part in node) or (
-                isinstance(node, list) and type(part) is int and 0 <= part < len(node)
-            ):
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                node, path = node[part], (*path, part)
+            elif isinstance(node, list) and type(part) is int and 0 <= part < len(node):
                 node, path = node[part], (*path, part)
         return path
 

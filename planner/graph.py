@@ -98,7 +98,7 @@ class _Builder:
     loaded: LoadedSpec
     errors: list[Diagnostic] = field(default_factory=list)
     unknowns: list[Unknown] = field(default_factory=list)
-    variables: dict[str, Unknown] = field(default_factory=dict)
+    variables: dict[str, Term] = field(default_factory=dict)  # a declared int, or an unknown
 
     @property
     def spec(self) -> Spec:
@@ -111,7 +111,7 @@ class _Builder:
         spec = self.spec
         input_shape = self._input_shape()
         rank = len(input_shape) - 2
-        nodes = []
+        nodes: list[Node] = []
         seen: dict[str, int] = {}
         for index, layer in enumerate(spec.layers):
             name = layer.name or default_name(layer.op, index)
@@ -169,14 +169,14 @@ class _Builder:
     def _inputs(self, layer: LayerBase, index: int, name: str, seen: dict[str, int], previous: str) -> tuple[str, ...]:
         """The layers this one reads: `inputs`, else `input` (default: the previous layer), then crop's `like`."""
         path = ("layers", index)
-        if getattr(layer, "inputs", None):
-            refs = [self._reference(r, (*path, "inputs", n), name, seen, index) for n, r in enumerate(layer.inputs)]
+        if joined := getattr(layer, "inputs", None):
+            refs = [self._reference(r, (*path, "inputs", n), name, seen, index) for n, r in enumerate(joined)]
         else:
             refs = [
                 previous if layer.input is None else self._reference(layer.input, (*path, "input"), name, seen, index)
             ]
-        if getattr(layer, "like", None):
-            refs.append(self._reference(layer.like, (*path, "like"), name, seen, index))
+        if like := getattr(layer, "like", None):
+            refs.append(self._reference(like, (*path, "like"), name, seen, index))
         return tuple(refs)
 
     def _reference(self, ref: str, path: tuple, name: str, seen: dict[str, int], index: int) -> str:
@@ -247,15 +247,14 @@ class _Builder:
                 f"{_count(rank, 'spatial axis', 'spatial axes')}",
                 name,
             )
-        pairs = []
+        pairs: list[tuple[Term, Term]] = []
         for a, entry in enumerate(value[:rank]):
-            if isinstance(entry, list):
-                pairs.append(
-                    tuple(
-                        self._term(v, "padding", (*path, a, side), f"{name}.padding[{a}][{side}]")
-                        for side, v in enumerate(entry)
-                    )
+            if isinstance(entry, list):  # [begin, end]: the spec's models allow exactly two
+                begin, end = (
+                    self._term(v, "padding", (*path, a, side), f"{name}.padding[{a}][{side}]")
+                    for side, v in enumerate(entry)
                 )
+                pairs.append((begin, end))
             else:
                 term = self._term(entry, "padding", (*path, a), f"{name}.padding[{a}]")
                 pairs.append((term, term))

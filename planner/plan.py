@@ -69,7 +69,7 @@ class Plan:
     assignment: dict[str, int]  # unknown name -> value
     verified: bool | None = None
     verification: str | None = None  # how it was verified, e.g. "executed in NumPy at batch 1"
-    objective: int | None = None
+    objective: int | float | None = None  # a receptive field behind a transposed convolution is a fraction
     for_all: bool = False  # the plan holds for every size of the spec's for_all input axes
 
     def waste(self) -> list[tuple[LayerPlan, Rule]]:
@@ -171,8 +171,8 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
         except ConstraintError as e:
             raise SpecError(network.diagnostic(("constraints", constraint.position), "constraint", str(e))) from None
         if not holds:
-            values = ", ".join(f"{ref}={lookup(ref)}" for ref in dict.fromkeys(constraint.refs()))
-            message = f"constraint '{quoted(constraint.text)}' does not hold ({values})"
+            shown = ", ".join(f"{ref}={lookup(ref)}" for ref in dict.fromkeys(constraint.refs()))
+            message = f"constraint '{quoted(constraint.text)}' does not hold ({shown})"
             raise InfeasibleError(network.diagnostic(("constraints", constraint.position), "constraint", message))
     values = {u.name: assignment[u] for u in network.unknowns}
     return Plan(input_shape, tuple(layers), values)

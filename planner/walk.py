@@ -116,15 +116,16 @@ def broken_rules(transfer: Transfer) -> list[Rule]:
     """The rules an int transfer breaks: the causes, not their symptoms, each said once for all axes it breaks on."""
     broken = [r for r in transfer.rules if not r.holds]
     broken = [r for r in broken if r.code != "size"] or broken  # a size below 1 is the symptom of the others
-    merged: dict[tuple, tuple[Rule, list[str]]] = {}
+    merged: dict[tuple, tuple[Rule, str, list[str]]] = {}  # (rule, 'axis' or 'dim', the axes it breaks on)
     for rule in broken:
         match = _AXIS.search(rule.message)
         key = (rule.code, rule.param, _AXIS.sub("", rule.message))
-        merged.setdefault(key, (rule, match, []))[2].extend([match.group(2)] if match else [])
+        entry = merged.setdefault(key, (rule, match.group(1) if match else "axis", []))
+        entry[2].extend([match.group(2)] if match else [])
     result = []
-    for (code, param, message), (rule, match, axes) in merged.items():
+    for (code, param, message), (rule, word, axes) in merged.items():
         if len(axes) > 1:
-            plural = {"axis": "axes", "dim": "dims"}[match.group(1)]
+            plural = {"axis": "axes", "dim": "dims"}[word]
             rule = Rule(rule.holds, code, "{} on {} {}", (message, plural, ", ".join(axes)), param)
         result.append(rule)
     return result

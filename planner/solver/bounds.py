@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -44,13 +45,13 @@ def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
     exact pass decides what the bounds allow."""
     if network.constraints or any(not OPS[node.op].monotone for node in network.nodes):
         return None
-    corners = []
+    corners: list[Any] = []
     for term in network.input_shape:
         if isinstance(term, int):
             corners.append(term)
         else:
-            members = term.domain.members() if term.domain.size() <= MAX_CHOICES else [term.domain.lo, term.domain.hi]
-            corners.append(np.array([min(members), max(members)], np.int64).reshape(2, 1, 1))
+            ends = term.domain.members() if term.domain.size() <= MAX_CHOICES else [term.domain.lo, term.domain.hi]
+            corners.append(np.array([min(ends), max(ends)], np.int64).reshape(2, 1, 1))
     shapes: dict[str, tuple] = {"input": tuple(corners)}
     for node in network.nodes:
         deadline.ensure()
@@ -66,15 +67,15 @@ def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
             transfer = layer_transfer(network, node, inputs, grid.__getitem__)
         except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
             return None
-        shape = []
+        shape: list[Any] = []
         for d, size in enumerate(transfer.shape):
             if isinstance(size, (int, np.generic)):
                 shape.append(int(size))
                 continue
             size = np.broadcast_to(lift(size), (2, len(rows), 1))
             lower, upper = max(1, int(size[0].min())), int(size[1].max())
-            if upper < lower:
-                return Unreachable(node, d, lower, upper, lower) if node.expect is None else None
+            if upper < lower:  # no output of at least 1: the exact pass names the rule that breaks
+                return None
             wanted = node.expect[d] if node.expect is not None and d < len(node.expect) else None
             if wanted is not None:
                 if not lower <= wanted <= upper:

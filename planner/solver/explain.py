@@ -45,8 +45,8 @@ def explain_infeasible(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
     network = enc.network
     solver = z3.Solver(ctx=enc.ctx)
     solver.add(*enc.domains)
-    steps = [(node.index, enc.layer(node.name)) for node in network.nodes]
-    steps += [(None, c) for c in enc.constraints.values()]
+    steps: list[tuple[int | None, z3.BoolRef]] = [(node.index, enc.layer(node.name)) for node in network.nodes]
+    steps += [(None, c) for c in enc.constraints.values()]  # a constraint: after every layer
     head = "; no choice of the unknowns makes the network valid up to here" if network.unknowns else ""
     try:
         if deadline.check(solver) == z3.unsat:
@@ -91,7 +91,9 @@ def minimal_conflict(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
     solver.add(*enc.domains, *enc.definitions.values())
     where: dict[str, tuple] = {}
     literals = []
-    parts = [(f"layer {n.name}", n.path, n.name, enc.requirements[n.name]) for n in network.nodes]
+    parts: list[tuple[str, tuple, str | None, z3.BoolRef]] = [
+        (f"layer {n.name}", n.path, n.name, enc.requirements[n.name]) for n in network.nodes
+    ]
     parts += [(f"constraint {p + 1}", ("constraints", p), None, c) for p, c in enc.constraints.items()]
     for label, path, layer, requirement in parts:
         literal = z3.Bool(label, enc.ctx)
@@ -183,7 +185,9 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
         groups[size] = Unknown(
             f"input.shape[{axes[0]}]", "size", Domain(max(1, size - radius), size + radius), ("input", "shape", axes[0])
         )
-    shape = tuple(groups[t] if axis in fixed else t for axis, t in enumerate(network.input_shape))
+    shape = tuple(
+        groups[t] if axis in fixed and isinstance(t, int) else t for axis, t in enumerate(network.input_shape)
+    )
     shape = (network.input_shape[0], network.input_shape[1], *shape[2:])
     variant = dataclasses.replace(network, input_shape=shape, unknowns=(*network.unknowns, *groups.values()))
     enc = encode(variant)
@@ -199,9 +203,9 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
             )
             if not found:  # the input size is not what breaks the spec
                 continue
-            axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
+            shown_axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
             rule = _rule(found)
-            message = f"input sizes that work near {size} (axis {axes}): {', '.join(map(str, found))}" + (
+            message = f"input sizes that work near {size} (axis {shown_axes}): {', '.join(map(str, found))}" + (
                 f"; they are {rule}" if rule else ""
             )
             notes.append(network.diagnostic(unknown.path, "sizes-that-work", message, severity="note"))

@@ -32,6 +32,7 @@ def best_assignments(
     """Up to `count` assignments, best first: each the best of what the earlier ones leave."""
     enc = encode(network)
     term = encoded_value(enc)
+    assert network.objective is not None  # optimising needs one
     minimize = network.objective[0] == "minimize"
     solver = new_solver(enc.all_constraints(), enc.ctx)
     found: list[Assignment] = []

@@ -59,6 +59,7 @@ from planner.solver.states import (
     keys_of,
     lanes,
     lift,
+    need,
     pick,
     rows_of,
     shown_values,
@@ -101,7 +102,7 @@ class Reach:
             self.deadline.ensure()
             stage = self.stages[-1]
             moves = self._moves(step, stage, np.arange(stage.size))
-            counts = stage.forward[moves.state] if self.counting else None
+            counts = need(stage.forward)[moves.state] if self.counting else None
             self.stages.append(self._merge(moves, counts, stage, len(step.choices)))
             if self.stages[-1].size == 0:
                 break
@@ -136,9 +137,9 @@ class Reach:
         if not self.feasible:
             return 0
         if self.counting:
-            return int(sum(int(c) for c in self.stages[-1].forward))
+            return sum(int(c) for c in need(self.stages[-1].forward))
         self._backward(counts=True)
-        return int(self.stages[0].backward[0])
+        return int(need(self.stages[0].backward)[0])
 
     def _backward(self, counts: bool = False) -> None:
         """Which states have completions (with `counts`, how many), and with an objective the best one's value."""
@@ -153,16 +154,17 @@ class Reach:
             stage, after = self.stages[n], self.stages[n + 1]
             moves = self._moves(self.steps[n], stage, np.arange(stage.size))
             child = after.index_of(moves.keys)
-            alive = np.asarray(after.backward[np.maximum(child, 0)] != 0) & (child >= 0)
+            alive = np.asarray(need(after.backward)[np.maximum(child, 0)] != 0) & (child >= 0)
             state, child = moves.state[alive], child[alive]
             if counts:
-                stage.backward = sum_by(state, after.backward[child], stage.size)
+                stage.backward = sum_by(state, need(after.backward)[child], stage.size)
             else:
-                stage.backward = np.zeros(stage.size, bool)
-                stage.backward[state] = True
+                alive_states = np.zeros(stage.size, bool)
+                alive_states[state] = True
+                stage.backward = alive_states
             if self.objective is not None:
                 best = np.full(stage.size, NO_COMPLETION, np.int64)
-                np.minimum.at(best, state, moves.value[alive] + after.best[child])
+                np.minimum.at(best, state, need(moves.value)[alive] + need(after.best)[child])
                 stage.best = best
 
     # --- one step -----------------------------------------------------------------------
@@ -180,8 +182,8 @@ class Reach:
             value = None if self.objective is None else np.zeros((1, n_choices), np.int64)
         else:
             shape, valid, value = self._layer(step.node, tensors, grid)
-        valid = np.broadcast_to(valid, (n_states, n_choices, valid.shape[-1])).all(axis=2)
-        state, choice = np.nonzero(valid)
+        allowed = np.broadcast_to(valid, (n_states, n_choices, valid.shape[-1])).all(axis=2)
+        state, choice = np.nonzero(allowed)
         out_tensors = {}
         for name in step.live:
             if step.node is not None and name == step.node.name or step.node is None and name == "input":
@@ -239,9 +241,9 @@ class Reach:
                     continue
                 valid = valid & ~lift(rule.holds)
         if self.jumps:
-            field, jump = self._receptive_step(node, transfer.params, inputs[0], jump)
+            field, jump = self._receptive_step(view, jump)
             return (*transfer.shape, jump), valid, field
-        value = None
+        value: Any = None
         if self.objective is not None:
             try:
                 value = np.asarray(lift(objective_value(self.objective, [view], self.network.rank)), np.int64)
@@ -253,17 +255,18 @@ class Reach:
             value = value[:, :, 0]
         return transfer.shape, valid, value
 
-    def _receptive_step(self, node: Node, params: dict[str, Any], input_shape: tuple, jump: Any) -> tuple[Any, Any]:
+    def _receptive_step(self, layer: LayerView, jump: Any) -> tuple[Any, Any]:
         """The layer's growth of the receptive field on the first spatial axis, negated (the pass minimises),
         and the jump after it: the op's receptive step from a field of 0 (r' = r + growth, for single-input
         ops), with the jumps of the state. Fractional jumps (transposed convolutions, resizing) decline."""
-        if len(OPS[node.op].data_inputs(node)) > 1:
+        op = OPS[layer.op]
+        if len(op.data_inputs(layer)) > 1:
             raise Declined("the receptive field of a join is a maximum, not a sum")
         rank = self.network.rank
         try:
-            after = OPS[node.op].receptive((((0,) * rank, (jump,) * rank),), params, input_shape)
+            after = op.receptive((((0,) * rank, (jump,) * rank),), layer.params, layer.input_shape)
         except (FieldUnsupported, TypeError, ValueError) as e:
-            raise Declined(f"receptive field of {node.op}: {e}") from None
+            raise Declined(f"receptive field of {layer.op}: {e}") from None
         gone = np.equal(jump, 0)
         if after is None:
             return np.zeros((1, 1), np.int64), 0
@@ -298,16 +301,16 @@ class Reach:
         kept = {u: v[first] for u, v in moves.kept.items()}
         forward = None if counts is None else sum_by(inverse, counts, len(first))
         # paths to the states of a stage have one length, so (rank of the parent's smallest, choice) orders them
-        order, into, reached = before.rank[moves.state] * n_choices + moves.choice, inverse, None
+        order, into, reached = need(before.rank)[moves.state] * n_choices + moves.choice, inverse, None
         if before.reached is not None:  # the best value reaching each state, then the smallest path with it
-            total = before.reached[moves.state] + moves.value
+            total = need(before.reached)[moves.state] + moves.value
             reached = np.full(len(first), NO_COMPLETION, np.int64)
             np.minimum.at(reached, inverse, total)
             best = total == reached[inverse]
             order, into = order[best], inverse[best]
         smallest = np.full(len(first), np.iinfo(np.int64).max, np.int64)
         np.minimum.at(smallest, into, order)
-        by_rank = np.argsort(before.rank)
+        by_rank = np.argsort(need(before.rank))
         parent, choice = by_rank[smallest // n_choices], smallest % n_choices
         rank = np.empty(len(first), np.int64)
         rank[np.argsort(smallest)] = np.arange(len(first))
@@ -324,7 +327,7 @@ class Reach:
         child = self.stages[n + 1].index_of(moves.keys)
         alive = child >= 0
         if self.stages[n + 1].backward is not None:
-            alive &= np.asarray(self.stages[n + 1].backward[np.maximum(child, 0)] != 0)
+            alive &= np.asarray(need(self.stages[n + 1].backward)[np.maximum(child, 0)] != 0)
         value = moves.value[alive] if moves.value is not None else None
         return moves.choice[alive], child[alive], value
 
@@ -344,7 +347,7 @@ class Reach:
         column = step.fresh.index(size)
         moves = self._moves(step, self.stages[0], np.array([0]))
         child = self.stages[1].index_of(moves.keys)
-        alive = (child >= 0) & np.asarray(self.stages[1].backward[np.maximum(child, 0)] != 0)
+        alive = (child >= 0) & np.asarray(need(self.stages[1].backward)[np.maximum(child, 0)] != 0)
         for value in np.unique(step.choices[moves.choice[alive], column]):
             accepted[int(value)] = True
         return accepted
@@ -354,12 +357,12 @@ class Reach:
         forward pass (no backward pass)."""
         last = self.stages[-1]
         if last.reached is None:
-            state = int(np.argmin(last.rank))
+            state = int(np.argmin(need(last.rank)))
         else:
-            state = int(np.lexsort((last.rank, last.reached))[0])
+            state = int(np.lexsort((need(last.rank), need(last.reached)))[0])
         path = []
         for stage in self.stages[:0:-1]:
-            parent, choice = stage.back
+            parent, choice = need(stage.back)
             path.append(int(choice[state]))
             state = int(parent[state])
         return self._assignment(path[::-1])
@@ -394,7 +397,7 @@ class Reach:
         path, state = [], 0
         for n in range(len(self.steps)):
             choices, children, _ = self._children(n, state)
-            ways = np.cumsum(np.asarray(self.stages[n + 1].backward[children], dtype=object))
+            ways = np.cumsum(np.asarray(need(self.stages[n + 1].backward)[children], dtype=object))
             pick = int(np.searchsorted(ways, rank, side="right"))
             rank -= int(ways[pick - 1]) if pick else 0
             path.append(int(choices[pick]))
@@ -407,7 +410,7 @@ class Reach:
         self._backward()
         if not self.feasible:
             return
-        heap: list[tuple[int, tuple[int, ...], int, int]] = [(int(self.stages[0].best[0]), (), 0, 0)]
+        heap: list[tuple[int, tuple[int, ...], int, int]] = [(int(need(self.stages[0].best)[0]), (), 0, 0)]
         found = 0
         while heap and (limit is None or found < limit):
             bound, path, state, so_far = heapq.heappop(heap)
@@ -417,8 +420,8 @@ class Reach:
                 yield bound, self._assignment(list(path))
                 continue
             choices, children, values = self._children(n, state)
-            after = self.stages[n + 1].best
-            for c, child, v in zip(choices, children, values, strict=True):
+            after = need(self.stages[n + 1].best)
+            for c, child, v in zip(choices, children, need(values), strict=True):
                 total = so_far + int(v)
                 heapq.heappush(heap, (total + int(after[child]), (*path, int(c)), int(child), total))
 

@@ -44,9 +44,9 @@ def sample_sizes(network: Network) -> list[dict[Unknown, int]]:
         [d.member(d.size() // 2) for d in domains],
         [d.member(-1) for d in domains],
     ]
-    unique = []
+    unique: list[dict[Unknown, int]] = []
     for pick in picks:
-        sizes = dict(zip(network.for_all, pick, strict=True))
+        sizes: dict[Unknown, int] = dict(zip(network.for_all, pick, strict=True))
         if sizes not in unique:
             unique.append(sizes)
     return unique
@@ -75,6 +75,7 @@ class ForAllSearch:
         self.samples.append(sizes)
 
     def next(self) -> dict[Unknown, int] | None:
+        assert self.synth is not None  # made by the first sample, in __init__
         while True:
             if self.deadline.check(self.synth) == z3.unsat:
                 return None

@@ -142,7 +142,8 @@ def _by_reach(
     strict: Reach | None = None  # the plans without a degenerate layer, built when the order needs them
     counted = engine.count() if count or listing else None
     if sample is not None:
-        ranks = random.Random(seed).sample(range(counted), min(sample, counted))
+        every = engine.count()
+        ranks = random.Random(seed).sample(range(every), min(sample, every))
         assignments: Iterator[dict[Unknown, int]] = (engine.plan_at(r) for r in ranks)
     elif kind is not None:
         assignments = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
@@ -172,7 +173,7 @@ def _by_reach(
 def _useful_first(network: Network, engine: Reach, strict: Reach | None) -> Iterator[dict[Unknown, int]]:
     """Plans in lexicographic order, those without a degenerate layer (`Op.degenerate`) before the others."""
     useful = strict is not None and strict.feasible
-    if useful:
+    if strict is not None and useful:
         yield from strict.plans()
     for assignment in engine.plans():
         if not useful or _plan(network, assignment).waste():
@@ -286,9 +287,11 @@ def _best(network: Network, max_solutions: int | None, deadline: Deadline) -> li
 
 def _ranked(network: Network, plans: list[Plan]) -> list[Plan]:
     """Plans with their objective, best first; ties by the smallest assignment in the spec's order."""
+    assert network.objective is not None  # ranking needs one
     sign = 1 if network.objective[0] == "minimize" else -1
-    valued = [replace(p, objective=plan_value(network, p)) for p in plans]
-    return sorted(valued, key=lambda p: (sign * p.objective, tuple(p.assignment.values())))
+    valued = [(plan_value(network, p), p) for p in plans]
+    ranked = sorted(valued, key=lambda vp: (sign * vp[0], tuple(vp[1].assignment.values())))
+    return [replace(p, objective=value) for value, p in ranked]
 
 
 def _assignments(network: Network, deadline: Deadline) -> Iterator[dict[Unknown, int]]:
@@ -321,7 +324,7 @@ def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
 
 def _plan(network: Network, assignment: dict[Unknown, int]) -> Plan:
     """The plan of an assignment; for a for_all spec, at its smallest sizes (the representative)."""
-    sizes = {f: f.domain.member(0) for f in network.for_all}
+    sizes: dict[Unknown, int] = {f: f.domain.member(0) for f in network.for_all}
     try:
         plan = compute_plan(network, {**assignment, **sizes})
     except DiagnosedError as e:

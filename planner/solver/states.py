@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from planner.domains import ForAllSize, Unknown
+from planner.errors import InternalError
 from planner.graph import Network, Node
 
 MAX_STATES = 250_000  # states between two layers
@@ -25,6 +26,16 @@ MAX_LANES = 20_000  # sizes of a for_all set served together
 MAX_VALUE = 2**31  # larger sizes or values could overflow int64 products: Z3 handles them
 SAFE = 2**62  # counts below this add up in int64 without overflow
 NO_COMPLETION = np.iinfo(np.int64).max  # the best value of a state no plan passes through
+
+
+T = TypeVar("T")
+
+
+def need(value: T | None) -> T:
+    """A value the pass has computed by now (a count, a rank, a back-pointer): None here is a bug."""
+    if value is None:
+        raise InternalError("the reachable-state pass reads a value it has not computed")
+    return value
 
 
 class Declined(Exception):
@@ -99,7 +110,7 @@ class Code:
         return np.flatnonzero(present), first, inverse
 
     def find(self, rows: np.ndarray) -> np.ndarray:
-        inside = ((rows >= self.lo) & (rows <= self.hi)).all(axis=1)
+        inside = np.asarray(((rows >= self.lo) & (rows <= self.hi)).all(axis=1))
         codes = self.encode(np.where(inside[:, None], rows, self.lo))
         at = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
         return np.where(inside & (self.codes[at] == codes), at, -1)
@@ -165,7 +176,8 @@ def steps_of(network: Network) -> list[Step]:
     for u, at in uses.items():
         first_used.setdefault(at[0], []).append(u)
     steps = [step_of(None, inputs, ("input",) if network.nodes else (), ())]
-    made, kept = ["input"], []
+    made: list[str] = ["input"]
+    kept: list[Unknown] = []
     for node in network.nodes:
         fresh = sorted(first_used.get(node.index, []), key=order.__getitem__)
         made = [name for name in (*made, node.name) if last_read.get(name, -1) > node.index]

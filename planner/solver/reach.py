@@ -53,6 +53,7 @@ from planner.solver.states import (
     NO_COMPLETION,
     Code,
     Declined,
+    Hashed,
     Moves,
     Stage,
     Step,
@@ -284,14 +285,16 @@ class Reach:
         and the smallest of them in lexicographic order (its last move, and its rank among the states'):
         with an objective, the smallest of those with the best value so far."""
         rows = moves.keys
-        code = Code.fitting(rows) if rows.shape[1] and len(rows) else None
+        code: Code | Hashed | None = Code.fitting(rows) if rows.shape[1] and len(rows) else None
         if len(rows) == 0:
             first, inverse = np.zeros(0, np.int64), np.zeros(0, np.int64)
         elif rows.shape[1] == 0:
             first, inverse = np.zeros(1, np.int64), np.zeros(len(rows), np.int64)
-        elif code is not None:
+        elif isinstance(code, Code):
             codes, first, inverse = code.unique(rows)
             code = replace(code, codes=codes)
+        elif (hashed := Hashed.unique(rows)) is not None:
+            code, first, inverse = hashed
         else:
             _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
             inverse = inverse.reshape(-1)

@@ -54,7 +54,7 @@ class Stage:
     keys: np.ndarray
     size: int
     forward: np.ndarray | None = None  # partial plans reaching each state, when counting
-    code: Code | None = None  # how keys map to sorted int64 codes, when they fit one
+    code: Code | Hashed | None = None  # how key rows map to states: sorted int64 codes, or hashes
     backward: np.ndarray | None = None
     best: np.ndarray | None = None  # best objective value of a completion from each state
     rank: np.ndarray | None = None  # of each state's lexicographically smallest partial plan among the stage's
@@ -83,13 +83,11 @@ class Code:
     @staticmethod
     def fitting(rows: np.ndarray) -> Code | None:
         lo, hi = rows.min(axis=0), rows.max(axis=0)
-        scale, total = [], 1
-        for low, h in zip(lo[::-1], hi[::-1], strict=True):
-            scale.append(total)
-            total *= int(h) - int(low) + 1
-            if total >= SAFE:
-                return None
-        return Code(lo, np.array(scale[::-1], np.int64), hi, np.zeros(0, np.int64))
+        spans = (hi - lo + 1).astype(np.float64)
+        if np.log2(spans).sum() >= 61:  # the product of the spans would not fit an int64
+            return None
+        scale = np.concatenate([np.cumprod((hi - lo + 1)[::-1])[::-1][1:], [1]]).astype(np.int64)
+        return Code(lo, scale, hi, np.zeros(0, np.int64))
 
     def encode(self, rows: np.ndarray) -> np.ndarray:
         return (rows - self.lo) @ self.scale
@@ -114,6 +112,41 @@ class Code:
         codes = self.encode(np.where(inside[:, None], rows, self.lo))
         at = np.minimum(np.searchsorted(self.codes, codes), len(self.codes) - 1)
         return np.where(inside & (self.codes[at] == codes), at, -1)
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """Key rows too wide for a `Code`: found by a hash of each row, then compared in full."""
+
+    keys: np.ndarray  # the states' rows, in the order of their hashes
+    hashes: np.ndarray  # ascending
+
+    @staticmethod
+    def unique(rows: np.ndarray) -> tuple[Hashed, np.ndarray, np.ndarray] | None:
+        """The distinct rows by hash, one row having each, each row's position; None on a collision."""
+        hashes, first, inverse = np.unique(row_hash(rows), return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        if not (rows == rows[first][inverse]).all():  # two rows share a hash: compare them all instead
+            return None
+        return Hashed(rows[first], hashes), first, inverse
+
+    def find(self, rows: np.ndarray) -> np.ndarray:
+        hashes = row_hash(rows)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        same = (self.hashes[at] == hashes) & (self.keys[at] == rows).all(axis=1)
+        return np.where(same, at, -1)
+
+
+def row_hash(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row: a dot product with fixed odd multipliers, wrapping modulo 2**64."""
+    width = rows.shape[1]
+    if width > len(_MULTIPLIERS):
+        raise Declined(f"{width} columns in a state")
+    with np.errstate(over="ignore"):
+        return (rows.astype(np.uint64) * _MULTIPLIERS[:width]).sum(axis=1, dtype=np.uint64)
+
+
+_MULTIPLIERS = np.random.default_rng(20261204).integers(1, 2**63, size=1 << 16, dtype=np.uint64) | np.uint64(1)
 
 
 @dataclass(frozen=True)

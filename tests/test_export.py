@@ -23,6 +23,8 @@ import pytest
 
 import planner
 from planner.executor import kernels as K
+from planner.executor import pointwise as P
+from planner.executor import resize as R
 from planner.export import export_pytorch
 from planner.graph import Network
 from planner.plan import LayerPlan, Plan, compute_plan
@@ -182,11 +184,11 @@ def reference(layer: LayerPlan, module: nn.Module, xs: list[np.ndarray]) -> np.n
             count_include_pad=p["count_include_pad"],
         )
     if layer.op == "adaptive_avgpool":
-        return K.adaptive_avg_pool(x, output_size=p["output_size"])
+        return R.adaptive_avg_pool(x, output_size=p["output_size"])
     if layer.op == "upsample":
-        return K.upsample_nearest(x, scale_factor=p.get("scale_factor"), size=p.get("size"))
+        return R.upsample_nearest(x, scale_factor=p.get("scale_factor"), size=p.get("size"))
     if layer.op == "pad":
-        return K.pad(x, padding=p["padding"], value=p["value"])
+        return R.pad(x, padding=p["padding"], value=p["value"])
     if layer.op == "crop":
         return x[(slice(None), slice(None), *(slice(b, b + n) for b, n in zip(p["offset"], p["size"], strict=True)))]
     if layer.op == "concat":
@@ -197,7 +199,7 @@ def reference(layer: LayerPlan, module: nn.Module, xs: list[np.ndarray]) -> np.n
         return x.reshape(x.shape[0], -1)
     if layer.op == "linear":
         bias = None if module.bias is None else module.bias.detach().numpy()
-        return K.linear(x, module.weight.detach().numpy(), bias)
+        return P.linear(x, module.weight.detach().numpy(), bias)
     if layer.op == "batchnorm":  # eval mode with fresh running statistics (mean 0, variance 1)
         return x / np.sqrt(1 + module.eps)
     elementwise = {

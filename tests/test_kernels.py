@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from planner.errors import ExecutionError
 from planner.executor import kernels as K
+from planner.executor import pointwise as P
+from planner.executor import resize as R
 
 PROFILE = settings(deadline=None, max_examples=40, derandomize=True)
 DTYPES = st.sampled_from([np.float32, np.float64])
@@ -299,8 +301,8 @@ LAYERS = {  # ResNet-style layers, scaled down, in each regime of the kernels
     ),
     "max_pool 3x3/2": lambda: _layer(lambda x: K.max_pool(x, dilation=(1, 1), **POOL2D), (2, 16, 56, 56)),
     "avg_pool 3x3/2": lambda: _layer(lambda x: K.avg_pool(x, count_include_pad=True, **POOL2D), (2, 16, 56, 56)),
-    "global avg pool": lambda: _layer(lambda x: K.adaptive_avg_pool(x, output_size=(1, 1)), (2, 256, 7, 7)),
-    "adaptive avg pool 14 to 5": lambda: _layer(lambda x: K.adaptive_avg_pool(x, output_size=(5, 5)), (2, 32, 14, 14)),
+    "global avg pool": lambda: _layer(lambda x: R.adaptive_avg_pool(x, output_size=(1, 1)), (2, 256, 7, 7)),
+    "adaptive avg pool 14 to 5": lambda: _layer(lambda x: R.adaptive_avg_pool(x, output_size=(5, 5)), (2, 32, 14, 14)),
 }  # fmt: skip
 
 
@@ -441,7 +443,7 @@ def test_adaptive_avg_pool_matches_torch(torch, rank, data, dtype, seed):
     sizes = data.draw(per_axis(rank, 1, 7 if rank < 3 else 4))
     output_size = data.draw(per_axis(rank, 1, 8 if rank < 3 else 5))
     x = rng_array(seed, (2, 3, *sizes), dtype)
-    ours = K.adaptive_avg_pool(x, output_size=output_size)
+    ours = R.adaptive_avg_pool(x, output_size=output_size)
     assert_same(ours, fn(torch, "adaptive_avg_pool", rank)(t(torch, x), output_size), dtype)
 
 
@@ -455,11 +457,11 @@ def test_upsample_nearest_matches_torch(torch, rank, data, dtype, by_size):
     x = rng_array(0, (1, 2, *sizes), dtype)
     if by_size:
         size = data.draw(per_axis(rank, 1, 11 if rank < 3 else 6))
-        ours = K.upsample_nearest(x, size=size)
+        ours = R.upsample_nearest(x, size=size)
         ref = torch.nn.functional.interpolate(t(torch, x), size=size, mode="nearest")
     else:
         scale = data.draw(st.integers(1, 4) | per_axis(rank, 1, 4))
-        ours = K.upsample_nearest(x, scale_factor=scale)
+        ours = R.upsample_nearest(x, scale_factor=scale)
         ref = torch.nn.functional.interpolate(t(torch, x), scale_factor=scale, mode="nearest")
     assert_same(ours, ref, dtype)
 
@@ -474,7 +476,7 @@ def test_upsample_nearest_follows_torch_rounding(torch, in_size, how, dtype):
     # torch floors float32(j * step), step in the data's float type: float32 data scaled
     # by 41 reads input 0 at output 41; float64 data 30 -> 22 reads input 15 at output 11
     x = np.arange(in_size, dtype=dtype)[None, None]
-    ours = K.upsample_nearest(x, **how)
+    ours = R.upsample_nearest(x, **how)
     ref = torch.nn.functional.interpolate(t(torch, x), mode="nearest", **how).numpy()
     np.testing.assert_array_equal(ours, ref)
 
@@ -485,7 +487,7 @@ def test_pad_matches_torch(torch, rank, data, dtype, value):
     sizes = data.draw(per_axis(rank, 1, 4))
     padding = tuple(data.draw(st.tuples(st.integers(0, 3), st.integers(0, 3))) for _ in range(rank))
     x = rng_array(1, (2, 2, *sizes), dtype)
-    ours = K.pad(x, padding=padding, value=value)
+    ours = R.pad(x, padding=padding, value=value)
     assert_same(ours, torch.nn.functional.pad(t(torch, x), flat_pad(padding), value=value), dtype)
 
 
@@ -494,7 +496,7 @@ def test_pad_matches_torch(torch, rank, data, dtype, value):
 def test_linear_matches_torch(torch, n, fan_in, fan_out, bias, dtype):
     x, w = rng_array(2, (n, fan_in), dtype), rng_array(3, (fan_out, fan_in), dtype)
     b = rng_array(4, (fan_out,), dtype) if bias else None
-    assert_same(K.linear(x, w, b), torch.nn.functional.linear(t(torch, x), t(torch, w), t(torch, b)), dtype)
+    assert_same(P.linear(x, w, b), torch.nn.functional.linear(t(torch, x), t(torch, w), t(torch, b)), dtype)
 
 
 # ------------------------------------------------------------------------- errors
@@ -525,10 +527,10 @@ ERRORS = {
     "output_padding too large": lambda: K.conv_transpose(
         _ones(1, 1, 2, 2), _ones(1, 1, 1, 1), None, **dict(TCONV, stride=(2, 2), output_padding=(2, 0))
     ),
-    "adaptive output size 0": lambda: K.adaptive_avg_pool(_ones(1, 1, 4), output_size=(0,)),
-    "negative padding": lambda: K.pad(_ones(1, 1, 4), padding=((-1, 0),)),
-    "linear shape mismatch": lambda: K.linear(_ones(2, 3), _ones(4, 2), None),
-    "upsample needs one of scale and size": lambda: K.upsample_nearest(_ones(1, 1, 2), scale_factor=2, size=(4,)),
+    "adaptive output size 0": lambda: R.adaptive_avg_pool(_ones(1, 1, 4), output_size=(0,)),
+    "negative padding": lambda: R.pad(_ones(1, 1, 4), padding=((-1, 0),)),
+    "linear shape mismatch": lambda: P.linear(_ones(2, 3), _ones(4, 2), None),
+    "upsample needs one of scale and size": lambda: R.upsample_nearest(_ones(1, 1, 2), scale_factor=2, size=(4,)),
 }
 
 

@@ -11,6 +11,8 @@ import numpy as np
 from planner.deadline import Deadline
 from planner.errors import ExecutionError
 from planner.executor import kernels as K
+from planner.executor import pointwise as P
+from planner.executor import resize as R
 from planner.plan import LayerPlan, Plan
 
 
@@ -80,7 +82,7 @@ def _conv_transpose(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.nd
 
 def _linear(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
     x, out = xs[0], layer.params["out_features"]
-    return K.linear(x, _weights(rng, (out, x.shape[1]), dtype), _weights(rng, (out, 1), dtype)[:, 0])
+    return P.linear(x, _weights(rng, (out, x.shape[1]), dtype), _weights(rng, (out, 1), dtype)[:, 0])
 
 
 def _max_pool(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
@@ -125,7 +127,7 @@ def _concat(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> np.ndarray:
 
 def _broadcast(layer: LayerPlan, xs: list[np.ndarray], ufunc) -> np.ndarray:
     try:
-        return K.broadcast(xs, ufunc)
+        return P.broadcast(xs, ufunc)
     except ExecutionError as e:
         raise ExecutionError(f"{layer.name}: {e}") from None
 
@@ -147,16 +149,16 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "conv_transpose": _conv_transpose,
     "maxpool": _max_pool,
     "avgpool": _avg_pool,
-    "adaptive_avgpool": lambda ly, xs, rng, dt: K.adaptive_avg_pool(xs[0], output_size=ly.params["output_size"]),
-    "adaptive_maxpool": lambda ly, xs, rng, dt: K.adaptive_max_pool(xs[0], output_size=ly.params["output_size"]),
-    "upsample": lambda ly, xs, rng, dt: K.interpolate(
+    "adaptive_avgpool": lambda ly, xs, rng, dt: R.adaptive_avg_pool(xs[0], output_size=ly.params["output_size"]),
+    "adaptive_maxpool": lambda ly, xs, rng, dt: R.adaptive_max_pool(xs[0], output_size=ly.params["output_size"]),
+    "upsample": lambda ly, xs, rng, dt: R.interpolate(
         xs[0],
         mode=ly.params.get("mode", "nearest"),
         scale_factor=ly.params.get("scale_factor"),
         size=ly.params.get("size"),
         align_corners=ly.params.get("align_corners", False),
     ),
-    "pad": lambda ly, xs, rng, dt: K.pad(
+    "pad": lambda ly, xs, rng, dt: R.pad(
         xs[0], padding=ly.params["padding"], value=ly.params.get("value", 0.0), mode=ly.params.get("mode", "constant")
     ),
     "crop": _crop,
@@ -166,25 +168,25 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "slice": _slice,
     "mean": lambda ly, xs, rng, dt: xs[0].mean(axis=tuple(ly.params["axes"]), keepdims=ly.params["keepdim"]),
     "permute": lambda ly, xs, rng, dt: np.ascontiguousarray(xs[0].transpose(ly.params["dims"])),
-    "pixel_shuffle": lambda ly, xs, rng, dt: K.pixel_shuffle(xs[0], ly.params["upscale_factor"]),
-    "pixel_unshuffle": lambda ly, xs, rng, dt: K.pixel_unshuffle(xs[0], ly.params["downscale_factor"]),
+    "pixel_shuffle": lambda ly, xs, rng, dt: R.pixel_shuffle(xs[0], ly.params["upscale_factor"]),
+    "pixel_unshuffle": lambda ly, xs, rng, dt: R.pixel_unshuffle(xs[0], ly.params["downscale_factor"]),
     "flatten": lambda ly, xs, rng, dt: xs[0].reshape(xs[0].shape[0], -1),
     "linear": _linear,
     "relu": lambda ly, xs, rng, dt: np.maximum(xs[0], 0),
     "silu": lambda ly, xs, rng, dt: xs[0] / (1 + np.exp(-xs[0])),
     "sigmoid": lambda ly, xs, rng, dt: 1 / (1 + np.exp(-xs[0])),
     "tanh": lambda ly, xs, rng, dt: np.tanh(xs[0]),
-    "gelu": lambda ly, xs, rng, dt: K.gelu(xs[0], ly.attrs["approximate"]),
-    "hardswish": lambda ly, xs, rng, dt: xs[0] * K.hardsigmoid(xs[0]),
-    "hardsigmoid": lambda ly, xs, rng, dt: K.hardsigmoid(xs[0]),
+    "gelu": lambda ly, xs, rng, dt: P.gelu(xs[0], ly.attrs["approximate"]),
+    "hardswish": lambda ly, xs, rng, dt: xs[0] * P.hardsigmoid(xs[0]),
+    "hardsigmoid": lambda ly, xs, rng, dt: P.hardsigmoid(xs[0]),
     "relu6": lambda ly, xs, rng, dt: np.clip(xs[0], 0, 6),
     "leaky_relu": lambda ly, xs, rng, dt: np.where(xs[0] > 0, xs[0], xs[0] * dt(ly.attrs["negative_slope"])),
-    "elu": lambda ly, xs, rng, dt: K.elu(xs[0], ly.attrs["alpha"]),
-    "softmax": lambda ly, xs, rng, dt: K.softmax(xs[0], ly.params["dim"]),
+    "elu": lambda ly, xs, rng, dt: P.elu(xs[0], ly.attrs["alpha"]),
+    "softmax": lambda ly, xs, rng, dt: P.softmax(xs[0], ly.params["dim"]),
     "batchnorm": lambda ly, xs, rng, dt: _batchnorm(xs[0]),
-    "layernorm": lambda ly, xs, rng, dt: K.layer_norm(xs[0], ly.params["normalized_shape"], ly.attrs["eps"]),
-    "groupnorm": lambda ly, xs, rng, dt: K.group_norm(xs[0], ly.params["num_groups"], ly.attrs["eps"]),
-    "instancenorm": lambda ly, xs, rng, dt: K.instance_norm(xs[0], ly.attrs["eps"]),
+    "layernorm": lambda ly, xs, rng, dt: P.layer_norm(xs[0], ly.params["normalized_shape"], ly.attrs["eps"]),
+    "groupnorm": lambda ly, xs, rng, dt: P.group_norm(xs[0], ly.params["num_groups"], ly.attrs["eps"]),
+    "instancenorm": lambda ly, xs, rng, dt: P.instance_norm(xs[0], ly.attrs["eps"]),
     "dropout": lambda ly, xs, rng, dt: xs[0],
     "identity": lambda ly, xs, rng, dt: xs[0],
 }

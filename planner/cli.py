@@ -10,21 +10,18 @@ import contextlib
 import math
 import os
 import signal
-import stat
 import sys
-import tempfile
-import threading
 import traceback
-from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
 from planner import api
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
-from planner.deadline import Deadline, alarm, alarm_inside, interrupt_inside
+from planner.deadline import Deadline, Signalled, alarm, alarm_inside, interrupt_inside, signals_end_the_command
 from planner.errors import GaveUp, SpecError, UsageError
 from planner.plan import Plan
 from planner.report.escape import visible
+from planner.report.output import emit, writable
 from planner.report.progress import Progress
 from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
 from planner.report.text import DEFAULT_TABLE, parse_columns
@@ -44,14 +41,6 @@ EXIT_BY_STATUS = {
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # raise instead of exiting, so main() returns 2
         raise UsageError(f"{self.prog}: error: {message}")
-
-
-class _Signalled(BaseException):
-    """SIGTERM (or SIGINT) arrived: stop at once, cleaning up on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _version() -> str:
@@ -274,7 +263,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         stderr.write("planner: error: no command given\n\n" + parser.format_help())
         return EXIT_USAGE
     try:
-        with _signals_end_the_command():
+        with signals_end_the_command():
             commands = {
                 "solve": _solve,
                 "check": _check,
@@ -289,8 +278,8 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except UsageError as e:
         print(visible(e if str(e).startswith("planner") else f"planner: {e}"), file=stderr)
         return EXIT_USAGE
-    except (KeyboardInterrupt, _Signalled) as e:
-        signum = e.signum if isinstance(e, _Signalled) else signal.SIGINT
+    except (KeyboardInterrupt, Signalled) as e:
+        signum = e.signum if isinstance(e, Signalled) else signal.SIGINT
         print(f"planner: interrupted by {signal.Signals(signum).name}", file=stderr)
         return EXIT_SIGNAL + signum
     except GaveUp as e:  # the backstop alarm, outside the API's own handling
@@ -310,24 +299,6 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         return _internal_error(e, args.debug, stderr)
 
 
-@contextlib.contextmanager
-def _signals_end_the_command() -> Iterator[None]:
-    """SIGTERM ends the command as Ctrl-C does: through the `finally`s (workers stopped, no temporary
-    file left), with status 128 + the signal's number. Only the main thread can handle signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise _Signalled(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
     if debug:
         traceback.print_exc(file=stderr)
@@ -339,7 +310,7 @@ def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
 def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.columns is not None and args.format != "text":
         raise UsageError(f"planner solve: error: --columns picks the columns of text output, not of {args.format}")
-    _writable(args.output)
+    writable(args.output)
     deadline = Deadline(args.timeout)
     from planner.executor.verify import reporting_to  # NumPy comes with the first solve, not with --help
 
@@ -406,7 +377,7 @@ def _sizes(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def _schema(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from planner import schema
 
-    _writable(args.output)
+    writable(args.output)
     return _write(schema.render(), args.output, stdout, stderr)
 
 
@@ -428,7 +399,7 @@ def _solved(args: argparse.Namespace, stderr: TextIO) -> tuple[SolveResult, Plan
 
 
 def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    _writable(args.output)
+    writable(args.output)
     result, plan, status = _solved(args, stderr)
     if plan is None:
         return status
@@ -445,7 +416,7 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 
 def _export(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    _writable(args.output)
+    writable(args.output)
     result, plan, status = _solved(args, stderr)
     if plan is None:
         return status
@@ -481,7 +452,7 @@ def _run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 def _import(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     from planner.importer import ImportFailed, import_model
 
-    _writable(args.output)
+    writable(args.output)
     try:
         text = import_model(args.model, args.input_shape, args.free, args.free_layers)
     except ImportFailed as e:  # a model planner cannot read or express
@@ -493,57 +464,10 @@ def _import(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 # --- --output FILE: a regular file or a new path, replaced whole or not at all -------------------
 
 
-def _writable(path: str | None) -> None:
-    """Refuse, before any work, an --output that planner would not write (a directory, a device, a FIFO)."""
-    if path is not None:
-        try:
-            _target(path)
-        except OSError as e:
-            raise UsageError(visible(f"planner: cannot write {path}: {e.strerror or e}")) from None
-
-
-def _target(path: str) -> tuple[str, os.stat_result | None]:
-    """The file --output replaces (through symlinks: the link stays) and its status, None for a new file."""
-    real = os.path.realpath(path)
-    try:
-        status = os.stat(real)
-    except FileNotFoundError:
-        return real, None
-    if not stat.S_ISREG(status.st_mode):
-        what = "a directory" if stat.S_ISDIR(status.st_mode) else "not a regular file (a device, a pipe or a socket)"
-        raise OSError(0, f"it is {what}; --output writes regular files only")
-    return real, status
-
-
 def _write(output: str, path: str | None, stdout: TextIO, stderr: TextIO) -> int:
     try:
-        _emit(output, path, stdout)
+        emit(output, path, stdout)
     except OSError as e:
         print(visible(f"planner: cannot write {path}: {e.strerror or e}"), file=stderr)
         return EXIT_USAGE
     return EXIT_OK
-
-
-def _emit(output: str, path: str | None, stdout: TextIO) -> None:
-    """Write to stdout, or replace a file atomically (never half-written): a new file gets the umask's
-    mode, a replaced one keeps its mode."""
-    if path is None:
-        stdout.write(output)
-        return
-    target, status = _target(path)
-    fd, tmp = tempfile.mkstemp(prefix=".planner-", dir=os.path.dirname(target))
-    try:
-        os.fchmod(fd, stat.S_IMODE(status.st_mode) if status else 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(output)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

@@ -115,3 +115,29 @@ def alarm(deadline: Deadline, grace: float = ALARM_GRACE) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class Signalled(BaseException):
+    """SIGTERM (or SIGINT) arrived: stop at once, cleaning up on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_end_the_command() -> Iterator[None]:
+    """SIGTERM ends the command as Ctrl-C does: through the `finally`s (workers stopped, no temporary
+    file left), with status 128 + the signal's number. Only the main thread can handle signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise Signalled(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -253,3 +253,10 @@ def test_minimal_unsat_subset_is_a_pure_function_over_literals():
     core = minimal_unsat_subset(solver, literals, Deadline(10))
     assert [str(c) for c in core] in (["big", "small"], ["big", "four"], ["small", "four"])
     assert minimal_unsat_subset(solver, literals[2:3], Deadline(10)) == []
+
+
+def test_samples_of_more_plans_than_an_int64_holds():
+    network = planner.loads(chain(12, 7, 4, 3, 4096), "many.yaml")
+    result = planner.solve(network, sample=3, seed=5, count=True, verify=False)
+    assert result.count > 2**63
+    assert len({tuple(p.assignment.values()) for p in result.plans}) == 3

@@ -142,8 +142,7 @@ def _by_reach(
     strict: Reach | None = None  # the plans without a degenerate layer, built when the order needs them
     counted = engine.count() if count or listing else None
     if sample is not None:
-        every = engine.count()
-        ranks = random.Random(seed).sample(range(every), min(sample, every))
+        ranks = distinct_ranks(random.Random(seed), engine.count(), sample)
         assignments: Iterator[dict[Unknown, int]] = (engine.plan_at(r) for r in ranks)
     elif kind is not None:
         assignments = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
@@ -168,6 +167,17 @@ def _by_reach(
     avoidable = strict is not None and strict.feasible
     warnings = _waste_warnings(network, plans) if avoidable else []
     return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)
+
+
+def distinct_ranks(rng: random.Random, count: int, n: int) -> list[int]:
+    """min(n, count) distinct ranks of 0..count-1, uniformly: a sample of the range while it has a length,
+    else uniform draws with the repeats left out (count is then astronomically larger than n)."""
+    if count < 2**62:
+        return rng.sample(range(count), min(n, count))
+    ranks: dict[int, None] = {}
+    while len(ranks) < n:
+        ranks.setdefault(rng.randrange(count))
+    return list(ranks)
 
 
 def _useful_first(network: Network, engine: Reach, strict: Reach | None) -> Iterator[dict[Unknown, int]]:

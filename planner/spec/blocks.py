@@ -15,15 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from planner.errors import Diagnostic
-from planner.spec.models import Block, BlockUse, Name, is_block_use
+from planner.spec.marked import Items, Marked, flat, is_name, param_ref, plain_data, size_of, tree, unknown_form
+from planner.spec.models import Block, BlockUse, is_block_use
 from planner.spec.yamlpos import MAX_NODES, Mark, Note, Positioned, did_you_mean
 
 UNKNOWN_KEYS = frozenset({"kernel", "stride", "padding", "dilation", "output_padding"})  # where "?" is an unknown
 MAX_NESTING = 64  # uses of blocks inside blocks
-_NAME: TypeAdapter[str] = TypeAdapter(Name)
 _PASSED = "<passed>"  # the place of a value passed on to another block's parameter
 
 
@@ -44,7 +44,7 @@ def expand_blocks(source: Positioned) -> tuple[Positioned, list[Diagnostic]]:
         return source, [Diagnostic(source.file, 1, 1, "block-depth", message)]
     values: dict[tuple, Mark] = {}
     keys: dict[tuple, Mark] = {}
-    new = _flat(_Node(items, expander.root.mark), (), values, keys)
+    new = flat(Marked(items, expander.root.mark), (), values, keys)
     contexts: dict[tuple, tuple[Note, ...]] = {("layers", i): n for i, n in enumerate(expander.notes) if n}
     contexts |= {("variables", name): notes for name, (_, notes) in expander.variables.items() if notes}
     return Positioned(new, source.file, values, keys, contexts), expander.diagnostics()
@@ -54,81 +54,6 @@ def _has_uses(layers: Any) -> bool:
     return isinstance(layers, list) and any(is_block_use(layer) for layer in layers)
 
 
-# --- the tree: values with the marks of the text they were copied from --------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Node:
-    """A value of the tree: a scalar, a list of _Node or a dict of key -> (key mark, _Node).
-
-    `scope` is set on a value passed to a block: the layer names it holds resolve where it was written."""
-
-    value: Any
-    mark: Mark
-    scope: _Scope | None = None
-
-
-Items = dict[str, tuple[Mark, _Node]]
-
-
-def _tree(source: Positioned, data: Any, path: tuple) -> _Node:
-    mark = source.value_marks[path]
-    if isinstance(data, dict):
-        return _Node({k: (source.key_marks[(*path, k)], _tree(source, v, (*path, k))) for k, v in data.items()}, mark)
-    if isinstance(data, list):
-        return _Node([_tree(source, v, (*path, i)) for i, v in enumerate(data)], mark)
-    return _Node(data, mark)
-
-
-def _flat(node: _Node, path: tuple, values: dict[tuple, Mark], keys: dict[tuple, Mark]) -> Any:
-    """The plain data of `node`, recording the mark of every value and key under `path`."""
-    values[path] = node.mark
-    if isinstance(node.value, dict):
-        result = {}
-        for k, (key_mark, child) in node.value.items():
-            keys[(*path, k)] = key_mark
-            result[k] = _flat(child, (*path, k), values, keys)
-        return result
-    if isinstance(node.value, list):
-        return [_flat(child, (*path, i), values, keys) for i, child in enumerate(node.value)]
-    return node.value
-
-
-def _plain(node: _Node) -> Any:
-    if isinstance(node.value, dict):
-        return {k: _plain(child) for k, (_, child) in node.value.items()}
-    if isinstance(node.value, list):
-        return [_plain(child) for child in node.value]
-    return node.value
-
-
-def _size(node: _Node) -> int:
-    """How many values and keys `node` holds (the bound of MAX_NODES counts both)."""
-    if isinstance(node.value, dict):
-        return 1 + sum(1 + _size(child) for _, child in node.value.values())
-    if isinstance(node.value, list):
-        return 1 + sum(_size(child) for child in node.value)
-    return 1
-
-
-def _is_name(value: Any) -> bool:
-    try:
-        _NAME.validate_python(value)
-    except ValidationError:
-        return False
-    return True
-
-
-def _param_ref(value: Any) -> str | None:
-    """`p` for a value written "$p", else None."""
-    return value[1:] if isinstance(value, str) and value.startswith("$") and len(value) > 1 else None
-
-
-def _unknown_form(value: Any) -> bool:
-    """Whether a value is an unknown of its own: "?", {min, max} or {one_of: [...]}."""
-    return value == "?" or isinstance(value, dict)
-
-
 # --- scopes and arguments ------------------------------------------------------------------------
 
 
@@ -136,7 +61,7 @@ def _unknown_form(value: Any) -> bool:
 class _Arg:
     """A parameter's value in one copy of a block: one unknown for the copy when it is "?", a range or a one_of."""
 
-    node: _Node  # substituted where it was written; `node.scope` is where layer names in it resolve
+    node: Marked  # substituted where it was written; `node.scope` is where layer names in it resolve
     var: str  # the variable an unknown value becomes: <copy>_<param>
     notes: tuple[Note, ...]  # the uses of the copy it was given to
 
@@ -177,13 +102,13 @@ class _Problem:
 class _Expander:
     def __init__(self, source: Positioned) -> None:
         self.source = source
-        self.root = _tree(source, source.data, ())
+        self.root = tree(source, source.data, ())
         self.problems: list[_Problem] = []
-        self.layers: list[_Node] = []  # the expanded layers
+        self.layers: list[Marked] = []  # the expanded layers
         self.notes: list[tuple[Note, ...]] = []  # the uses each comes from
         self.names: dict[str, tuple[Mark, _Scope]] = {}  # expanded name -> where it is written
-        self.variables: dict[str, tuple[_Node, tuple[Note, ...]]] = {}  # made of unknown parameters
-        self.blocks: dict[str, tuple[Block, _Node]] = {}  # the well-formed ones
+        self.variables: dict[str, tuple[Marked, tuple[Note, ...]]] = {}  # made of unknown parameters
+        self.blocks: dict[str, tuple[Block, Marked]] = {}  # the well-formed ones
         self.written = dict(source.data.get("blocks") or {})
         self.well_formed = True
         self.stack: list[str] = []  # the blocks being expanded, outermost first
@@ -193,9 +118,9 @@ class _Expander:
         entries = self.root.value.get("blocks")
         for name, (_, node) in (entries[1].value if entries else {}).items():
             try:
-                if not _is_name(name):
+                if not is_name(name):
                     raise ValueError(name)
-                self.blocks[name] = (Block.model_validate(_plain(node)), node)
+                self.blocks[name] = (Block.model_validate(plain_data(node)), node)
             except (ValidationError, ValueError):
                 self.well_formed = False  # kept in the tree: the Spec model says what is wrong
 
@@ -213,7 +138,7 @@ class _Expander:
         top.top = top
         key_mark, layers = items["layers"]
         self.entries(layers.value, top)
-        items["layers"] = (key_mark, _Node(self.layers, layers.mark))
+        items["layers"] = (key_mark, Marked(self.layers, layers.mark))
         return self.declare_variables(items)
 
     def declare_variables(self, items: Items) -> Items:
@@ -225,9 +150,9 @@ class _Expander:
                 return items  # the Spec model reports it
         else:
             first = next(iter(self.variables.values()))[0]
-            key_mark, node = first.mark, _Node({}, first.mark)
+            key_mark, node = first.mark, Marked({}, first.mark)
         entries = dict(node.value) | {name: (value.mark, value) for name, (value, _) in self.variables.items()}
-        declared = (key_mark, _Node(entries, node.mark))
+        declared = (key_mark, Marked(entries, node.mark))
         if "variables" in items:
             return {**items, "variables": declared}
         result: Items = {}
@@ -263,7 +188,7 @@ class _Expander:
 
     # --- one scope ----------------------------------------------------------------------
 
-    def entries(self, entries: list[_Node], scope: _Scope) -> None:
+    def entries(self, entries: list[Marked], scope: _Scope) -> None:
         """Expand the layers and uses written in one scope, in order."""
         for pos, entry in enumerate(entries):
             name = self.local_name(entry, pos, scope)
@@ -282,19 +207,19 @@ class _Expander:
             else:
                 self.layer(entry, pos, scope)
 
-    def local_name(self, entry: _Node, pos: int, scope: _Scope) -> str | None:
+    def local_name(self, entry: Marked, pos: int, scope: _Scope) -> str | None:
         """The name of an entry where it is written: its `name`, else its op (or block) and its position."""
         if not isinstance(entry.value, dict):
             return None
         if "name" in entry.value:
             value = self.subst(entry.value["name"][1], scope, ()).value
-            return value if _is_name(value) else None
+            return value if is_name(value) else None
         kind = entry.value.get("block" if is_block_use(entry.value) else "op")
         value = self.subst(kind[1], scope, ()).value if kind else None
-        return f"{value}{pos}" if _is_name(value) else f"layer{pos}"
+        return f"{value}{pos}" if is_name(value) else f"layer{pos}"
 
-    def emit(self, node: _Node, scope: _Scope, name: str | None) -> None:
-        self.tick(_size(node), node.mark, scope)
+    def emit(self, node: Marked, scope: _Scope, name: str | None) -> None:
+        self.tick(size_of(node), node.mark, scope)
         if name is not None:
             mark, held = self.names.setdefault(name, (_name_mark(node), scope))
             if held is not scope and (scope.block or held.block):
@@ -315,11 +240,11 @@ class _Expander:
 
     # --- substitution -------------------------------------------------------------------
 
-    def subst(self, node: _Node, scope: _Scope, where: tuple) -> _Node:
+    def subst(self, node: Marked, scope: _Scope, where: tuple) -> Marked:
         """`node` with each "$param" of the scope's block replaced, as a whole value, by its argument;
         `where` is the key path of `node` in its layer."""
         value = node.value
-        param = _param_ref(value)
+        param = param_ref(value)
         if param is not None and param in scope.args:
             return self.argument(scope.args[param], where)
         if param is not None and scope.block and param not in self.declared:
@@ -328,50 +253,50 @@ class _Expander:
                 message = f"'{value}' is neither a parameter of block '{scope.block}' nor a declared variable{hint}"
                 self.problem(node.mark, "unknown-param", message, scope)
         if isinstance(value, dict):
-            return _Node({k: (m, self.subst(v, scope, (*where, k))) for k, (m, v) in value.items()}, node.mark)
+            return Marked({k: (m, self.subst(v, scope, (*where, k))) for k, (m, v) in value.items()}, node.mark)
         if isinstance(value, list):
-            return _Node([self.subst(v, scope, where) for v in value], node.mark)
+            return Marked([self.subst(v, scope, where) for v in value], node.mark)
         return node
 
-    def argument(self, arg: _Arg, where: tuple) -> _Node:
+    def argument(self, arg: _Arg, where: tuple) -> Marked:
         """A parameter's value at a place: in a kernel, stride, padding, dilation or output_padding (or passed on
         to another block) an unknown value is the variable of its copy; anywhere else, the value as written."""
         if where and (where[0] in UNKNOWN_KEYS or where[0] == _PASSED):
             return self.variable(arg.node, arg.var, arg.notes)
         return arg.node
 
-    def variable(self, node: _Node, var: str, notes: tuple[Note, ...]) -> _Node:
+    def variable(self, node: Marked, var: str, notes: tuple[Note, ...]) -> Marked:
         if isinstance(node.value, list):  # one per axis: a variable for each entry that is unknown
-            return _Node(
+            return Marked(
                 [self.variable(v, f"{var}_{i}", notes) for i, v in enumerate(node.value)], node.mark, node.scope
             )
-        if not _unknown_form(node.value):
+        if not unknown_form(node.value):
             return node
         held = self.variables.setdefault(var, (node, notes))[0]
         if held is node and var in self.declared or held is not node:  # `a` with `b_c`, and `a_b` with `c`
             where = "`variables` declares" if held is node else f"the value at line {held.mark.line} makes"
             message = f"this unknown becomes the variable '${var}', which {where} too; rename one of them"
             self.problems.append(_Problem(node.mark, "duplicate-name", message, notes))
-        return _Node(f"${var}", node.mark)
+        return Marked(f"${var}", node.mark)
 
     # --- references ---------------------------------------------------------------------
 
-    def reference(self, node: _Node, scope: _Scope, own: str | None) -> _Node:
+    def reference(self, node: Marked, scope: _Scope, own: str | None) -> Marked:
         """A reference (`input`, `like`, `inputs`), resolved to the expanded name it means; `own` is the
         name of the entry that holds it."""
-        param = _param_ref(node.value)
+        param = param_ref(node.value)
         if param is not None and param in scope.args:
             node = scope.args[param].node
         here = node.scope or scope
         own = own if here is scope else None
         if isinstance(node.value, list):
-            return _Node([self.named(v, v.scope or here, own) for v in node.value], node.mark)
+            return Marked([self.named(v, v.scope or here, own) for v in node.value], node.mark)
         return self.named(node, here, own)
 
-    def named(self, node: _Node, scope: _Scope, own: str | None) -> _Node:
+    def named(self, node: Marked, scope: _Scope, own: str | None) -> Marked:
         if not isinstance(node.value, str):
             return node  # the Spec model reports it
-        return _Node(self.resolve(node.value, node.mark, scope, own), node.mark)
+        return Marked(self.resolve(node.value, node.mark, scope, own), node.mark)
 
     def resolve(self, name: str, mark: Mark, scope: _Scope, own: str | None) -> str:
         """The expanded name of the output `name` means in `scope`: the scope's own layers and uses first,
@@ -406,7 +331,7 @@ class _Expander:
 
     # --- a layer ------------------------------------------------------------------------
 
-    def layer(self, entry: _Node, pos: int, scope: _Scope) -> None:
+    def layer(self, entry: Marked, pos: int, scope: _Scope) -> None:
         if not isinstance(entry.value, dict):
             self.emit(self.subst(entry, scope, ()), scope, None)
             return
@@ -419,36 +344,36 @@ class _Expander:
         items: Items = {}
         if name is not None:
             key_mark, written = entry.value.get("name", (entry.mark, entry))
-            items["name"] = (key_mark, _Node(name, written.mark))
+            items["name"] = (key_mark, Marked(name, written.mark))
         if not {"input", "inputs"} & set(entry.value) and scope.previous != self.last():
-            items["input"] = (entry.mark, _Node(scope.previous, entry.mark))
+            items["input"] = (entry.mark, Marked(scope.previous, entry.mark))
         for key, (key_mark, node) in entry.value.items():
             if key == "name" and name is not None:
                 continue
-            if key in ("input", "like") or (key == "inputs" and _param_ref(node.value) in scope.args):
+            if key in ("input", "like") or (key == "inputs" and param_ref(node.value) in scope.args):
                 node = self.reference(node, scope, local)
             elif key == "inputs" and isinstance(node.value, list):
-                node = _Node([self.reference(v, scope, local) for v in node.value], node.mark)
+                node = Marked([self.reference(v, scope, local) for v in node.value], node.mark)
             else:
                 node = self.subst(node, scope, (key,))
             items[key] = (key_mark, node)
-        self.emit(_Node(items, entry.mark), scope, name)
+        self.emit(Marked(items, entry.mark), scope, name)
         if local is not None and name is not None:
             scope.done.setdefault(local, name)
             scope.previous = name
 
     # --- a use --------------------------------------------------------------------------
 
-    def use(self, entry: _Node, pos: int, scope: _Scope) -> None:
+    def use(self, entry: Marked, pos: int, scope: _Scope) -> None:
         fields: Items = entry.value
         written = {k: self.subst(node, scope, ()) for k, (_, node) in fields.items() if k not in ("with", "first")}
-        plain = {k: _plain(node) for k, node in written.items()}
+        plain = {k: plain_data(node) for k, node in written.items()}
         for key in ("with", "first"):  # their values are checked where the block uses them
             if key in fields:
                 value = fields[key][1].value
                 plain[key] = dict.fromkeys(value) if isinstance(value, dict) else value
         block = plain["block"]
-        if _param_ref(block) is not None:
+        if param_ref(block) is not None:
             message = (
                 f"'{block}' is not a parameter here; `block:` names a block, or a parameter of the block around it"
             )
@@ -527,7 +452,7 @@ class _Expander:
         return result
 
     def arguments(
-        self, definition: Block, body: _Node, given: dict[str, Items], i: int, copy: _Scope, at: _Scope
+        self, definition: Block, body: Marked, given: dict[str, Items], i: int, copy: _Scope, at: _Scope
     ) -> dict[str, _Arg]:
         """Each parameter's value in copy `i`: from `first` (copy 0 only), `with`, else the block's default.
         A value written "$p" for a parameter of the block around the use is passed on as it is: the same unknown."""
@@ -538,18 +463,18 @@ class _Expander:
             written = (given["first"].get(param) if i == 0 else None) or given["with"].get(param)
             if written is None:  # the default, written in the block: layer names in it are the block's
                 node = defaults[param][1]
-                args[param] = _Arg(_Node(node.value, node.mark, copy), var, copy.notes)
+                args[param] = _Arg(Marked(node.value, node.mark, copy), var, copy.notes)
                 continue
             node = written[1]
-            passed = _param_ref(node.value)
+            passed = param_ref(node.value)
             if passed is not None and passed in at.args:
                 args[param] = at.args[passed]
                 continue
             value = self.subst(node, at, (_PASSED,))
-            args[param] = _Arg(_Node(value.value, value.mark, at), var, copy.notes)
+            args[param] = _Arg(Marked(value.value, value.mark, at), var, copy.notes)
         return args
 
-    def keep(self, entry: _Node, pos: int, scope: _Scope, *, report: bool = True) -> None:
+    def keep(self, entry: Marked, pos: int, scope: _Scope, *, report: bool = True) -> None:
         """A use that is not expanded: with `report`, left in the tree for the Spec model to say what is wrong
         with its form; else (its problem is reported) left out. Its name stays known: no error follows from it."""
         if report:
@@ -559,7 +484,7 @@ class _Expander:
             scope.done.setdefault(name, scope.prefix + name)
 
 
-def _name_mark(entry: _Node) -> Mark:
+def _name_mark(entry: Marked) -> Mark:
     """Where an entry's name is written, else where the entry starts."""
     written = entry.value.get("name") if isinstance(entry.value, dict) else None
     return written[1].mark if written else entry.mark

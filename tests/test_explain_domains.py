@@ -107,3 +107,18 @@ def test_an_input_shape_that_looks_like_a_forgotten_batch_axis_is_warned(shape: 
         [warning] = warnings
         assert warning.severity == "warning" and (warning.line, warning.column) == (1, 16)
         assert warning.message.endswith(hint), warning.message
+
+
+SAME_STRIDED = """
+input: {shape: [1, 3, 32, 32]}
+layers:
+  - {name: a, op: conv, out_channels: 4, kernel: 3, stride: 2, padding: same}
+  - {name: b, op: conv, out_channels: 4, kernel: 3, stride: "?", padding: same}
+  - {name: c, op: conv, out_channels: 4, kernel: "?", stride: 2, padding: same}
+"""
+
+
+def test_every_padding_same_layer_with_a_stride_is_reported_at_once():
+    result = planner.solve(planner.loads(SAME_STRIDED, "same.yaml"), verify=False)
+    named = [d.layer for d in result.diagnostics if "padding 'same' needs stride 1" in d.message]
+    assert named == ["a", "c"]  # b can take stride 1

@@ -16,10 +16,11 @@ import z3
 
 from planner.deadline import Deadline
 from planner.domains import Domain, Unknown
-from planner.errors import Diagnostic, GaveUp, InfeasibleError
+from planner.errors import Diagnostic, GaveUp, InfeasibleError, LayerError
 from planner.graph import Network
 from planner.plan import compute_plan
 from planner.solver.encode import Encoding, encode
+from planner.walk import broken_rules, instantiate, layer_transfer, located
 
 
 def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
@@ -125,6 +126,23 @@ def _sizes(enc: Encoding, model: z3.ModelRef) -> dict[Unknown, int]:
 
 
 GENERIC = "no assignment of the unknowns satisfies the spec"
+
+
+def failing_everywhere(network: Network, code: str) -> list[Diagnostic]:
+    """Every layer whose rule `code` fails at the smallest value of each unknown, the shapes walked on past
+    the layers that fail: for rules such as `padding-same` (PyTorch refuses 'same' with a stride above 1),
+    which only larger values break, one error per layer at once rather than the first alone."""
+    env = {u: u.domain.member(0) for u in (*network.unknowns, *network.for_all)}
+    shapes: dict[str, tuple] = {"input": tuple(instantiate(t, env.__getitem__) for t in network.input_shape)}
+    found: list[Diagnostic] = []
+    for node in network.nodes:
+        try:
+            transfer = layer_transfer(network, node, tuple(shapes[n] for n in node.inputs), env.__getitem__)
+        except LayerError:
+            return found
+        found += [located(network, node, r.code, r.message, r.param) for r in broken_rules(transfer) if r.code == code]
+        shapes[node.name] = transfer.shape
+    return found
 
 
 def _generic(network: Network) -> list[Diagnostic]:

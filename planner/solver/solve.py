@@ -33,6 +33,7 @@ from planner.solver.explain import (
     domains_too_narrow,
     explain_for_all,
     explain_infeasible,
+    failing_everywhere,
     input_sizes_that_work,
 )
 from planner.solver.optimize import best_assignments
@@ -229,6 +230,9 @@ def _infeasible(network: Network, deadline: Deadline, explain: bool, found: Sequ
             pass
     if found and (not diagnostics or diagnostics[0].code == "infeasible" and diagnostics[0].message == GENERIC):
         diagnostics = [*found, *diagnostics[1:]]
+    same = failing_everywhere(network, "padding-same")  # every layer with it, not the first alone
+    if diagnostics and any(d.layer == diagnostics[0].layer for d in same):
+        diagnostics[1:1] = [d for d in same if d.layer != diagnostics[0].layer]
     return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
 
 

@@ -122,3 +122,16 @@ def test_every_padding_same_layer_with_a_stride_is_reported_at_once():
     result = planner.solve(planner.loads(SAME_STRIDED, "same.yaml"), verify=False)
     named = [d.layer for d in result.diagnostics if "padding 'same' needs stride 1" in d.message]
     assert named == ["a", "c"]  # b can take stride 1
+
+
+def test_a_shared_unknown_that_needs_two_values_suggests_one_per_axis():
+    text = 'input: {shape: [1, 1, 8, 12]}\nlayers:\n  - {name: c1, op: conv, out_channels: 2, kernel: "?", expect: [1, 2, 6, 8]}\n'
+    result = planner.solve(planner.loads(text, "axes.yaml"), verify=False)
+    assert result.status is Status.INFEASIBLE
+    (note,) = [d for d in result.diagnostics if d.code == "per-axis"]
+    assert note.message == (
+        'c1: its kernel is one "?" for all 2 axes, but a plan needs 3 and 5 on them; '
+        'write kernel: ["?", "?"] for one unknown per axis'
+    )
+    fixed = text.replace('kernel: "?"', 'kernel: ["?", "?"]')
+    assert planner.solve(planner.loads(fixed, "axes.yaml"), verify=False).status is Status.SOLVED

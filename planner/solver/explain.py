@@ -340,6 +340,55 @@ def domains_too_narrow(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
     return notes
 
 
+def shared_across_axes(network: Network, deadline: Deadline) -> list[Diagnostic]:
+    """Notes naming a "?" shared by the spatial axes of a layer that makes the spec infeasible: with one
+    unknown per axis instead (`["?", "?"]`), the spec has a plan, whose values per axis the note gives.
+    Tried one shared unknown at a time, by the reachable-state pass, within the deadline."""
+    from planner.solver.reach import build
+
+    notes: list[Diagnostic] = []
+    for node in network.nodes:
+        for key, value in node.params.items():
+            if not (isinstance(value, tuple) and len(value) > 1 and isinstance(value[0], Unknown)):
+                continue
+            if any(v is not value[0] for v in value) or type(value[0]) is not Unknown or deadline.passed():
+                continue
+            shared = value[0]
+            per_axis = tuple(dataclasses.replace(shared, name=f"{shared.name}[{a}]") for a in range(len(value)))
+            params = {**node.params, key: per_axis}
+            nodes = tuple(dataclasses.replace(n, params=params) if n is node else n for n in network.nodes)
+            unknowns = tuple(u for u in network.unknowns if u is not shared)
+            uses = [n for n in network.nodes if shared in n.params.values() or shared in _flat_terms(n.params)]
+            if len(uses) > 1:  # a variable shared with other layers: splitting it here changes them too
+                continue
+            variant = dataclasses.replace(network, nodes=nodes, unknowns=(*unknowns, *per_axis))
+            engine = build(variant, deadline)
+            if engine is None or not engine.feasible:
+                continue
+            plan = engine.first()
+            shown = " and ".join(str(plan[u]) for u in per_axis)
+            one_each = ", ".join(['"?"'] * len(value))
+            message = (
+                f'{node.name}: its {key} is one "?" for all {len(value)} axes, but a plan needs {shown} on them; '
+                f"write {key}: [{one_each}] for one unknown per axis"
+            )
+            notes.append(network.diagnostic((*node.path, key), "per-axis", message, layer=node.name, severity="note"))
+    return notes
+
+
+def _flat_terms(params: dict) -> list:
+    out: list = []
+    for value in params.values():
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, tuple):
+                stack.extend(item)
+            else:
+                out.append(item)
+    return out
+
+
 def _domain_source(network: Network, unknown: Unknown) -> tuple[str, ...]:
     """Where an unknown's domain is written: ("defaults", kind), ("variables", name), ("builtin", kind) for a
     "?" under the built-in defaults, or ("layer", name) for a range or one_of written at the layer."""

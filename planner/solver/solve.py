@@ -35,6 +35,7 @@ from planner.solver.explain import (
     explain_infeasible,
     failing_everywhere,
     input_sizes_that_work,
+    shared_across_axes,
 )
 from planner.solver.optimize import best_assignments
 from planner.solver.search import ForAllSearch, Search
@@ -332,6 +333,7 @@ def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
     return [
         *explain_infeasible(enc, deadline.within(EXPLAIN_BUDGET)),
         *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
+        *shared_across_axes(network, deadline.within(HINT_BUDGET)),
         *input_sizes_that_work(network, deadline),
     ]
 

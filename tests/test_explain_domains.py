@@ -125,7 +125,10 @@ def test_every_padding_same_layer_with_a_stride_is_reported_at_once():
 
 
 def test_a_shared_unknown_that_needs_two_values_suggests_one_per_axis():
-    text = 'input: {shape: [1, 1, 8, 12]}\nlayers:\n  - {name: c1, op: conv, out_channels: 2, kernel: "?", expect: [1, 2, 6, 8]}\n'
+    text = (
+        "input: {shape: [1, 1, 8, 12]}\nlayers:\n"
+        '  - {name: c1, op: conv, out_channels: 2, kernel: "?", expect: [1, 2, 6, 8]}\n'
+    )
     result = planner.solve(planner.loads(text, "axes.yaml"), verify=False)
     assert result.status is Status.INFEASIBLE
     (note,) = [d for d in result.diagnostics if d.code == "per-axis"]

@@ -19,7 +19,7 @@ from planner.solver.encode import encode, new_solver
 from tests.conftest import EXAMPLES, run
 from tests.random_specs import spec_text, specs
 
-TOP = 600
+TOP = 2000
 
 
 def z3_accepts(network, axes, sizes):
@@ -32,7 +32,7 @@ def z3_accepts(network, axes, sizes):
 
 def probe_sizes(form_top: int, seed: int) -> list[int]:
     rng = random.Random(seed)
-    return sorted({*range(1, 130), *rng.sample(range(130, form_top + 1), 60), form_top})
+    return sorted({*range(1, 130), *rng.sample(range(130, form_top + 1), 100), form_top})
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

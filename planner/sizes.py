@@ -54,7 +54,7 @@ class Form:
             if self.period == 1:
                 tail = f"every size from {self.start}"
             else:
-                forms = [_linear(self.period, r) for r in self.residues]
+                forms = [linear_form(self.period, r) for r in self.residues]
                 if len(forms) == 1:
                     tail = f"{forms[0]}, k >= {-(-(self.start - self.residues[0]) // self.period)}"
                 else:
@@ -79,7 +79,8 @@ def _runs(sizes: tuple[int, ...]) -> str:
     return ", ".join(parts)
 
 
-def _linear(period: int, residue: int) -> str:
+def linear_form(period: int, residue: int) -> str:
+    """ "16k + 12", "8k": the sizes of one residue, as `planner sizes` and the hints of `solve` write them."""
     return f"{period}k" if residue == 0 else f"{period}k + {residue}"
 
 

@@ -19,6 +19,7 @@ from planner.domains import Domain, Unknown
 from planner.errors import Diagnostic, GaveUp, InfeasibleError, LayerError
 from planner.graph import Network
 from planner.plan import compute_plan
+from planner.sizes import linear_form
 from planner.solver.encode import Encoding, encode
 from planner.walk import broken_rules, instantiate, layer_transfer, located
 
@@ -294,7 +295,7 @@ def _rule(sizes: list[int]) -> str:
         if [s for s in range(sizes[0], sizes[-1] + 1) if s % m in residues] == sizes:
             if residues == [0]:
                 return f"the multiples of {m}"
-            return "of the form " + " or ".join(f"{m}k" + (f" + {r}" if r else "") for r in residues)
+            return "of the form " + " or ".join(linear_form(m, r) for r in residues)
     return ""
 
 

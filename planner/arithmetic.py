@@ -223,6 +223,13 @@ def slice_length(begin: Num, end: Num, step: int) -> Num:
     return maximum(ceil_div(end - begin, step), 0)
 
 
+def chunk_sizes(size: Num, chunks: int) -> tuple[Num, ...]:
+    """torch.chunk's pieces of an axis of `size`: ceil(size / chunks) each, the last what is left (which a
+    size too small for `chunks` pieces leaves at 0 or below: PyTorch then returns fewer)."""
+    step = ceil_div(size, chunks)
+    return tuple(minimum(step, size - k * step) for k in range(chunks))
+
+
 def shuffled_channels(c: Num, r: int) -> Num:
     """Pixel shuffle by r: C / r^2 channels (each r x r block of channels becomes an r x r block of pixels)."""
     return floor_div(c, r * r)

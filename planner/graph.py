@@ -17,7 +17,7 @@ from planner.constraints import Constraint, parse, refs_of, shown
 from planner.domains import Domain, ForAllSize, Padding, Term, Unknown
 from planner.errors import ConstraintError, Diagnostic, Severity, SpecError
 from planner.spec.load import LoadedSpec
-from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec
+from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec, Split
 from planner.spec.yamlpos import did_you_mean
 
 AXIS_PARAMS = ("kernel", "stride", "dilation", "output_padding")
@@ -40,6 +40,12 @@ class Node:
     @property
     def path(self) -> tuple:
         return ("layers", self.index)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The tensors it makes: its name, and a split's pieces `name[0]`, `name[1]`, ..."""
+        count = self.model.pieces if isinstance(self.model, Split) else 0
+        return (self.name, *(f"{self.name}[{i}]" for i in range(count)))
 
 
 @dataclass(frozen=True)
@@ -180,8 +186,27 @@ class _Builder:
         return tuple(refs)
 
     def _reference(self, ref: str, path: tuple, name: str, seen: dict[str, int], index: int) -> str:
+        """A layer this one reads, checked: an earlier layer, `input`, or `s[i]`, one piece of a split `s`."""
+        base, bracket, piece = ref.partition("[")
+        pieces = {
+            (m.name or default_name(m.op, i)): m.pieces for i, m in enumerate(self.spec.layers) if isinstance(m, Split)
+        }
+        count = pieces.get(base)
+        if count is not None and not bracket:
+            message = f"split '{base}' has {count} outputs: read one of them, {base}[0] to {base}[{count - 1}]"
+        elif bracket and count is None:
+            message = f"'{base}' is not a split: it has one output, read as '{base}'"
+        elif count is not None and int(piece.rstrip("]")) >= count:
+            message = f"split '{base}' has {count} outputs, {base}[0] to {base}[{count - 1}]; there is no {ref}"
+        else:
+            return ref if self._earlier(base, path, name, seen, index) else "input"
+        self.error(path, "split-output", message, name)
+        return "input"
+
+    def _earlier(self, ref: str, path: tuple, name: str, seen: dict[str, int], index: int) -> bool:
+        """Whether `ref` is the input or a layer before this one; an error saying why not."""
         if ref == "input" or ref in seen and seen[ref] < index:
-            return ref
+            return True
         if ref == name:
             self.error(path, "cycle", f"layer '{name}' reads its own output", name)
         elif ref in {(m.name or default_name(m.op, i)) for i, m in enumerate(self.spec.layers)}:
@@ -191,7 +216,7 @@ class _Builder:
         else:
             earlier = [n for n in seen if n != name]
             self.error(path, "unknown-layer", f"no layer named '{ref}'{did_you_mean(ref, [*earlier, 'input'])}", name)
-        return "input"
+        return False
 
     # --- value forms -> terms ----------------------------------------------------------
 

@@ -139,6 +139,7 @@ def compute_plan(network: Network, assignment: Mapping[Unknown, int]) -> Plan:
         if broken:  # later layers would only repeat the damage
             raise InfeasibleError([located(network, node, r.code, r.message, r.param) for r in broken])
         shapes[node.name] = transfer.shape
+        shapes.update(zip(node.outputs[1:], transfer.pieces, strict=True))  # a split's pieces
         solved = frozenset(key for key, value in node.params.items() if _contains_unknown(value))
         layers.append(
             LayerPlan(

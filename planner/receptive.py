@@ -24,7 +24,7 @@ def receptive_fields(
     """Each layer's field, from (name, op, inputs, params, input shape) in order; None once the axes are gone."""
     fields: dict[str, Field | None] = {"input": ((1,) * rank, (1,) * rank)}
     for name, op, inputs, params, in_shape in layers:
-        incoming = [fields[i] for i in inputs]
+        incoming = [fields[i.partition("[")[0]] for i in inputs]  # a split's piece `s[i]` has the field of `s`
         if incoming[0] is None:
             fields[name] = None
             continue

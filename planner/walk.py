@@ -81,7 +81,7 @@ def layer_transfer(
             for got, want in zip(transfer.shape, node.expect, strict=True)
             if want is not None
         ]
-    return Transfer(transfer.shape, tuple(rules), transfer.params, op.attributes(node.model))
+    return Transfer(transfer.shape, tuple(rules), transfer.params, op.attributes(node.model), transfer.pieces)
 
 
 def fits_int64(shape: Shape) -> Bool:

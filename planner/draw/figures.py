@@ -177,6 +177,11 @@ def _slice_params(layer: LayerPlan) -> list[Param]:
     return [(f"axis {p['axis']} [{p['start']}:{p['end']}{step}]", False)]
 
 
+def _split_params(layer: LayerPlan) -> list[Param]:
+    p = layer.params
+    return [(f"axis {p['axis']} into {' + '.join(str(n) for n in p['sizes'])}", "sizes" in layer.solved)]
+
+
 def _permute_params(layer: LayerPlan) -> list[Param]:
     return [("→" + ",".join(map(str, layer.params["dims"])), False)]
 
@@ -331,6 +336,7 @@ FIGURES: dict[str, OpFigure] = {
     "mean": OpFigure("pool", _mean_params),
     "upsample": OpFigure("resize", _upsample_params, data_inputs=1),  # a `like` input gives the size only
     "slice": OpFigure("resize", _slice_params),
+    "split": OpFigure("resize", _split_params),
     "permute": OpFigure("resize", _permute_params),
     "pixel_shuffle": OpFigure("resize", _shuffle_params),
     "pixel_unshuffle": OpFigure("resize", _unshuffle_params),

@@ -4,6 +4,7 @@ it (`unet.py`); any other network in data-flow order, left to right in rows (her
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from planner.draw.boxes import (
@@ -39,10 +40,19 @@ LANE_TOP, LANE = 20, 7  # lanes of the edges between rows, below the carriage re
 def draw_network(network: Network, plan: Plan, *, columns: int | None = None) -> str:
     """An SVG of the whole plan, one `<g class="layer">` box per layer: a U-Net as U-Net figures draw it
     (see `unet.draw_unet`), unless `columns` asks for rows; any other network in rows (see `draw_rows`)."""
+    plan = _edges_from_layers(plan)
     shape = u_shape(plan) if columns is None else None
     if shape is not None:
         return draw_unet(network, plan, shape)
     return draw_rows(network, plan, columns=columns)
+
+
+def _edges_from_layers(plan: Plan) -> Plan:
+    """The plan with a split's pieces `s[i]` read as the split `s`: the figure draws an edge from its box."""
+    layers = tuple(
+        dataclasses.replace(ly, inputs=tuple(name.partition("[")[0] for name in ly.inputs)) for ly in plan.layers
+    )
+    return dataclasses.replace(plan, layers=layers)
 
 
 def draw_rows(network: Network, plan: Plan, *, columns: int | None = None) -> str:

@@ -143,7 +143,20 @@ def _batchnorm(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
 
 
-Layer = Callable[[LayerPlan, list[np.ndarray], np.random.Generator, type], np.ndarray]
+def _split(layer: LayerPlan, xs: list[np.ndarray], rng, dtype) -> list[np.ndarray]:
+    """torch.split or torch.chunk, cut from the sizes as written (the executor's own reading of them)."""
+    x, axis = xs[0], layer.params["axis"]
+    sizes, chunks = layer.attrs["written"]
+    size = x.shape[axis]
+    if chunks is not None:
+        step = -(-size // chunks)
+        sizes = [min(step, size - start) for start in range(0, size, step)]
+    if sum(sizes) != size or len(sizes) != (chunks or len(sizes)):
+        raise ExecutionError(f"{layer.name}: cannot cut {size} into {sizes if chunks is None else f'{chunks} chunks'}")
+    return np.split(x, np.cumsum(sizes)[:-1].tolist(), axis=axis)
+
+
+Layer = Callable[[LayerPlan, list[np.ndarray], np.random.Generator, type], np.ndarray | list[np.ndarray]]
 LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "conv": _conv,
     "conv_transpose": _conv_transpose,
@@ -166,6 +179,7 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "add": lambda ly, xs, rng, dt: _broadcast(ly, xs, np.add),
     "mul": lambda ly, xs, rng, dt: _broadcast(ly, xs, np.multiply),
     "slice": _slice,
+    "split": _split,
     "mean": lambda ly, xs, rng, dt: xs[0].mean(axis=tuple(ly.params["axes"]), keepdims=ly.params["keepdim"]),
     "permute": lambda ly, xs, rng, dt: np.ascontiguousarray(xs[0].transpose(ly.params["dims"])),
     "pixel_shuffle": lambda ly, xs, rng, dt: R.pixel_shuffle(xs[0], ly.params["upscale_factor"]),
@@ -217,6 +231,9 @@ def run_plan(
         start = time.perf_counter()
         with np.errstate(all="ignore"):  # a max-pool window wholly in padding gives -inf, as in PyTorch
             y = LAYERS[layer.op](layer, xs, rng, dtype)
+        if isinstance(y, list):  # a split: its pieces, read as `name[i]`, and the first as the layer's output
+            values.update({f"{layer.name}[{i}]": piece for i, piece in enumerate(y)})
+            y = y[0]
         runs.append(LayerRun(layer.name, layer.op, tuple(y.shape), time.perf_counter() - start))
         values[layer.name] = y
     return runs

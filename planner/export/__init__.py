@@ -100,6 +100,23 @@ class Slice(nn.Module):
     def extra_repr(self) -> str:
         return f"axis={self.axis}, start={self.start}, end={self.end}, step={self.step}"
 ''',
+    "Split": '''
+class Split(nn.Module):
+    """torch.split (sizes) or torch.chunk (chunks) along one axis: a tuple of the pieces."""
+
+    def __init__(self, axis: int, sizes: list[int] | None = None, chunks: int | None = None) -> None:
+        super().__init__()
+        self.axis, self.sizes, self.chunks = axis, sizes, chunks
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.chunks is not None:
+            return torch.chunk(x, self.chunks, dim=self.axis)
+        return torch.split(x, self.sizes, dim=self.axis)
+
+    def extra_repr(self) -> str:
+        cut = f"chunks={self.chunks}" if self.chunks is not None else f"sizes={self.sizes}"
+        return f"axis={self.axis}, {cut}"
+''',
     "Mean": '''
 class Mean(nn.Module):
     """The mean over some dims."""
@@ -215,7 +232,7 @@ class _Exporter:
         users: dict[str, list[int]] = {name: [] for name in position}
         for n, layer in enumerate(layers):
             for name in _data_inputs(layer):
-                users[name].append(n)
+                users[_layer_of(name)].append(n)
         taken = set(self.attr.values()) | {"x", "self"}
         var: dict[str, str] = {}  # the outputs some layer reads; one nobody reads gets no variable
         for name, at in position.items():
@@ -229,14 +246,16 @@ class _Exporter:
                 var[name] = self.attr[name]
         lines: list[str] = []
         for n, layer in enumerate(layers):
-            call = f"self.{self.attr[layer.name]}({', '.join(var[name] for name in _data_inputs(layer))})"
+            args = ", ".join(var[_layer_of(name)] + name[len(_layer_of(name)) :] for name in _data_inputs(layer))
+            call = f"self.{self.attr[layer.name]}({args})"
             if n == len(layers) - 1:
                 lines.append(f"        return {call}")
                 break
             target = var.get(layer.name)
             lines.append(f"        {target} = {call}" if target else f"        {call}  # output not used later")
             dead = sorted(
-                {var[name] for name in _data_inputs(layer) if max(users[name]) == n and name != "input"} - {"x"}
+                {var[base] for base in map(_layer_of, _data_inputs(layer)) if max(users[base]) == n and base != "input"}
+                - {"x"}
             )
             if dead:
                 lines.append(f"        del {', '.join(dead)}")
@@ -250,6 +269,11 @@ class _Exporter:
         if write is None:
             raise UsageError(f"{layer.name}: op '{layer.op}' cannot be exported to PyTorch")
         return write(self, layer)
+
+
+def _layer_of(name: str) -> str:
+    """The layer an input names: itself, or the split `s` of a piece `s[i]` (which forward indexes)."""
+    return name.partition("[")[0]
 
 
 def _data_inputs(layer: LayerPlan) -> tuple[str, ...]:

@@ -108,6 +108,14 @@ def _join(ex: _Exporter, layer: LayerPlan) -> str:
     return f"{helper}()"
 
 
+@exports("split")
+def _split(ex: _Exporter, layer: LayerPlan) -> str:
+    ex.helpers.add("Split")
+    sizes, chunks = layer.attrs["written"]  # as written: torch cuts the pieces, a check of the plan's sizes
+    cut = f"chunks={_int(chunks)}" if chunks is not None else f"sizes=[{', '.join(_int(n) for n in sizes)}]"
+    return f"Split(axis={_int(layer.params['axis'])}, {cut})"
+
+
 @exports("slice")
 def _slice(ex: _Exporter, layer: LayerPlan) -> str:
     ex.helpers.add("Slice")

@@ -43,6 +43,7 @@ class Transfer:
     rules: tuple[Rule, ...]
     params: dict[str, Any] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)  # fixed, unreported attributes back ends read (bias, p)
+    pieces: tuple[Shape, ...] = ()  # a split's outputs `name[0]`, `name[1]`, ...; `shape` is the first
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,59 @@ class Slice(Op):
         return r, tuple(jump * params["step"] if n == a else jump for n, jump in enumerate(j))
 
 
+def split(call: Call) -> Transfer:
+    """torch.split with `sizes` (they must add up to the axis) or torch.chunk with `chunks` (every piece
+    at least 1): one output per piece, `name[0]`, `name[1]`, ...; the layer's own shape is the first."""
+    shape, m = call.inputs[0], cast(models.Split, call.model)
+    axis = _axis(m.axis, len(shape), "axis")
+    if axis == 0:
+        raise LayerError("value", "split cuts a channel or spatial axis, not the batch axis (axis 0)", "axis")
+    if (m.sizes is None) == (m.chunks is None):
+        raise LayerError(
+            "value", "split needs exactly one of 'sizes' (torch.split) and 'chunks' (torch.chunk)", "sizes"
+        )
+    size = shape[axis]
+    if m.sizes is not None:
+        sizes: tuple = tuple(m.sizes)
+        rules = [
+            Rule(
+                sum(sizes) == size,
+                "split-sizes",
+                "the split sizes add up to {}, but axis {} has {}",
+                (sum(sizes), axis, size),
+                "sizes",
+            )
+        ]
+    else:
+        sizes = ar.chunk_sizes(size, m.chunks or 2)
+        rules = [
+            Rule(
+                piece >= 1,
+                "split-chunks",
+                "axis {} of size {} makes fewer than {} chunks (chunk {} would be empty)",
+                (axis, size, m.chunks, k),
+                "chunks",
+            )
+            for k, piece in enumerate(sizes)
+        ]
+    pieces = tuple((*shape[:axis], piece, *shape[axis + 1 :]) for piece in sizes)
+    return Transfer(pieces[0], tuple(rules), {"axis": axis, "sizes": sizes}, pieces=pieces)
+
+
+class Split(Op):
+    """A cut of one axis into pieces; on a spatial axis each piece keeps the field and the jump."""
+
+    name = "split"
+    monotone = False  # a chunk's last piece shrinks as the axis grows (chunk(6, 3) = 2, 2, 2; chunk(7, 3) = 3, 3, 1)
+
+    def transfer(self, call: Call) -> Transfer:
+        return split(call)
+
+    def attributes(self, model: Any) -> dict[str, Any]:
+        """`sizes` or `chunks` as written: the back ends cut with them, so NumPy and torch check the pieces."""
+        return {"written": (model.sizes, model.chunks)}
+
+
 def _mean_axes(call: Call) -> tuple[int, ...]:
     shape, m = call.inputs[0], cast(models.Mean, call.model)
     if m.axes is None:

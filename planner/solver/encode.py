@@ -125,10 +125,11 @@ def encode(
     for node in network.nodes:
         inputs = tuple(enc.shapes[name] for name in node.inputs)
         try:
-            shape, params, definition, requirement = _encode_layer(enc, node, inputs)
+            shape, pieces, params, definition, requirement = _encode_layer(enc, node, inputs)
         except LayerError as e:
             raise SpecError(located(network, node, e.code, e.message, e.param)) from None
         enc.shapes[node.name], enc.params[node.name] = shape, params
+        enc.shapes.update(zip(node.outputs[1:], pieces, strict=True))  # a split's pieces
         enc.definitions[node.name], enc.requirements[node.name] = definition, requirement
     fields: dict = {}
     if any(ref.attr in FIELDS for c in network.constraints for ref in c.refs()):
@@ -170,7 +171,7 @@ def _split_unknowns(node: Node) -> list[Unknown]:
 
 
 def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
-    """(output shape, reported params, definitions, requirements) of one layer."""
+    """(output shape, a split's pieces, reported params, definitions, requirements) of one layer."""
     split = _split_unknowns(node)
     if math.prod(u.domain.size() for u in split) > MAX_CASES:
         split = []
@@ -192,6 +193,10 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
         merge(f"{node.name}.shape[{axis}]", [t.shape[axis] for t in transfers])
         for axis in range(len(transfers[0].shape))
     )
+    pieces = tuple(
+        tuple(merge(f"{out}.shape[{axis}]", [t.pieces[n][axis] for t in transfers]) for axis in range(len(piece)))
+        for n, (out, piece) in enumerate(zip(node.outputs[1:], transfers[0].pieces, strict=True))
+    )
     params = {
         key: _merge_nested(f"{node.name}.{key}", [t.params[key] for t in transfers], merge)
         for key in transfers[0].params
@@ -201,7 +206,7 @@ def _encode_layer(enc: Encoding, node: Node, inputs: tuple[Shape, ...]):
     requirement = _one_of_cases(
         [enc.all(sel, *(r.holds for r in t.rules)) for sel, t in zip(selectors, transfers, strict=True)]
     )
-    return shape, params, definition, requirement
+    return shape, pieces, params, definition, requirement
 
 
 def _one_of_cases(options: list[z3.BoolRef]) -> z3.BoolRef:

@@ -143,6 +143,7 @@ def failing_everywhere(network: Network, code: str) -> list[Diagnostic]:
             return found
         found += [located(network, node, r.code, r.message, r.param) for r in broken_rules(transfer) if r.code == code]
         shapes[node.name] = transfer.shape
+        shapes.update(zip(node.outputs[1:], transfer.pieces, strict=True))
     return found
 
 
@@ -359,8 +360,13 @@ def shared_across_axes(network: Network, deadline: Deadline) -> list[Diagnostic]
             params = {**node.params, key: per_axis}
             nodes = tuple(dataclasses.replace(n, params=params) if n is node else n for n in network.nodes)
             unknowns = tuple(u for u in network.unknowns if u is not shared)
-            uses = [n for n in network.nodes if shared in n.params.values() or shared in _flat_terms(n.params)]
-            if len(uses) > 1:  # a variable shared with other layers: splitting it here changes them too
+            elsewhere = [
+                k
+                for n in network.nodes
+                for k, v in n.params.items()
+                if (n, k) != (node, key) and shared in _flat_terms({k: v})
+            ]
+            if elsewhere:  # also another parameter's (a pool's stride is its kernel) or layer's: not this one's
                 continue
             variant = dataclasses.replace(network, nodes=nodes, unknowns=(*unknowns, *per_axis))
             engine = build(variant, deadline)

@@ -45,7 +45,7 @@ from planner.domains import ForAllSize, Unknown
 from planner.errors import FieldUnsupported, GaveUp, LayerError, SpecError
 from planner.graph import Network, Node
 from planner.objective import LayerView, objective_value
-from planner.ops import OPS
+from planner.ops import OPS, Transfer
 from planner.solver.states import (
     MAX_CELLS,
     MAX_STATES,
@@ -179,16 +179,16 @@ class Reach:
         grid.update({u: values[states].reshape(-1, 1, 1) for u, values in stage.kept.items()})
         tensors = {name: tuple(rows_of(d, states) for d in dims) for name, dims in stage.tensors.items()}
         if step.node is None:
-            shape, valid = self._input(grid), np.ones((1, n_choices, 1), bool)
+            made, valid = {"input": self._input(grid)}, np.ones((1, n_choices, 1), bool)
             value = None if self.objective is None else np.zeros((1, n_choices), np.int64)
         else:
-            shape, valid, value = self._layer(step.node, tensors, grid)
+            made, valid, value = self._layer(step.node, tensors, grid)
         allowed = np.broadcast_to(valid, (n_states, n_choices, valid.shape[-1])).all(axis=2)
         state, choice = np.nonzero(allowed)
         out_tensors = {}
         for name in step.live:
-            if step.node is not None and name == step.node.name or step.node is None and name == "input":
-                out_tensors[name] = tuple(pick(d, state, choice, n_states, n_choices) for d in shape)
+            if name in made:  # what the step makes: its output, a split's pieces
+                out_tensors[name] = tuple(pick(d, state, choice, n_states, n_choices) for d in made[name])
             else:
                 out_tensors[name] = tuple(rows_of(d, states[state], squeeze=True) for d in stage.tensors[name])
         kept = {}
@@ -227,7 +227,7 @@ class Reach:
             holds = rule.holds
             if isinstance(holds, (bool, np.bool_)):
                 if not holds:
-                    return transfer.shape, np.zeros((1, 1, 1), bool), None
+                    return _outputs(node, transfer), np.zeros((1, 1, 1), bool), None
                 continue
             valid = valid & lift(holds)
         for d in transfer.shape:
@@ -238,12 +238,14 @@ class Reach:
             for rule in OPS[node.op].degenerate(view):
                 if isinstance(rule.holds, (bool, np.bool_)):
                     if rule.holds:
-                        return transfer.shape, np.zeros((1, 1, 1), bool), None
+                        return _outputs(node, transfer), np.zeros((1, 1, 1), bool), None
                     continue
                 valid = valid & ~lift(rule.holds)
         if self.jumps:
             field, jump = self._receptive_step(view, jump)
-            return (*transfer.shape, jump), valid, field
+            if transfer.pieces:
+                raise Declined("the receptive field through a split")
+            return {node.name: (*transfer.shape, jump)}, valid, field
         value: Any = None
         if self.objective is not None:
             try:
@@ -254,7 +256,7 @@ class Reach:
             if value.shape[2] != 1:
                 raise Declined("an objective that varies over for_all sizes")
             value = value[:, :, 0]
-        return transfer.shape, valid, value
+        return _outputs(node, transfer), valid, value
 
     def _receptive_step(self, layer: LayerView, jump: Any) -> tuple[Any, Any]:
         """The layer's growth of the receptive field on the first spatial axis, negated (the pass minimises),
@@ -427,6 +429,11 @@ class Reach:
             for c, child, v in zip(choices, children, need(values), strict=True):
                 total = so_far + int(v)
                 heapq.heappush(heap, (total + int(after[child]), (*path, int(c)), int(child), total))
+
+
+def _outputs(node: Node, transfer: Transfer) -> dict[str, tuple]:
+    """The tensors a layer makes, by name: its output, and a split's pieces."""
+    return {node.name: transfer.shape, **dict(zip(node.outputs[1:], transfer.pieces, strict=True))}
 
 
 def build(

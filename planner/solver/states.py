@@ -213,7 +213,7 @@ def steps_of(network: Network) -> list[Step]:
     kept: list[Unknown] = []
     for node in network.nodes:
         fresh = sorted(first_used.get(node.index, []), key=order.__getitem__)
-        made = [name for name in (*made, node.name) if last_read.get(name, -1) > node.index]
+        made = [name for name in (*made, *node.outputs) if last_read.get(name, -1) > node.index]
         kept = [u for u in (*kept, *fresh) if uses[u][-1] > node.index]
         steps.append(step_of(node, fresh, tuple(made), tuple(kept)))
     return steps

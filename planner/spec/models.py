@@ -15,6 +15,9 @@ PositiveInt = Annotated[StrictInt, Field(ge=1)]
 FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]  # an int or a float; never nan, inf or a bool
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]  # usable in constraint expressions
+Ref = Annotated[
+    str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+\])?$")
+]  # a layer, or `split[i]`: one of its pieces
 VarRef = Annotated[str, Field(pattern=r"^\$[A-Za-z_][A-Za-z0-9_]*$")]
 UnknownMark = Literal["?"]
 PaddingMode = Literal["valid", "same", "same_lower", "full"]
@@ -143,7 +146,7 @@ IntOrAxes = PositiveInt | Annotated[list[PositiveInt], Field(min_length=1)]
 
 class LayerBase(Model):
     name: Name | None = None
-    input: Name | None = None
+    input: Ref | None = None
     expect: list[ExpectEntry] | None = None
     op: str  # every layer model narrows it to the Literal of the ops it serves
 
@@ -215,6 +218,20 @@ class Slice(LayerBase):
     step: PositiveInt = 1
 
 
+class Split(LayerBase):
+    """torch.split (`sizes`) or torch.chunk (`chunks`) along `axis`: outputs `name[0]`, `name[1]`, ..."""
+
+    op: Literal["split"]
+    sizes: Annotated[list[PositiveInt], Field(min_length=2)] | None = None
+    chunks: Annotated[int, Field(ge=2)] | None = None
+    axis: StrictInt = 1
+
+    @property
+    def pieces(self) -> int:
+        """How many outputs it has (as written: `sizes` or `chunks`)."""
+        return len(self.sizes) if self.sizes is not None else (self.chunks or 0)
+
+
 class Mean(LayerBase):
     op: Literal["mean"]
     axes: Annotated[list[StrictInt], Field(min_length=1)] | None = None  # None: every spatial axis
@@ -249,7 +266,7 @@ class Linear(LayerBase):
 
 class Concat(LayerBase):
     op: Literal["concat", "add", "mul"]
-    inputs: Annotated[list[Name], Field(min_length=2)]
+    inputs: Annotated[list[Ref], Field(min_length=2)]
 
 
 class Crop(LayerBase):
@@ -326,6 +343,7 @@ LAYER_MODELS: tuple[type[LayerBase], ...] = (
     Dropout,
     Elementwise,
     Slice,
+    Split,
     Mean,
     Permute,
     PixelShuffle,
@@ -398,7 +416,7 @@ class BlockUse(Model):
 
     block: Name
     name: Name | None = None
-    input: Name | None = None
+    input: Ref | None = None
     with_: dict[Name, Any] = Field({}, alias="with", description="the block's parameters for every copy")
     first: dict[Name, Any] = Field({}, description="parameters for the first copy only, over `with`")
     repeat: PositiveInt | None = Field(None, description="copies chained one after the other, named <name>_<i>")

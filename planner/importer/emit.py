@@ -47,9 +47,9 @@ def spec_layers(graph: Graph, free: tuple[str, ...] = (), free_layers: str | Non
         fields: dict[str, Any] = {"name": names[node.id], "op": node.op}
         data = node.inputs[:1] if "like" in node.params else node.inputs
         if node.op in _JOINS:
-            fields["inputs"] = [names[i] for i in data]
+            fields["inputs"] = [_name(names, i) for i in data]
         elif data[0] != previous:
-            fields["input"] = names[data[0]]
+            fields["input"] = _name(names, data[0])
         freed = node.op in _SLIDING and bool(free) and (pattern is None or pattern.search(names[node.id]) is not None)
         fields.update(_params(node, names, free if freed else ()))
         if freed or node.op in _JOINS or node.id == last:
@@ -58,6 +58,12 @@ def spec_layers(graph: Graph, free: tuple[str, ...] = (), free_layers: str | Non
         layers.append(Layer(names[node.id], fields, node))
         previous = node.id
     return layers
+
+
+def _name(names: dict[str, str], ref: str) -> str:
+    """The spec's name for what a node reads: a layer's, or a split's piece `name[i]`."""
+    base, bracket, piece = ref.partition("[")
+    return names[base] + bracket + piece
 
 
 def _params(node: Node, names: dict[str, str], free: tuple[str, ...]) -> dict[str, Any]:

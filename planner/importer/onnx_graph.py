@@ -280,6 +280,8 @@ class _Reader:
         inputs = mapped.inputs if mapped.inputs is not None else (node.input[0],)
         end = self.fused_ids.get(node.output[0], node.output[0])
         self.add(node, end, mapped, tuple(self.ref(i) for i in inputs), shape=self.shape(end))
+        if mapped.op == "split":  # its outputs are its pieces, `name[i]`
+            self.data.update({output: f"{end}[{n}]" for n, output in enumerate(node.output) if output})
 
     def add(self, node: onnx.NodeProto, id_: str, mapped: _Mapped, inputs: tuple[str, ...], shape=None) -> None:
         label = node.name or node.output[0]

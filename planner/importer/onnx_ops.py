@@ -441,23 +441,17 @@ def _depth_to_space(r: _Reader, node: onnx.NodeProto, a: dict[str, Any]) -> _Map
 
 @handles("Split")
 def _split(r: _Reader, node: onnx.NodeProto, a: dict[str, Any]) -> _Mapped:
-    """Each output of a Split is the slice of its input that it is: one `slice` layer per output."""
+    """Split: one `split` layer; the reader names its outputs `name[i]`."""
     shape = r.shape(node.input[0])
     axis = int(a.get("axis", 0)) % len(shape)
-    size = shape[axis]
     if _input(node, 1):
         sizes = [int(n) for n in np.ravel(r.const(node.input[1], "split"))]
     elif a.get("split"):
         sizes = [int(n) for n in a["split"]]
-    else:  # equal pieces (num_outputs, or one per output), the last one smaller
-        step = -(-size // int(a.get("num_outputs", len(node.output))))
-        sizes = [min(step, size - start) for start in range(0, size, step)]
-    starts = [sum(sizes[:n]) for n in range(len(sizes))]
-    cuts = [
-        _Mapped("slice", {"axis": axis, "start": start, "end": None if start + n == size else start + n, "step": 1})
-        for start, n in zip(starts, sizes, strict=True)
-    ]
-    for output, cut in list(zip(node.output, cuts, strict=False))[1:]:
-        if output:
-            r.add(node, output, cut, (r.ref(node.input[0]),), shape=r.shape(output))
-    return cuts[0]
+    else:  # equal pieces (num_outputs, or one per output), the last one smaller: torch.chunk's cut
+        chunks = int(a.get("num_outputs", len(node.output)))
+        step = -(-shape[axis] // chunks)
+        if len(range(0, shape[axis], step)) == chunks:
+            return _Mapped("split", {"chunks": chunks, "axis": axis})
+        sizes = [min(step, shape[axis] - start) for start in range(0, shape[axis], step)]
+    return _Mapped("split", {"sizes": sizes, "axis": axis})

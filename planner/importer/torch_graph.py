@@ -138,7 +138,7 @@ class _Mapped:
 
 _NO_OPS = {"_assert_tensor_metadata", "_assert_async", "_assert_scalar", "sym_constrain_range_for_size"}
 _MULTI_OUTPUT = {"unbind", "tensor_split"}  # several results planner has no op for
-_PIECES = {"split", "split_with_sizes", "chunk", "unsafe_split", "unsafe_chunk"}  # each result is a slice
+_PIECES = {"split", "split_with_sizes", "chunk", "unsafe_split", "unsafe_chunk"}  # planner's `split`
 
 
 class _Reader:
@@ -147,7 +147,7 @@ class _Reader:
         self.data: dict[str, str] = {}  # fx node -> the id of the data it is (itself, or what it aliases)
         self.tuples: set[str] = set()  # nodes whose result is a tuple with the data first
         self.second: dict[str, str] = {}  # getitem of a later result of such a tuple -> the node it is of
-        self.pieces: dict[str, tuple[Any, int, list[tuple[int, int]]]] = {}  # split/chunk -> (input, axis, bounds)
+        self.pieces: dict[str, int] = {}  # a split or chunk -> how many results it has
         self.nodes: list[Node] = []
         self.node: Any = None  # the fx node being read, for errors
 
@@ -212,24 +212,26 @@ class _Reader:
 
     # ------------------------------------------------------------------ one call
 
-    def _piece(self, fx: Any, producer: Any, index: int) -> None:
-        """Piece `index` of a split or chunk, as the `slice` of its input that it is."""
-        source, axis, bounds = self.pieces[producer.name]
-        start, end = bounds[index]
-        size = self.shape(source)[axis]
+    def _split(self, fx: Any, opname: str) -> None:
+        """torch.split or torch.chunk: one `split` layer; its results, read by getitem, are `name[i]`."""
+        source = _first(fx)
+        axis, bounds = _bounds(self.shape(source), opname, _arguments(fx))
+        sizes = [end - start for start, end in bounds]
+        chunks = int(_arguments(fx)["chunks"]) if "chunk" in opname else None
+        cut = {"chunks": chunks} if chunks is not None and len(sizes) == chunks else {"sizes": sizes}
         node = Node(
             id=fx.name,
             label=self._label(fx),
             scope=_scope(fx),
-            op="slice",
-            source_op=f"{producer.target}[{index}]",
-            params={"axis": axis, "start": start, "end": None if end == size else end, "step": 1},
+            op="split",
+            source_op=str(fx.target),
+            params={**cut, "axis": axis},
             inputs=(self.ref(source),),
             shape=self.shape(fx),
             where=self._where(fx),
         )
         self.nodes.append(node)
-        self.data[fx.name] = fx.name
+        self.pieces[fx.name] = len(sizes)
 
     def _call(self, fx: Any) -> None:
         args = [a for a in _flat((fx.args, tuple(fx.kwargs.values()))) if isinstance(a, torch.fx.Node)]
@@ -239,7 +241,7 @@ class _Reader:
                 f"it reads '{first}', a second result of '{self.second[first]}', which planner has no op for"
             )
         if fx.target is operator.getitem and fx.args[0].name in self.pieces:
-            self._piece(fx, fx.args[0], fx.args[1])  # one piece of a split or chunk: a slice of its input
+            self.data[fx.name] = f"{fx.args[0].name}[{fx.args[1]}]"  # one piece of a split: `name[i]`
             return
         if not any(self.is_data(a) for a in args):
             return  # computed from weights and constants only: read as a weight where it is used
@@ -262,7 +264,7 @@ class _Reader:
         if opname in _MULTI_OUTPUT:
             raise self.cannot("it has several outputs, and planner has no op for it (unbind, tensor_split)")
         if opname in _PIECES:
-            self.pieces[fx.name] = (_first(fx), *_bounds(self.shape(_first(fx)), opname, _arguments(fx)))
+            self._split(fx, opname)
             return
         handler = HANDLERS.get(opname)
         if handler is None:

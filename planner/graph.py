@@ -16,6 +16,7 @@ from planner.arithmetic import INT64_MAX
 from planner.constraints import Constraint, parse, refs_of, shown
 from planner.domains import Domain, ForAllSize, Padding, Term, Unknown
 from planner.errors import ConstraintError, Diagnostic, Severity, SpecError
+from planner.ops import OPS
 from planner.spec.load import LoadedSpec
 from planner.spec.models import Defaults, ForAll, LayerBase, OneOf, Range, Spec, Split
 from planner.spec.yamlpos import did_you_mean
@@ -116,7 +117,7 @@ class _Builder:
     def build(self) -> Network:
         spec = self.spec
         input_shape = self._input_shape()
-        rank = len(input_shape) - 2
+        ranks = {"input": len(input_shape) - 2}  # spatial axes of each tensor: known before any size is
         nodes: list[Node] = []
         seen: dict[str, int] = {}
         for index, layer in enumerate(spec.layers):
@@ -133,6 +134,8 @@ class _Builder:
                 )
             seen.setdefault(name, index)
             inputs = self._inputs(layer, index, name, seen, previous=nodes[-1].name if nodes else "input")
+            rank = ranks.get(inputs[0].partition("[")[0], ranks["input"])
+            ranks[name] = OPS[layer.op].spatial_rank(layer, rank)
             params = {key: self._param(layer, key, rank, path, name) for key in _param_keys(layer)}
             if "stride" in params and params["stride"] is None:
                 params["stride"] = params["kernel"]  # pooling: stride defaults to the kernel, unknowns included

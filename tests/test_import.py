@@ -688,7 +688,16 @@ class Net(nn.Module):
 RESHAPE = """
 class Net(nn.Module):
     def forward(self, x):
-        return x.flatten(2)
+        return x.reshape(1, 2, -1)
+"""
+SPATIAL_RESHAPE = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 6, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x.flatten(2))
 """
 DATA_DEPENDENT = """
 class Net(nn.Module):
@@ -703,7 +712,7 @@ class Net(nn.Module):
     ("body", "expected"),
     [
         (UNBIND, "cannot import node 'unbind' (aten.unbind.int): it has several outputs"),
-        (RESHAPE, "cannot import node 'flatten' (aten.flatten.using_ints): it reshapes [1, 4, 8, 8] to [1, 4, 64]"),
+        (RESHAPE, "cannot import node 'reshape' (aten.reshape.default): it reshapes [1, 4, 8, 8] to [1, 2, 128]"),
         (DATA_DEPENDENT, "torch.export cannot trace make() at input shape [1, 4, 8, 8]"),
     ],
     ids=["unbind", "reshape", "data-dependent"],
@@ -860,3 +869,13 @@ def test_onnx_reader_folds_shape_subgraphs(tmp_path: Path) -> None:
     )
     assert fc.params == {"out_features": 10, "in_features": 90, "bias": True} and fc.source_op == "MatMul + Add"
     assert read.output == "mm" and [n.scope for n in read.nodes[:2]] == ["stem", "down"]
+
+
+def test_a_reshape_of_the_spatial_axes_is_imported_and_solves(tmp_path: Path) -> None:
+    path = write(tmp_path, "net.py", HEADER + SPATIAL_RESHAPE)
+    code, _, stderr = run("import", f"{path}:make", "--input-shape", "1,4,8,8", "--output", tmp_path / "o.yaml")
+    assert code == 0, stderr
+    text = (tmp_path / "o.yaml").read_text()
+    assert "op: reshape, shape: [64]" in text
+    _, plan = _solved(text)
+    assert [layer.output_shape for layer in plan.layers] == [(1, 4, 64), (1, 6, 64)]

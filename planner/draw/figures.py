@@ -337,6 +337,7 @@ FIGURES: dict[str, OpFigure] = {
     "upsample": OpFigure("resize", _upsample_params, data_inputs=1),  # a `like` input gives the size only
     "slice": OpFigure("resize", _slice_params),
     "split": OpFigure("resize", _split_params),
+    "reshape": OpFigure("resize", lambda layer: [(f"to {per_axis(layer.params['shape'])}", False)]),
     "permute": OpFigure("resize", _permute_params),
     "pixel_shuffle": OpFigure("resize", _shuffle_params),
     "pixel_unshuffle": OpFigure("resize", _unshuffle_params),

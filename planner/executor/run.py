@@ -182,6 +182,7 @@ LAYERS: dict[str, Layer] = {  # the kernel of every op, one line each
     "split": _split,
     "mean": lambda ly, xs, rng, dt: xs[0].mean(axis=tuple(ly.params["axes"]), keepdims=ly.params["keepdim"]),
     "permute": lambda ly, xs, rng, dt: np.ascontiguousarray(xs[0].transpose(ly.params["dims"])),
+    "reshape": lambda ly, xs, rng, dt: xs[0].reshape(*xs[0].shape[:2], *ly.attrs["written"]),
     "pixel_shuffle": lambda ly, xs, rng, dt: R.pixel_shuffle(xs[0], ly.params["upscale_factor"]),
     "pixel_unshuffle": lambda ly, xs, rng, dt: R.pixel_unshuffle(xs[0], ly.params["downscale_factor"]),
     "flatten": lambda ly, xs, rng, dt: xs[0].reshape(xs[0].shape[0], -1),

@@ -100,6 +100,20 @@ class Slice(nn.Module):
     def extra_repr(self) -> str:
         return f"axis={self.axis}, start={self.start}, end={self.end}, step={self.step}"
 ''',
+    "Reshape": '''
+class Reshape(nn.Module):
+    """The spatial axes reshaped, the batch and channel axes kept (a -1 is inferred, as torch does)."""
+
+    def __init__(self, shape: list[int]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], x.shape[1], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+''',
     "Split": '''
 class Split(nn.Module):
     """torch.split (sizes) or torch.chunk (chunks) along one axis: a tuple of the pieces."""

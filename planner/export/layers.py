@@ -130,6 +130,12 @@ def _mean(ex: _Exporter, layer: LayerPlan) -> str:
     return f"Mean(dims={_tuple(layer.params['axes'])}, keepdim={bool(layer.params['keepdim'])})"
 
 
+@exports("reshape")
+def _reshape(ex: _Exporter, layer: LayerPlan) -> str:
+    ex.helpers.add("Reshape")
+    return f"Reshape(shape=[{', '.join(_int(d) for d in layer.attrs['written'])}])"
+
+
 @exports("permute")
 def _permute(ex: _Exporter, layer: LayerPlan) -> str:
     ex.helpers.add("Permute")

@@ -13,8 +13,8 @@ from planner.spec.models import fields_of
 def collapse_plumbing(graph: Graph) -> Graph:
     """Each run of shape-only plumbing read by a layer becomes what it amounts to, judged by the
     shapes at its two ends: nothing (a view to the same shape), `identity` (a reshape-transpose-
-    reshape that gives the same shape back, as a channel shuffle does), `flatten`, `pixel_shuffle`
-    or `pixel_unshuffle`; any other reshape is an error naming the node."""
+    reshape that gives the same shape back, as a channel shuffle does), `flatten`, `reshape` (of
+    the spatial axes), `pixel_shuffle` or `pixel_unshuffle`; any other reshape is an error naming the node."""
     by_id = {node.id: node for node in graph.nodes}
     read = {graph.output, *graph.like.values()}
     for node in graph.nodes:
@@ -67,6 +67,9 @@ def _amounts_to(begin: Shape, end: Shape, moves: bool) -> tuple[str | None, dict
             return "pixel_shuffle", {"upscale_factor": h2 // h}
         if h > h2 and h % h2 == 0 and h // h2 == w // w2 and w % w2 == 0 and c2 == c * (h // h2) ** 2:
             return "pixel_unshuffle", {"downscale_factor": h // h2}
+    if len(begin) >= 3 and 3 <= len(end) <= 5 and end[:2] == begin[:2] and prod(end[2:]) == prod(begin[2:]):
+        if not moves:  # the spatial axes reshaped, batch and channels kept (x.flatten(2), x.view(n, c, h * w))
+            return "reshape", {"shape": list(end[2:])}
     return RESHAPE, {}
 
 

@@ -12,7 +12,7 @@ from planner.ops.merge import Crop, Join, broadcast, concat
 from planner.ops.pointwise import Activation, GroupNorm, InstanceNorm, LayerNorm, softmax
 from planner.ops.pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, MaxPool
 from planner.ops.reshape import BatchNorm, Dropout, Flatten, Linear, Upsample, pad, same_shape
-from planner.ops.tensor import Mean, Permute, PixelShuffle, PixelUnshuffle, Slice, Split
+from planner.ops.tensor import Mean, Permute, PixelShuffle, PixelUnshuffle, Reshape, Slice, Split
 
 _ALL: tuple[Op, ...] = (
     Conv(),
@@ -29,6 +29,7 @@ _ALL: tuple[Op, ...] = (
     Join("mul", broadcast),
     Slice(),
     Split(),
+    Reshape(),
     Mean(),
     Permute(),
     PixelShuffle(),

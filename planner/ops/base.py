@@ -113,6 +113,7 @@ class Op:
     - `channel_unit(layer)`: what the channel counts it reads must stay multiples of when narrowed (groups);
     - `degenerate(layer)`: what makes a valid layer wasteful (rows of zeros, windows of padding only), as
       rules whose `holds` means the waste; plans with such a layer are flagged and ranked after the others;
+    - `spatial_rank(model, rank)`: the spatial axes of its output, from its input's (flatten: none);
     - `monotone`: no output dim shrinks when an input dim grows, whatever the parameters (conv, pooling,
       resizing, joins all qualify); the bound pass of `planner.solver.bounds` relies on it.
     """
@@ -139,6 +140,11 @@ class Op:
 
     def degenerate(self, layer: Layer) -> list[Rule]:
         return []
+
+    def spatial_rank(self, model: Any, rank: int) -> int:
+        """How many spatial axes its output has, from its input's: the same unless the op changes them
+        (per-axis parameters written as one value follow the rank of the layer's input)."""
+        return rank
 
     def data_inputs(self, layer: Layer) -> tuple[str, ...]:
         return layer.inputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from math import prod
 from typing import Any, cast
 
 from planner import arithmetic as ar
@@ -145,6 +146,12 @@ class Mean(Op):
     def transfer(self, call: Call) -> Transfer:
         return mean(call)
 
+    def spatial_rank(self, model: Any, rank: int) -> int:
+        if model.keepdim:
+            return rank
+        axes = range(2, rank + 2) if model.axes is None else [a % (rank + 2) for a in model.axes]
+        return rank - len({a for a in axes if a >= 2})
+
     def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
         (r, j), axes = fields[0], params["axes"]
         if not params["keepdim"]:
@@ -181,6 +188,57 @@ class Permute(Op):
     def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
         (r, j), order = fields[0], [d - 2 for d in params["dims"][2:]]
         return tuple(r[a] for a in order), tuple(j[a] for a in order)
+
+
+def reshape(call: Call) -> Transfer:
+    """torch.reshape(x, (N, C, *shape)): the spatial elements keep their count; a -1 takes what is left."""
+    shape, target = call.inputs[0], list(cast(models.Reshape, call.model).shape)
+    if target.count(-1) > 1 or 0 in target:
+        raise LayerError("value", f"'shape' {target} may hold one -1 (inferred) and no 0", "shape")
+    elements = prod(shape[2:])
+    known = prod(d for d in target if d != -1)
+    if -1 in target:
+        out: Shape = tuple(ar.floor_div(elements, known) if d == -1 else d for d in target)
+        rules = [
+            Rule(
+                elements % known == 0,
+                "reshape",
+                "{} spatial elements are no multiple of {}",
+                (elements, known),
+                "shape",
+            )
+        ]
+    else:
+        out = tuple(target)
+        rules = [
+            Rule(
+                elements == known,
+                "reshape",
+                "{} spatial elements cannot take the shape {}",
+                (elements, target),
+                "shape",
+            )
+        ]
+    return Transfer((shape[0], shape[1], *out), tuple(rules), {"shape": out})
+
+
+class Reshape(Op):
+    """The spatial axes reshaped; a cell's place on the new axes no longer says where it lies on the input."""
+
+    name = "reshape"
+
+    def transfer(self, call: Call) -> Transfer:
+        return reshape(call)
+
+    def attributes(self, model: Any) -> dict[str, Any]:
+        """The shape as written: NumPy and torch infer its -1 themselves, a check of the plan's."""
+        return {"written": tuple(model.shape)}
+
+    def receptive(self, fields: tuple[Field, ...], params: dict[str, Any], input_shape: tuple) -> Field | None:
+        return None
+
+    def spatial_rank(self, model: Any, rank: int) -> int:
+        return len(model.shape)
 
 
 def _two_spatial(call: Call) -> Shape:

@@ -243,6 +243,14 @@ class Permute(LayerBase):
     dims: Annotated[list[StrictInt], Field(min_length=3)]  # a permutation of the spatial axes: N and C stay first
 
 
+class Reshape(LayerBase):
+    """The spatial axes reshaped (torch.reshape keeping N and C): `shape` is the new spatial shape, one
+    entry may be -1 (inferred), e.g. [-1] for x.flatten(2)."""
+
+    op: Literal["reshape"]
+    shape: Annotated[list[Annotated[StrictInt, Field(ge=-1)]], Field(min_length=1, max_length=3)]
+
+
 class PixelShuffle(LayerBase):
     op: Literal["pixel_shuffle"]
     upscale_factor: PositiveInt
@@ -346,6 +354,7 @@ LAYER_MODELS: tuple[type[LayerBase], ...] = (
     Split,
     Mean,
     Permute,
+    Reshape,
     PixelShuffle,
     PixelUnshuffle,
     Gelu,

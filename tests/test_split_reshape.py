@@ -1,4 +1,5 @@
-"""`split`: torch.split / torch.chunk with one output per piece, read as `name[i]`.
+"""`split`: torch.split / torch.chunk with one output per piece, read as `name[i]`; `reshape` of the
+spatial axes (batch and channels kept).
 
 PyTorch is the oracle: the pieces torch cuts (shapes), the exported module's output, and the executor's
 pieces compared value by value; Z3 and the reachable-state pass must agree on the plans."""
@@ -122,3 +123,28 @@ layers:
         k = plan.layer("a").params["kernel"][0]
         assert all(pb + pe == k - 1 for pb, pe in plan.layer("a").params["padding"])
     assert len(plans) == len([k for k, p in itertools.product(range(1, 8), range(4)) if 2 * p == k - 1])
+
+
+@pytest.mark.parametrize("target", [[-1], [4, -1], [2, 2, -1], [64], [8, 8]])
+def test_a_reshape_of_the_spatial_axes_is_torchs(target):
+    torch = pytest.importorskip("torch")
+    text = f"input: {{shape: [1, 3, 4, 16]}}\nlayers:\n  - {{name: r, op: reshape, shape: {target}}}\n"
+    plan = planner.solve(planner.loads(text, "r.yaml")).plans[0]
+    x = torch.randn(1, 3, 4, 16)
+    want = x.reshape(1, 3, *target)
+    assert plan.layer("r").output_shape == tuple(want.shape)
+    ours = LAYERS["reshape"](plan.layer("r"), [x.numpy()], None, np.float32)
+    np.testing.assert_array_equal(ours, want.numpy())
+
+
+def test_a_reshape_that_cannot_hold_the_elements_is_infeasible_and_rank_follows_it():
+    bad = "input: {shape: [1, 3, 4, 16]}\nlayers:\n  - {name: r, op: reshape, shape: [5, -1]}\n"
+    result = planner.solve(planner.loads(bad, "r.yaml"), verify=False)
+    assert result.status.value == "infeasible"
+    assert "r: 64 spatial elements are no multiple of 5" in result.diagnostics[0].message
+    text = (
+        "input: {shape: [1, 3, 8, 8]}\nlayers:\n  - {name: r, op: reshape, shape: [-1]}\n"
+        '  - {name: c, op: conv, out_channels: 2, kernel: "?", stride: 2, expect: [1, 2, 31]}\n'
+    )
+    plan = planner.solve(planner.loads(text, "r.yaml")).plans[0]  # kernel "?" is one axis after the reshape
+    assert plan.layer("c").params["kernel"] == (3,) and plan.verified

@@ -148,3 +148,20 @@ def test_a_reshape_that_cannot_hold_the_elements_is_infeasible_and_rank_follows_
     )
     plan = planner.solve(planner.loads(text, "r.yaml")).plans[0]  # kernel "?" is one axis after the reshape
     assert plan.layer("c").params["kernel"] == (3,) and plan.verified
+
+
+def test_pieces_are_read_inside_blocks_by_the_names_of_each_copy():
+    text = """
+input: {shape: [1, 8, 8, 8]}
+blocks:
+  unit:
+    layers:
+      - {name: s, op: split, chunks: 2}
+      - {name: c, op: conv, input: "s[1]", out_channels: 4, kernel: 3, padding: 1}
+      - {name: j, op: concat, inputs: ["s[0]", c]}
+layers:
+  - {block: unit, name: u, repeat: 2}
+"""
+    plan = planner.solve(planner.loads(text, "b.yaml")).plans[0]
+    assert plan.layer("u_1_c").inputs == ("u_1_s[1]",) and plan.layer("u_1_j").inputs == ("u_1_s[0]", "u_1_c")
+    assert plan.verified

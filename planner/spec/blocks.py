@@ -300,7 +300,11 @@ class _Expander:
 
     def resolve(self, name: str, mark: Mark, scope: _Scope, own: str | None) -> str:
         """The expanded name of the output `name` means in `scope`: the scope's own layers and uses first,
-        `input`, then (in a block) the layers of the top level written before the use."""
+        `input`, then (in a block) the layers of the top level written before the use; a split's piece
+        `s[i]` is piece i of what `s` means."""
+        base, bracket, piece = name.partition("[")
+        if bracket:
+            return self.resolve(base, mark, scope, own) + bracket + piece
         if name == "input":
             return scope.input
         if name in scope.done:

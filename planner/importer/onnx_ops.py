@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from planner import arithmetic as ar
 from planner.importer.nodes import RESHAPE, per_axis
 from planner.importer.onnx_graph import (
     HANDLERS,
@@ -450,8 +451,7 @@ def _split(r: _Reader, node: onnx.NodeProto, a: dict[str, Any]) -> _Mapped:
         sizes = [int(n) for n in a["split"]]
     else:  # equal pieces (num_outputs, or one per output), the last one smaller: torch.chunk's cut
         chunks = int(a.get("num_outputs", len(node.output)))
-        step = -(-shape[axis] // chunks)
-        if len(range(0, shape[axis], step)) == chunks:
+        sizes = [n for n in ar.chunk_sizes(shape[axis], chunks) if n > 0]
+        if len(sizes) == chunks:
             return _Mapped("split", {"chunks": chunks, "axis": axis})
-        sizes = [min(step, shape[axis] - start) for start in range(0, shape[axis], step)]
     return _Mapped("split", {"sizes": sizes, "axis": axis})

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from planner import arithmetic as ar
 from planner.importer.nodes import INPUT, Graph, ImportFailed, Node, cannot_import
 
 _loaded = 0  # modules loaded so far, for unique module names
@@ -215,8 +216,7 @@ class _Reader:
     def _split(self, fx: Any, opname: str) -> None:
         """torch.split or torch.chunk: one `split` layer; its results, read by getitem, are `name[i]`."""
         source = _first(fx)
-        axis, bounds = _bounds(self.shape(source), opname, _arguments(fx))
-        sizes = [end - start for start, end in bounds]
+        axis, sizes = _pieces(self.shape(source), opname, _arguments(fx))
         chunks = int(_arguments(fx)["chunks"]) if "chunk" in opname else None
         cut = {"chunks": chunks} if chunks is not None and len(sizes) == chunks else {"sizes": sizes}
         node = Node(
@@ -298,21 +298,20 @@ def _flat(value: Any) -> list[Any]:
     return [value]
 
 
-def _bounds(shape: tuple[int, ...], opname: str, a: dict[str, Any]) -> tuple[int, list[tuple[int, int]]]:
-    """The axis and the [start, end) of every piece of torch.split / torch.chunk, as PyTorch cuts them."""
+def _pieces(shape: tuple[int, ...], opname: str, a: dict[str, Any]) -> tuple[int, list[int]]:
+    """The axis and the size of every piece of torch.split / torch.chunk, as PyTorch cuts them (a chunk
+    the axis is too short for is missing)."""
     axis = int(a.get("dim") or 0) % len(shape)
     size = shape[axis]
     if "chunk" in opname:
-        step = -(-size // int(a["chunks"]))  # ceil: the last chunk may be smaller, or missing
-        sizes = [min(step, size - start) for start in range(0, size, step)]
+        sizes = [n for n in ar.chunk_sizes(size, int(a["chunks"])) if n > 0]
     else:
         given = a.get("split_size_or_sections", a.get("split_sizes", a.get("split_size")))
         assert given is not None  # every split overload's schema requires its sizes (split_size or split_sizes)
         sizes = [int(n) for n in given] if isinstance(given, (list, tuple)) else []
         if not sizes:
             sizes = [min(int(given), size - start) for start in range(0, size, int(given))]
-    starts = [sum(sizes[:n]) for n in range(len(sizes))]
-    return axis, [(start, start + n) for start, n in zip(starts, sizes, strict=True)]
+    return axis, sizes
 
 
 def _first(fx: Any) -> Any:

@@ -282,7 +282,8 @@ def _params(layer: LayerPlan, verbose: bool = False, inferred: frozenset[str] = 
     found: solved for, or inferred from the shapes (`inferred`: the keys it may have inferred)."""
     parts = []
     for key in sorted(layer.params, key=lambda k: PARAM_ORDER.index(k) if k in PARAM_ORDER else len(PARAM_ORDER)):
-        shown, default = _value(layer.params[key]), _value(_default(layer, key))
+        one = key not in NOT_PER_AXIS
+        shown, default = _value(layer.params[key], one), _value(_default(layer, key), one)
         found = key in layer.solved or (key in inferred and shown != default)  # a pool's stride is its kernel
         if not (verbose or found) and shown == default:
             continue
@@ -301,9 +302,13 @@ def _default(layer: LayerPlan, key: str) -> Any:
     return default
 
 
-def _value(value: Any) -> str:
+NOT_PER_AXIS = frozenset({"sizes", "shape", "dims", "axes", "normalized_shape"})  # lists shown whole
+
+
+def _value(value: Any, one_for_all: bool = True) -> str:
+    """A parameter as text; a per-axis value the same on every axis as one value (`one_for_all`)."""
     if isinstance(value, (tuple, list)):
-        if value and all(v == value[0] for v in value):  # the same on every axis
+        if one_for_all and value and all(v == value[0] for v in value):  # the same on every axis
             return _value(value[0])
         return "[" + ",".join(_value(v) for v in value) + "]"
     if isinstance(value, bool):

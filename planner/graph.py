@@ -26,6 +26,11 @@ LOWER_BOUND = {"kernel": 1, "stride": 1, "dilation": 1, "padding": 0, "output_pa
 SPLIT_LIMIT = 4096  # a domain with more members is never listed, only bounded
 
 
+def layer_of(ref: str) -> str:
+    """The layer a reference names: itself, or the split `s` of a piece `s[i]` (see `Node.outputs`)."""
+    return ref.partition("[")[0]
+
+
 @dataclass(frozen=True)
 class Node:
     """One layer: its op, the layers it reads, and its parameters as terms."""
@@ -134,7 +139,7 @@ class _Builder:
                 )
             seen.setdefault(name, index)
             inputs = self._inputs(layer, index, name, seen, previous=nodes[-1].name if nodes else "input")
-            rank = ranks.get(inputs[0].partition("[")[0], ranks["input"])
+            rank = ranks.get(layer_of(inputs[0]), ranks["input"])
             ranks[name] = OPS[layer.op].spatial_rank(layer, rank)
             params = {key: self._param(layer, key, rank, path, name) for key in _param_keys(layer)}
             if "stride" in params and params["stride"] is None:

@@ -15,6 +15,7 @@ from fractions import Fraction
 from typing import Any
 
 from planner.arithmetic import Num
+from planner.graph import layer_of
 from planner.ops import OPS, Field
 
 
@@ -24,7 +25,7 @@ def receptive_fields(
     """Each layer's field, from (name, op, inputs, params, input shape) in order; None once the axes are gone."""
     fields: dict[str, Field | None] = {"input": ((1,) * rank, (1,) * rank)}
     for name, op, inputs, params, in_shape in layers:
-        incoming = [fields[i.partition("[")[0]] for i in inputs]  # a split's piece `s[i]` has the field of `s`
+        incoming = [fields[layer_of(i)] for i in inputs]  # a split's piece `s[i]` has the field of `s`
         if incoming[0] is None:
             fields[name] = None
             continue

@@ -27,7 +27,7 @@ from planner.draw.boxes import (
 from planner.draw.figures import figure
 from planner.draw.svg import num
 from planner.draw.unet import draw_unet, u_shape
-from planner.graph import Network
+from planner.graph import Network, layer_of
 from planner.plan import Plan
 
 GAP_X = 30
@@ -49,9 +49,7 @@ def draw_network(network: Network, plan: Plan, *, columns: int | None = None) ->
 
 def _edges_from_layers(plan: Plan) -> Plan:
     """The plan with a split's pieces `s[i]` read as the split `s`: the figure draws an edge from its box."""
-    layers = tuple(
-        dataclasses.replace(ly, inputs=tuple(name.partition("[")[0] for name in ly.inputs)) for ly in plan.layers
-    )
+    layers = tuple(dataclasses.replace(ly, inputs=tuple(map(layer_of, ly.inputs))) for ly in plan.layers)
     return dataclasses.replace(plan, layers=layers)
 
 

@@ -22,7 +22,7 @@ import re
 
 from planner.errors import InternalError, UsageError
 from planner.export.source import _tuple
-from planner.graph import Network
+from planner.graph import Network, layer_of
 from planner.ops import OPS
 from planner.plan import LayerPlan, Plan
 from planner.report.escape import visible
@@ -246,7 +246,7 @@ class _Exporter:
         users: dict[str, list[int]] = {name: [] for name in position}
         for n, layer in enumerate(layers):
             for name in _data_inputs(layer):
-                users[_layer_of(name)].append(n)
+                users[layer_of(name)].append(n)
         taken = set(self.attr.values()) | {"x", "self"}
         var: dict[str, str] = {}  # the outputs some layer reads; one nobody reads gets no variable
         for name, at in position.items():
@@ -260,7 +260,7 @@ class _Exporter:
                 var[name] = self.attr[name]
         lines: list[str] = []
         for n, layer in enumerate(layers):
-            args = ", ".join(var[_layer_of(name)] + name[len(_layer_of(name)) :] for name in _data_inputs(layer))
+            args = ", ".join(var[layer_of(name)] + name[len(layer_of(name)) :] for name in _data_inputs(layer))
             call = f"self.{self.attr[layer.name]}({args})"
             if n == len(layers) - 1:
                 lines.append(f"        return {call}")
@@ -268,7 +268,7 @@ class _Exporter:
             target = var.get(layer.name)
             lines.append(f"        {target} = {call}" if target else f"        {call}  # output not used later")
             dead = sorted(
-                {var[base] for base in map(_layer_of, _data_inputs(layer)) if max(users[base]) == n and base != "input"}
+                {var[base] for base in map(layer_of, _data_inputs(layer)) if max(users[base]) == n and base != "input"}
                 - {"x"}
             )
             if dead:
@@ -283,11 +283,6 @@ class _Exporter:
         if write is None:
             raise UsageError(f"{layer.name}: op '{layer.op}' cannot be exported to PyTorch")
         return write(self, layer)
-
-
-def _layer_of(name: str) -> str:
-    """The layer an input names: itself, or the split `s` of a piece `s[i]` (which forward indexes)."""
-    return name.partition("[")[0]
 
 
 def _data_inputs(layer: LayerPlan) -> tuple[str, ...]:

@@ -42,7 +42,7 @@ import numpy as np
 
 from planner.deadline import Deadline
 from planner.domains import ForAllSize, Unknown
-from planner.errors import FieldUnsupported, GaveUp, LayerError, SpecError
+from planner.errors import FieldUnsupported, LayerError, SpecError
 from planner.graph import Network, Node
 from planner.objective import LayerView, objective_value
 from planner.ops import OPS, Transfer
@@ -444,9 +444,5 @@ def build(
         return None
     try:
         return Reach(network, deadline, counting=counting, objective=objective, strict=strict)
-    except Declined:
+    except (Declined, MemoryError):  # too big for arrays, or not written for them: Z3's work
         return None
-    except MemoryError:
-        return None
-    except GaveUp:
-        raise

@@ -465,3 +465,74 @@ def test_dumped_data_round_trips_with_marks(value: object) -> None:
     assert loaded.data == {"root": value}
     for path, mark in loaded.value_marks.items():
         assert loaded.locate(path) == mark
+
+
+def outcome(source: str | bytes) -> object:
+    """What load_yaml makes of `source`: the data with every mark, or the diagnostic."""
+    try:
+        loaded = load_yaml(source, "f.yaml")
+    except SpecError as error:
+        return error.diagnostics
+    return loaded.data, loaded.value_marks, loaded.key_marks
+
+
+def pure_python_outcome(source: str | bytes) -> object:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yamlpos, "_FastLoader", None)
+        return outcome(source)
+
+
+CORPUS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml")) + sorted(
+    (Path(__file__).parent / "specs").rglob("*.yaml")
+)
+needs_libyaml = pytest.mark.skipif(yamlpos._FastLoader is None, reason="PyYAML without libyaml")
+
+
+@needs_libyaml
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
+def test_libyaml_events_load_like_pure_python(path: Path) -> None:
+    source = path.read_bytes()
+    assert outcome(source) == pure_python_outcome(source)
+
+
+@needs_libyaml
+def test_plain_specs_take_the_libyaml_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("read by the pure-Python loader")
+
+    monkeypatch.setattr(yamlpos._Loader, "__init__", refuse)
+    for name in ("unet_same.yaml", "resnet50.yaml", "dcgan_generator.yaml"):
+        assert load_yaml((Path(__file__).parent.parent / "specs" / name).read_text(), name).data["layers"]
+
+
+@st.composite
+def mutated_specs(draw: st.DrawFn) -> str:
+    """A spec of the corpus with a few characters deleted, inserted or replaced: near-valid text."""
+    text = list(draw(st.sampled_from(CORPUS)).read_text())
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(text) - 1))
+        how = draw(st.sampled_from(["delete", "insert", "replace"]))
+        char = draw(st.sampled_from(list("[]{}:,-?&*!|>'\"#%@`~ \n\\ab01.xé") + ['"?"']))
+        if how == "delete":
+            del text[at]
+        else:
+            text[at : at + (how == "replace")] = [char]
+    return "".join(text)
+
+
+@needs_libyaml
+@settings(deadline=None, max_examples=1500)
+@given(st.one_of(YAMLISH, st.text(max_size=80), mutated_specs()))
+def test_libyaml_events_agree_on_arbitrary_text(source: str) -> None:
+    assert outcome(source) == pure_python_outcome(source)
+
+
+def test_empty_values_and_bare_question_marks_are_placed_like_pyyaml() -> None:
+    for source in ("a:\nb: [1, ?]\n", "a: {k: , s: 2}\n", "? a\n", "a: [0?]\n", 'a: b  "?"\n'):
+        assert outcome(source) == pure_python_outcome(source)
+
+
+def test_non_ascii_marks() -> None:
+    source = "name: é€😀\nx: [é, ok]\n"
+    assert load_yaml(source, "f.yaml").value_marks[("x", 1)] == Mark(2, 8)
+    assert outcome(source) == pure_python_outcome(source)

@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import planner
+import planner.plan
 from planner import arithmetic as ar
 from planner.deadline import Deadline
-from planner.solver import bounds, reach
+from planner.solver import bounds, descent, reach
 from planner.solver.solve import _by_z3
 from tests.random_specs import brute_force, load, specs
 
@@ -45,6 +46,84 @@ def test_pass_lists_exactly_the_brute_force_plans_in_lexicographic_order(spec, d
         assert ordered(network, [engine.plan_at(rank)]) == [valid[rank]]
     if bounds.unreachable(network, Deadline(None)) is not None:  # the bounds are sound
         assert valid == []
+
+
+@settings(max_examples=120)
+@given(spec=specs(dialects=("pytorch", "onnx", "tensorflow"), max_assignments=300), data=st.data())
+def test_descent_finds_the_brute_force_first_plan_or_gives_up(spec, data):
+    """The pruned descent is exact where it answers: the smallest plan, the smallest non-degenerate one
+    with `strict`, or no plan exactly when there is none; and the bounds it prunes with are sound."""
+    network, _ = load(spec, data, 300)
+    outcomes = [o for o in brute_force(network) if o.plan is not None]
+    valid = sorted(ordered(network, [o.assignment for o in outcomes]))
+    useful = sorted(ordered(network, [o.assignment for o in outcomes if not o.plan.waste()]))
+    found = bounds.bound_pass(network, Deadline(None))
+    if found is None or found.proof is not None or network.for_all or network.constraints:
+        return
+    need = bounds.required(network, found, Deadline(None))
+    for o in outcomes:  # every plan's tensors lie within the required sizes
+        for layer in o.plan.layers:
+            for size, interval in zip(layer.output_shape, need.get(layer.name, ()), strict=False):
+                assert interval is None or interval[0] <= size <= interval[1], (layer.name, size, interval)
+    for strict, want in ((False, valid), (True, useful)):
+        got = descent.descend(network, found, Deadline(None), strict=strict)
+        if got is not None:
+            assert (ordered(network, [got.assignment]) if got.assignment is not None else []) == want[:1]
+
+
+OPS_OF_CHAINS = ["conv", "maxpool", "conv_transpose", "avgpool"]
+
+
+@st.composite
+def expect_chains(draw):
+    """Chains (some with a skip joined by add) of 1-D layers with unknown kernel, stride and padding, an
+    `expect` at the end and sometimes in the middle: where the required sizes prune."""
+    n = draw(st.integers(2, 6))
+    lines = [f"input: {{shape: [1, 1, {draw(st.integers(3, 40))}]}}", "layers:"]
+    for i in range(n):
+        op = draw(st.sampled_from(OPS_OF_CHAINS))
+        k, s_, p = (draw(st.integers(1, hi)) for hi in (4, 3, 2))
+        params = [f"kernel: {{min: 1, max: {k}}}", f"stride: {{min: 1, max: {s_}}}", f"padding: {{min: 0, max: {p}}}"]
+        if op.startswith("conv"):
+            params.append("out_channels: 1")
+        if draw(st.booleans()) or i == n - 1:
+            params.append(f"expect: [1, 1, {draw(st.integers(1, 30))}]")
+        lines.append(f"  - {{name: l{i}, op: {op}, {', '.join(params)}}}")
+    if draw(st.booleans()):  # the last output added to a copy of itself through a same-size conv
+        lines.append(f"  - {{name: same, op: conv, input: l{n - 1}, out_channels: 1, kernel: 1}}")
+        lines.append(f"  - {{name: join, op: add, inputs: [l{n - 1}, same]}}")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=expect_chains())
+def test_descent_prunes_soundly_and_finds_the_first_plan_of_chains_with_expects(text):
+    network = planner.loads(text, "chain.yaml")
+    found = bounds.bound_pass(network, Deadline(None))
+    assert found is not None
+    engine = reach.build(network, Deadline(None))
+    assert engine is not None
+    every = list(itertools.islice(engine.plans(), 2000))
+    if found.proof is not None:
+        assert every == []
+        return
+    need = bounds.required(network, found, Deadline(None))
+    for assignment in every:
+        plan = planner.plan.compute_plan(network, assignment)
+        for layer in plan.layers:
+            for size, interval in zip(layer.output_shape, need.get(layer.name, ()), strict=False):
+                assert interval is None or interval[0] <= size <= interval[1], (layer.name, size, interval)
+    got = descent.descend(network, found, Deadline(None))
+    assert got is not None  # short chains stay within the budget
+    assert got.assignment == (engine.first() if every else None)
+
+
+def test_descent_answers_a_200_layer_chain_within_its_budget():
+    network = planner.loads(chain(200, 7, 4, 3, 4096, 64), "wide.yaml")
+    found = bounds.bound_pass(network, Deadline(None))
+    got = descent.descend(network, found, Deadline(None))
+    assert got is not None and got.assignment is not None
+    assert got.assignment == reach.build(network, Deadline(None)).first()
 
 
 @settings(max_examples=40)

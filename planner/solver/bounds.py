@@ -1,20 +1,39 @@
-"""A sound bound pass: the first `expect` no plan can meet, proven from each dim's bounds alone."""
+"""Sound bound passes over monotone networks: what sizes each tensor can have, and must have.
+
+`bound_pass` goes forward: every dim of every tensor lies in an interval, and the first
+`expect` outside its interval is proven unreachable at once. `required` goes backward from
+the `expect`s: the sizes of each tensor from which the later `expect`s stay within reach.
+Both are necessary conditions, never sufficient: the exact pass (`planner.solver.reach`)
+decides what they allow, and the descent (`planner.solver.descent`) prunes with them.
+
+Every op here is monotone (`Op.monotone`): an output dim never shrinks as an input dim grows.
+So when each input dim lies in [lo, hi], the output of each value of the unknowns lies
+between its value at the all-lo and at the all-hi corner, and over all values between the
+least and the largest of these; and the sizes of one input dim that can still give an
+output in [L, H] form an interval, found by a search over that dim with the other dims at
+their extremes. Validity rules and ties between layers only narrow what is reachable.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from planner.deadline import Deadline
+from planner.domains import Unknown
 from planner.errors import FieldUnsupported, LayerError
 from planner.graph import Network, Node
 from planner.ops import OPS
 from planner.solver.states import MAX_CHOICES, lift, unknowns_in
 from planner.walk import layer_transfer
+
+Interval = tuple[int, int]
+PROBES = 64  # sizes tried at once in each round of the interval search
 
 
 @dataclass(frozen=True)
@@ -35,15 +54,28 @@ class Unreachable:
         )
 
 
-def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
-    """The first `expect` no plan can meet, found from each dim's bounds, or None when the bounds allow it.
+@dataclass(frozen=True)
+class Bounds:
+    """Each tensor's dims: an int, or an int64 array [lo, hi] of shape (2, 1, 1), the all-lo and all-hi corners."""
 
-    Every op is monotone (`Op.monotone`): an output dim never shrinks as an input dim grows. So when
-    each input dim lies in [lo, hi], the output of each value of the unknowns lies between its value at
-    the all-lo and at the all-hi corner, and over all values between the least and the largest of these;
-    validity rules and ties between layers only narrow what is reachable. Sound, not complete: the
-    exact pass decides what the bounds allow."""
-    if network.constraints or any(not OPS[node.op].monotone for node in network.nodes):
+    shapes: dict[str, tuple[Any, ...]]
+    proof: Unreachable | None  # the first `expect` outside its bounds (the pass stops there)
+
+
+def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
+    """The first `expect` no plan can meet, found from each dim's bounds, or None when the bounds allow it."""
+    bounds = bound_pass(network, deadline)
+    return bounds.proof if bounds is not None else None
+
+
+def applies(network: Network) -> bool:
+    return not network.constraints and all(OPS[node.op].monotone for node in network.nodes)
+
+
+def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
+    """The forward bounds of every tensor, or None where the pass does not apply (constraints, an op that
+    is not monotone, too many values, an op not written for arrays, a dim with no size of at least 1)."""
+    if not applies(network):
         return None
     corners: list[Any] = []
     for term in network.input_shape:
@@ -55,13 +87,9 @@ def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
     shapes: dict[str, tuple] = {"input": tuple(corners)}
     for node in network.nodes:
         deadline.ensure()
-        unknowns = list(dict.fromkeys(unknowns_in(tuple(node.params.values()))))
-        if math.prod(u.domain.size() for u in unknowns) > MAX_CHOICES:
+        grid = _grid(node)
+        if grid is None:
             return None
-        members = [u.domain.members() for u in unknowns]
-        rows = list(itertools.product(*members))
-        values = np.array(rows, np.int64).reshape(len(rows), len(unknowns))
-        grid = {u: values[:, k].reshape(1, -1, 1) for k, u in enumerate(unknowns)}
         inputs = tuple(shapes[name] for name in node.inputs)
         try:
             transfer = layer_transfer(network, node, inputs, grid.__getitem__)
@@ -72,15 +100,132 @@ def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
             if isinstance(size, (int, np.generic)):
                 shape.append(int(size))
                 continue
-            size = np.broadcast_to(lift(size), (2, len(rows), 1))
+            size = np.broadcast_to(lift(size), (2, _choices(grid), 1))
             lower, upper = max(1, int(size[0].min())), int(size[1].max())
             if upper < lower:  # no output of at least 1: the exact pass names the rule that breaks
                 return None
-            wanted = node.expect[d] if node.expect is not None and d < len(node.expect) else None
+            wanted = _wanted(node, d)
             if wanted is not None:
                 if not lower <= wanted <= upper:
-                    return Unreachable(node, d, lower, upper, wanted)
+                    return Bounds(shapes, Unreachable(node, d, lower, upper, wanted))
                 lower = upper = wanted
             shape.append(np.array([lower, upper], np.int64).reshape(2, 1, 1))
         shapes[node.name] = tuple(shape)
-    return None
+    return Bounds(shapes, None)
+
+
+def required(network: Network, bounds: Bounds, deadline: Deadline) -> dict[str, tuple[Interval | None, ...]]:
+    """For each tensor, per dim, the sizes (an interval within its forward bounds) from which every later
+    `expect` stays within reach; None where that is no narrower than the forward bounds."""
+    forward = {name: [_interval(d) for d in shape] for name, shape in bounds.shapes.items()}
+    need: dict[str, list[Interval | None]] = {name: [None] * len(shape) for name, shape in forward.items()}
+    for node in reversed(network.nodes):
+        deadline.ensure()
+        wanted = [_wanted(node, d) for d in range(len(need[node.name]))]
+        targets = [(w, w) if w is not None else need[node.name][d] for d, w in enumerate(wanted)]
+        if all(t is None for t in targets):
+            continue  # nothing asked of this layer's output: nothing asked of its inputs through it
+        grid = _grid(node)
+        assert grid is not None  # the forward pass got past this layer
+        for j, name in enumerate(node.inputs):
+            for i, span in enumerate(forward[name]):
+                if span is None or span[0] == span[1]:
+                    continue
+                found = _preimage(network, node, bounds, grid, j, i, targets)
+                if found is not None:
+                    met = _meet(need[name][i] or span, found)
+                    need[name][i] = None if met == span else met
+    return {name: tuple(dims) for name, dims in need.items()}
+
+
+def _interval(dim: Any) -> Interval | None:
+    return None if isinstance(dim, int) else (int(dim[0, 0, 0]), int(dim[1, 0, 0]))
+
+
+def _preimage(
+    network: Network, node: Node, bounds: Bounds, grid: dict[Unknown, np.ndarray], j: int, i: int, targets: list
+) -> Interval | None:
+    """The sizes of dim i of input j from which some value of the unknowns may give every targeted output dim
+    in its interval: [least size whose largest outputs reach every lower end, greatest whose least outputs
+    stay under every upper end], the other dims at their extremes. None when the layer does not evaluate."""
+    lo, hi = (int(v) for v in bounds.shapes[node.inputs[j]][i][:, 0, 0])
+
+    def outputs(sizes: np.ndarray, corner: int) -> list[np.ndarray] | None:
+        inputs = []
+        for k, name in enumerate(node.inputs):
+            dims = [d if isinstance(d, int) else int(d[corner, 0, 0]) for d in bounds.shapes[name]]
+            if k == j:
+                dims[i] = sizes.reshape(-1, 1, 1)
+            inputs.append(tuple(dims))
+        try:
+            shape = layer_transfer(network, node, tuple(inputs), grid.__getitem__).shape
+        except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
+            return None
+        return [np.broadcast_to(lift(d), (len(sizes), _choices(grid), 1))[:, :, 0] for d in shape]
+
+    def reaches(sizes: np.ndarray) -> np.ndarray | None:  # the largest outputs reach every lower end
+        shape = outputs(sizes, 1)
+        if shape is None:
+            return None
+        ok = np.ones(len(sizes), bool)
+        for d, target in enumerate(targets):
+            if target is not None:
+                ok &= shape[d].max(axis=1) >= target[0]
+        return ok
+
+    def passes(sizes: np.ndarray) -> np.ndarray | None:  # the least outputs exceed some upper end
+        shape = outputs(sizes, 0)
+        if shape is None:
+            return None
+        over = np.zeros(len(sizes), bool)
+        for d, target in enumerate(targets):
+            if target is not None:
+                over |= shape[d].min(axis=1) > target[1]
+        return over
+
+    first = _least(lo, hi, reaches)
+    beyond = _least(lo, hi, passes)
+    if first is None or beyond is None:
+        return None
+    return first, beyond - 1
+
+
+def _least(lo: int, hi: int, test: Callable[[np.ndarray], np.ndarray | None]) -> int | None:
+    """The least size in lo..hi where `test` (false, then true, as sizes grow) holds; hi + 1 when nowhere;
+    None when the layer does not evaluate. Each round tries PROBES sizes at once."""
+    while True:
+        if hi - lo + 1 <= PROBES:
+            sizes = np.arange(lo, hi + 1, dtype=np.int64)
+        else:
+            sizes = np.unique(np.linspace(lo, hi, PROBES).round().astype(np.int64))
+        holds = test(sizes)
+        if holds is None:
+            return None
+        if not holds.any():
+            return hi + 1
+        k = int(np.argmax(holds))
+        if k == 0 or hi - lo + 1 <= PROBES:
+            return int(sizes[k])
+        lo, hi = int(sizes[k - 1]) + 1, int(sizes[k])
+
+
+def _meet(a: Interval, b: Interval) -> Interval:
+    return max(a[0], b[0]), min(a[1], b[1])
+
+
+def _wanted(node: Node, d: int) -> int | None:
+    return node.expect[d] if node.expect is not None and d < len(node.expect) else None
+
+
+def _grid(node: Node) -> dict[Unknown, np.ndarray] | None:
+    """Every value of the layer's unknowns, one per column of a (1, C, 1) grid; None when there are too many."""
+    unknowns = list(dict.fromkeys(unknowns_in(tuple(node.params.values()))))
+    if math.prod(u.domain.size() for u in unknowns) > MAX_CHOICES:
+        return None
+    rows = list(itertools.product(*(u.domain.members() for u in unknowns)))
+    values = np.array(rows, np.int64).reshape(len(rows), len(unknowns))
+    return {u: values[:, k].reshape(1, -1, 1) for k, u in enumerate(unknowns)}
+
+
+def _choices(grid: dict[Unknown, np.ndarray]) -> int:
+    return next((v.shape[1] for v in grid.values()), 1)

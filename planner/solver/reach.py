@@ -81,6 +81,7 @@ class Reach:
         counting: bool = False,
         objective: str | None = None,
         strict: bool = False,
+        forward: bool = True,
     ):
         self.network = network
         self.deadline = deadline
@@ -91,7 +92,8 @@ class Reach:
         self.lanes = lanes(network)
         self.steps = steps_of(network)
         self.stages: list[Stage] = []
-        self._forward()
+        if forward:  # else the steps alone, for `planner.solver.descent`
+            self._forward()
 
     # --- the passes ---------------------------------------------------------------------
 
@@ -102,7 +104,7 @@ class Reach:
         for step in self.steps:
             self.deadline.ensure()
             stage = self.stages[-1]
-            moves = self._moves(step, stage, np.arange(stage.size))
+            moves = self.moves(step, stage, np.arange(stage.size))
             counts = need(stage.forward)[moves.state] if self.counting else None
             self.stages.append(self._merge(moves, counts, stage, len(step.choices)))
             if self.stages[-1].size == 0:
@@ -153,7 +155,7 @@ class Reach:
         for n in range(len(self.steps) - 1, -1, -1):
             self.deadline.ensure()
             stage, after = self.stages[n], self.stages[n + 1]
-            moves = self._moves(self.steps[n], stage, np.arange(stage.size))
+            moves = self.moves(self.steps[n], stage, np.arange(stage.size))
             child = after.index_of(moves.keys)
             alive = np.asarray(need(after.backward)[np.maximum(child, 0)] != 0) & (child >= 0)
             state, child = moves.state[alive], child[alive]
@@ -170,7 +172,7 @@ class Reach:
 
     # --- one step -----------------------------------------------------------------------
 
-    def _moves(self, step: Step, stage: Stage, states: np.ndarray) -> Moves:
+    def moves(self, step: Step, stage: Stage, states: np.ndarray) -> Moves:
         """Evaluate the step over the given states and every choice at once; keep the valid moves."""
         n_states, n_choices = len(states), len(step.choices)
         if n_states * n_choices * len(self.lanes[0]) > MAX_CELLS:
@@ -328,7 +330,7 @@ class Reach:
     def _children(self, n: int, state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Step n's valid choices from one state of stage n, in order, with their child states (alive only)."""
         self.deadline.ensure()
-        moves = self._moves(self.steps[n], self.stages[n], np.array([state]))
+        moves = self.moves(self.steps[n], self.stages[n], np.array([state]))
         child = self.stages[n + 1].index_of(moves.keys)
         alive = child >= 0
         if self.stages[n + 1].backward is not None:
@@ -336,7 +338,7 @@ class Reach:
         value = moves.value[alive] if moves.value is not None else None
         return moves.choice[alive], child[alive], value
 
-    def _assignment(self, path: list[int]) -> dict[Unknown, int]:
+    def assignment(self, path: list[int]) -> dict[Unknown, int]:
         chosen = {}
         for step, c in zip(self.steps, path, strict=True):
             chosen.update({u: int(v) for u, v in zip(step.fresh, step.choices[c], strict=True)})
@@ -350,7 +352,7 @@ class Reach:
             return accepted
         step = self.steps[0]
         column = step.fresh.index(size)
-        moves = self._moves(step, self.stages[0], np.array([0]))
+        moves = self.moves(step, self.stages[0], np.array([0]))
         child = self.stages[1].index_of(moves.keys)
         alive = (child >= 0) & np.asarray(need(self.stages[1].backward)[np.maximum(child, 0)] != 0)
         for value in np.unique(step.choices[moves.choice[alive], column]):
@@ -370,7 +372,7 @@ class Reach:
             parent, choice = need(stage.back)
             path.append(int(choice[state]))
             state = int(parent[state])
-        return self._assignment(path[::-1])
+        return self.assignment(path[::-1])
 
     def plans(self) -> Iterator[dict[Unknown, int]]:
         """Every plan's assignment, in lexicographic order (unknowns in order of first use)."""
@@ -389,7 +391,7 @@ class Reach:
             stack[-1] = (choices[1:], children[1:], None)
             path.append(int(choices[0]))
             if len(path) == len(self.steps):
-                yield self._assignment(path)
+                yield self.assignment(path)
                 path.pop()
             else:
                 stack.append(self._children(len(path), int(children[0])))
@@ -407,7 +409,7 @@ class Reach:
             rank -= int(ways[pick - 1]) if pick else 0
             path.append(int(choices[pick]))
             state = int(children[pick])
-        return self._assignment(path)
+        return self.assignment(path)
 
     def best(self, limit: int | None) -> Iterator[tuple[int, dict[Unknown, int]]]:
         """Plans by the objective, smallest value first (the caller negates to maximise), ties in
@@ -422,7 +424,7 @@ class Reach:
             n = len(path)
             if n == len(self.steps):
                 found += 1
-                yield bound, self._assignment(list(path))
+                yield bound, self.assignment(list(path))
                 continue
             choices, children, values = self._children(n, state)
             after = need(self.stages[n + 1].best)

@@ -42,7 +42,7 @@ from planner.solver.search import ForAllSearch, Search
 from planner.walk import located
 
 if TYPE_CHECKING:  # the pass needs NumPy, imported only once a spec is solved
-    from planner.solver.bounds import Unreachable
+    from planner.solver.bounds import Bounds, Unreachable
     from planner.solver.reach import Reach
 
 
@@ -96,12 +96,16 @@ def solve_network(
     """
     deadline = deadline or Deadline(timeout)
     try:
-        from planner.solver.bounds import unreachable
+        from planner.solver.bounds import bound_pass
 
-        proof = unreachable(network, deadline)
-        if proof is not None:
-            return _infeasible(network, deadline, explain, [_proof_diagnostic(network, proof)])
-        result = _by_reach(network, max_solutions, count, sample, seed, progress, deadline)
+        bounds = bound_pass(network, deadline)
+        if bounds is not None and bounds.proof is not None:
+            return _infeasible(network, deadline, explain, [_proof_diagnostic(network, bounds.proof)])
+        result = None
+        if max_solutions == 1 and not count and sample is None and network.objective is None and bounds is not None:
+            result = _by_descent(network, bounds, deadline)
+        if result is None:
+            result = _by_reach(network, max_solutions, count, sample, seed, progress, deadline)
     except GaveUp as e:
         return _gave_up(network, e, 0, [])
     if result is not None:
@@ -169,6 +173,26 @@ def _by_reach(
     avoidable = strict is not None and strict.feasible
     warnings = _waste_warnings(network, plans) if avoidable else []
     return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)
+
+
+def _by_descent(network: Network, bounds: Bounds, deadline: Deadline) -> SolveResult | None:
+    """The first plan by the pruned descent (`planner.solver.descent`), the first without a degenerate layer
+    when some plan avoids them; None when the descent gives up or finds no plan (the pass then says where
+    the shapes part)."""
+    from planner.solver.descent import descend
+
+    found = descend(network, bounds, deadline)
+    if found is None or found.assignment is None:
+        return None
+    plan = _plan(network, found.assignment)
+    if plan.waste():
+        useful = descend(network, bounds, deadline, strict=True)
+        if useful is None:
+            return None
+        if useful.assignment is not None:
+            plan = _plan(network, useful.assignment)
+        return SolveResult(network.file, Status.SOLVED, [plan], None, [], network)
+    return SolveResult(network.file, Status.SOLVED, [plan], None, [], network)
 
 
 def distinct_ranks(rng: random.Random, count: int, n: int) -> list[int]:

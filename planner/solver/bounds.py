@@ -153,7 +153,7 @@ def _preimage(
     def outputs(sizes: np.ndarray, corner: int) -> list[np.ndarray] | None:
         inputs = []
         for k, name in enumerate(node.inputs):
-            dims = [d if isinstance(d, int) else int(d[corner, 0, 0]) for d in bounds.shapes[name]]
+            dims: list[Any] = [d if isinstance(d, int) else int(d[corner, 0, 0]) for d in bounds.shapes[name]]
             if k == j:
                 dims[i] = sizes.reshape(-1, 1, 1)
             inputs.append(tuple(dims))

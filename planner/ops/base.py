@@ -21,18 +21,21 @@ class Rule:
     """A condition the layer needs, with what to say when it fails.
 
     The message is a `str.format` template filled from `args` only when it is read:
-    printing Z3 terms is slow, and most rules of an encoding are never shown.
+    printing Z3 terms is slow, and most rules of an encoding are never shown. Arguments that
+    cost arithmetic to make can be given as a function that returns them: over the pass's
+    arrays, a rule is evaluated thousands of times for each time it is shown.
     """
 
     holds: Bool
     code: str
     template: str
-    args: tuple = ()
+    args: tuple | Callable[[], tuple] = ()
     param: str | None = None  # the YAML key to point at
 
     @property
     def message(self) -> str:
-        return self.template.format(*(show(a) for a in self.args))
+        args = self.args() if callable(self.args) else self.args
+        return self.template.format(*(show(a) for a in args))
 
 
 @dataclass(frozen=True)

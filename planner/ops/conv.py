@@ -82,7 +82,7 @@ def kernel_fits_rule(i, k, pb, pe, d, axis: int) -> Rule:
         ar.kernel_fits(i, k, pb, pe, d),
         "kernel-size",
         "the effective kernel d(k-1)+1 = {} is larger than the padded input i+pb+pe = {} on axis {}",
-        (ar.effective_kernel(k, d), ar.padded_size(i, pb, pe), axis),
+        lambda: (ar.effective_kernel(k, d), ar.padded_size(i, pb, pe), axis),
         "kernel",
     )
 
@@ -122,7 +122,13 @@ def transpose_padding_rule(i, k, s, pb, pe, d, a, axis: int) -> Rule:
         "padding",
         "a transposed convolution's padding ({}, {}) must be non-negative and leave at least one of the "
         "s(i-1) + d(k-1) + 1 + a = {} cells of its full output; it leaves {} on axis {}",
-        (pb, pe, ar.conv_transpose_output(i, k, s, 0, 0, d, a), ar.conv_transpose_output(i, k, s, pb, pe, d, a), axis),
+        lambda: (
+            pb,
+            pe,
+            ar.conv_transpose_output(i, k, s, 0, 0, d, a),
+            ar.conv_transpose_output(i, k, s, pb, pe, d, a),
+            axis,
+        ),
         "padding",
     )
 

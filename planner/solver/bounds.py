@@ -16,7 +16,6 @@ their extremes. Validity rules and ties between layers only narrow what is reach
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from planner.domains import Unknown
 from planner.errors import FieldUnsupported, LayerError
 from planner.graph import Network, Node
 from planner.ops import OPS
-from planner.solver.states import MAX_CHOICES, lift, unknowns_in
+from planner.solver.states import MAX_CHOICES, choice_rows, lift, unknowns_in
 from planner.walk import layer_transfer
 
 Interval = tuple[int, int]
@@ -222,8 +221,7 @@ def _grid(node: Node) -> dict[Unknown, np.ndarray] | None:
     unknowns = list(dict.fromkeys(unknowns_in(tuple(node.params.values()))))
     if math.prod(u.domain.size() for u in unknowns) > MAX_CHOICES:
         return None
-    rows = list(itertools.product(*(u.domain.members() for u in unknowns)))
-    values = np.array(rows, np.int64).reshape(len(rows), len(unknowns))
+    values = choice_rows(tuple(u.domain for u in unknowns))
     return {u: values[:, k].reshape(1, -1, 1) for k, u in enumerate(unknowns)}
 
 

@@ -50,17 +50,26 @@ def descend(network: Network, bounds: Bounds, deadline: Deadline, *, strict: boo
 
 @dataclass
 class _Frame:
-    """One state being expanded: its valid moves in order, one per distinct next state, and the next to try."""
+    """One state being expanded: its valid moves in order, and the one being tried."""
 
     key: bytes
     moves: Moves
-    picked: list[int]  # indices into moves
-    keys: list[bytes]  # of the states they lead to
+    valid: list[int]  # indices into moves: the choices within the required sizes, in order
     at: int = 0
 
     @property
     def choice(self) -> int:
-        return int(self.moves.choice[self.picked[self.at]])
+        return int(self.moves.choice[self.valid[self.at]])
+
+    def next_alive(self, dead: set[bytes]) -> bytes | None:
+        """The key of the next state to try, or None when every move has failed. A state that failed is
+        dead, so the other moves into it are skipped too."""
+        while self.at < len(self.valid):
+            key = self.moves.keys[self.valid[self.at]].tobytes()
+            if key not in dead:
+                return key
+            self.at += 1
+        return None
 
 
 class _Descent:
@@ -78,35 +87,23 @@ class _Descent:
         while frames:
             n = len(frames) - 1
             frame = frames[-1]
-            while frame.at < len(frame.keys) and frame.keys[frame.at] in self.dead[n + 1]:
-                frame.at += 1
-            if frame.at == len(frame.keys):
+            key = frame.next_alive(self.dead[n + 1])
+            if key is None:
                 self.dead[n].add(frame.key)
                 frames.pop()
-                if frames:
-                    frames[-1].at += 1
                 continue
             if n + 1 == len(steps):
                 return Descended(self.reach.assignment([f.choice for f in frames]))
             expansions += 1
             if expansions > self.budget:
                 return None
-            child = _child(frame.moves, frame.picked[frame.at])
-            frames.append(self._expand(n + 1, child, frame.keys[frame.at]))
+            frames.append(self._expand(n + 1, _child(frame.moves, frame.valid[frame.at]), key))
         return Descended(None)
 
     def _expand(self, n: int, stage: Stage, key: bytes) -> _Frame:
-        """Step n from one state: its valid choices within the required sizes, the first for each next state."""
+        """Step n from one state, over all its choices at once."""
         moves = self.reach.moves(self.reach.steps[n], stage, np.zeros(1, np.int64))
-        picked, keys = [], []
-        seen: set[bytes] = set()
-        for m in np.flatnonzero(self._within(moves)).tolist():
-            child_key = moves.keys[m].tobytes()
-            if child_key not in seen:
-                seen.add(child_key)
-                picked.append(m)
-                keys.append(child_key)
-        return _Frame(key, moves, picked, keys)
+        return _Frame(key, moves, np.flatnonzero(self._within(moves)).tolist())
 
     def _within(self, moves: Moves) -> np.ndarray:
         """Which moves leave every live tensor within the sizes the later `expect`s allow."""

@@ -8,6 +8,7 @@ array with one row per state and one column per lane (a size of a for_all set). 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from planner.domains import ForAllSize, Unknown
+from planner.domains import Domain, ForAllSize, Unknown
 from planner.errors import InternalError
 from planner.graph import Network, Node
 
@@ -223,12 +224,20 @@ def step_of(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], keep
     sizes = [u.domain.size() for u in fresh]
     if math.prod(sizes) > MAX_CHOICES:
         raise Declined(f"{math.prod(sizes)} choices")
-    members = [u.domain.members() for u in fresh]
-    if any(abs(v) > MAX_VALUE for m in members for v in m):
+    choices = choice_rows(tuple(u.domain for u in fresh))
+    if choices.size and np.abs(choices).max() > MAX_VALUE:
         raise Declined("values beyond int64-safe products")
-    rows = list(itertools.product(*members))
-    choices = np.array(rows, np.int64).reshape(len(rows), len(fresh))
     return Step(node, tuple(fresh), choices, live, keep)
+
+
+@functools.lru_cache(maxsize=256)
+def choice_rows(domains: tuple[Domain, ...]) -> np.ndarray:
+    """Every combination of the domains' values, one row each, in lexicographic order (read-only: the
+    rows are shared by every layer with these domains)."""
+    rows = list(itertools.product(*(d.members() for d in domains)))
+    choices = np.array(rows, np.int64).reshape(len(rows), len(domains))
+    choices.flags.writeable = False
+    return choices
 
 
 def shown_values(dim: Any, most: int = 8) -> str:

@@ -82,8 +82,10 @@ class Reach:
         objective: str | None = None,
         strict: bool = False,
         forward: bool = True,
+        ordered: bool = True,
     ):
         self.network = network
+        self.ordered = ordered or objective is not None  # back-pointers for `first` (the best needs them too)
         self.deadline = deadline
         self.counting = counting  # forward counts, for `count` without listing plans
         self.objective = objective
@@ -286,8 +288,7 @@ class Reach:
 
     def _merge(self, moves: Moves, counts: np.ndarray | None, before: Stage, n_choices: int) -> Stage:
         """The distinct states the moves lead to, each with the partial plans that reach it (when counted)
-        and the smallest of them in lexicographic order (its last move, and its rank among the states'):
-        with an objective, the smallest of those with the best value so far."""
+        and, when the pass is ordered, the smallest of them (`_order`)."""
         rows = moves.keys
         code: Code | Hashed | None = Code.fitting(rows) if rows.shape[1] and len(rows) else None
         if len(rows) == 0:
@@ -307,23 +308,29 @@ class Reach:
         tensors = {name: tuple(rows_of(d, first, squeeze=True) for d in dims) for name, dims in moves.tensors.items()}
         kept = {u: v[first] for u, v in moves.kept.items()}
         forward = None if counts is None else sum_by(inverse, counts, len(first))
+        stage = Stage(tensors, kept, rows[first], len(first), forward, code)
+        if self.ordered:
+            self._order(stage, moves, inverse, before, n_choices)
+        return stage
+
+    def _order(self, stage: Stage, moves: Moves, inverse: np.ndarray, before: Stage, n_choices: int) -> None:
+        """Each state's smallest partial plan in lexicographic order: its last move (the back-pointer) and its
+        rank among the stage's; with an objective, the smallest of those with the best value so far."""
         # paths to the states of a stage have one length, so (rank of the parent's smallest, choice) orders them
         order, into, reached = need(before.rank)[moves.state] * n_choices + moves.choice, inverse, None
         if before.reached is not None:  # the best value reaching each state, then the smallest path with it
             total = need(before.reached)[moves.state] + moves.value
-            reached = np.full(len(first), NO_COMPLETION, np.int64)
+            reached = np.full(stage.size, NO_COMPLETION, np.int64)
             np.minimum.at(reached, inverse, total)
             best = total == reached[inverse]
             order, into = order[best], inverse[best]
-        smallest = np.full(len(first), np.iinfo(np.int64).max, np.int64)
+        smallest = np.full(stage.size, np.iinfo(np.int64).max, np.int64)
         np.minimum.at(smallest, into, order)
         by_rank = np.argsort(need(before.rank))
         parent, choice = by_rank[smallest // n_choices], smallest % n_choices
-        rank = np.empty(len(first), np.int64)
-        rank[np.argsort(smallest)] = np.arange(len(first))
-        stage = Stage(tensors, kept, rows[first], len(first), forward, code, rank=rank, back=(parent, choice))
-        stage.reached = reached
-        return stage
+        rank = np.empty(stage.size, np.int64)
+        rank[np.argsort(smallest)] = np.arange(stage.size)
+        stage.rank, stage.back, stage.reached = rank, (parent, choice), reached
 
     # --- plans ----------------------------------------------------------------------------
 
@@ -439,12 +446,18 @@ def _outputs(node: Node, transfer: Transfer) -> dict[str, tuple]:
 
 
 def build(
-    network: Network, deadline: Deadline, *, counting: bool = False, objective: str | None = None, strict: bool = False
+    network: Network,
+    deadline: Deadline,
+    *,
+    counting: bool = False,
+    objective: str | None = None,
+    strict: bool = False,
+    ordered: bool = True,
 ) -> Reach | None:
     """The pass over the network, or None where it does not apply (Z3 then does the work)."""
     if network.constraints:
         return None
     try:
-        return Reach(network, deadline, counting=counting, objective=objective, strict=strict)
+        return Reach(network, deadline, counting=counting, objective=objective, strict=strict, ordered=ordered)
     except (Declined, MemoryError):  # too big for arrays, or not written for them: Z3's work
         return None

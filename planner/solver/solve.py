@@ -149,21 +149,22 @@ def _by_reach(
     counted = engine.count() if count or listing else None
     if sample is not None:
         ranks = distinct_ranks(random.Random(seed), engine.count(), sample)
-        assignments: Iterator[dict[Unknown, int]] = (engine.plan_at(r) for r in ranks)
+        made: Iterator[Plan] = (_plan(network, engine.plan_at(r)) for r in ranks)
     elif kind is not None:
-        assignments = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
+        best = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
+        made = (_plan(network, a) for a in best)
     elif max_solutions == 1:
-        first = engine.first()
-        if _plan(network, first).waste():  # the smallest plan is degenerate: the smallest useful one instead
+        first = _plan(network, engine.first())
+        if first.waste():  # the smallest plan is degenerate: the smallest useful one instead
             strict = build(network, deadline, strict=True)
-            first = strict.first() if strict is not None and strict.feasible else first
-        assignments = iter([first])
+            first = _plan(network, strict.first()) if strict is not None and strict.feasible else first
+        made = iter([first])
     else:
         strict = build(network, deadline, strict=True)
-        assignments = itertools.islice(_useful_first(network, engine, strict), max_solutions)
+        made = (_plan(network, a) for a in itertools.islice(_useful_first(network, engine, strict), max_solutions))
     plans = []
-    for assignment in assignments:
-        plans.append(_plan(network, assignment))
+    for plan in made:
+        plans.append(plan)
         if progress is not None:
             progress(len(plans))
     if kind is not None:
@@ -177,8 +178,8 @@ def _by_reach(
 
 def _by_descent(network: Network, bounds: Bounds, deadline: Deadline) -> SolveResult | None:
     """The first plan by the pruned descent (`planner.solver.descent`), the first without a degenerate layer
-    when some plan avoids them; None when the descent gives up or finds no plan (the pass then says where
-    the shapes part)."""
+    when some plan avoids them; None when the descent gives up or finds no plan (the pass then also says
+    where the shapes part)."""
     from planner.solver.descent import descend
 
     found = descend(network, bounds, deadline)
@@ -189,9 +190,7 @@ def _by_descent(network: Network, bounds: Bounds, deadline: Deadline) -> SolveRe
         useful = descend(network, bounds, deadline, strict=True)
         if useful is None:
             return None
-        if useful.assignment is not None:
-            plan = _plan(network, useful.assignment)
-        return SolveResult(network.file, Status.SOLVED, [plan], None, [], network)
+        plan = _plan(network, useful.assignment) if useful.assignment is not None else plan
     return SolveResult(network.file, Status.SOLVED, [plan], None, [], network)
 
 
@@ -255,9 +254,10 @@ def _infeasible(network: Network, deadline: Deadline, explain: bool, found: Sequ
             pass
     if found and (not diagnostics or diagnostics[0].code == "infeasible" and diagnostics[0].message == GENERIC):
         diagnostics = [*found, *diagnostics[1:]]
-    same = failing_everywhere(network, "padding-same")  # every layer with it, not the first alone
-    if diagnostics and any(d.layer == diagnostics[0].layer for d in same):
-        diagnostics[1:1] = [d for d in same if d.layer != diagnostics[0].layer]
+    if diagnostics and any(node.params.get("padding") in ("same", "same_lower") for node in network.nodes):
+        same = failing_everywhere(network, "padding-same")  # every layer with it, not the first alone
+        if any(d.layer == diagnostics[0].layer for d in same):
+            diagnostics[1:1] = [d for d in same if d.layer != diagnostics[0].layer]
     return SolveResult(network.file, Status.INFEASIBLE, [], 0, diagnostics, network)
 
 

@@ -140,7 +140,8 @@ def _by_reach(
     if kind is not None and (network.objective not in BY_REACH or sample is not None):
         return None
     listing = max_solutions is None or sample is not None
-    engine = build(network, deadline, counting=count and not listing, objective=kind)  # every plan
+    first_only = max_solutions == 1 and sample is None  # the pass's back-pointers give it
+    engine = build(network, deadline, counting=count and not listing, objective=kind, ordered=first_only)
     if engine is None:
         return None
     if not engine.feasible:
@@ -160,7 +161,7 @@ def _by_reach(
             first = _plan(network, strict.first()) if strict is not None and strict.feasible else first
         made = iter([first])
     else:
-        strict = build(network, deadline, strict=True)
+        strict = build(network, deadline, strict=True, ordered=False)
         made = (_plan(network, a) for a in itertools.islice(_useful_first(network, engine, strict), max_solutions))
     plans = []
     for plan in made:
@@ -170,7 +171,7 @@ def _by_reach(
     if kind is not None:
         plans = [replace(p, objective=plan_value(network, p)) for p in plans]
     if strict is None and any(p.waste() for p in plans):  # is there a plan without the waste?
-        strict = build(network, deadline, strict=True)
+        strict = build(network, deadline, strict=True, ordered=False)
     avoidable = strict is not None and strict.feasible
     warnings = _waste_warnings(network, plans) if avoidable else []
     return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)

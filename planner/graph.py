@@ -111,6 +111,7 @@ class _Builder:
     errors: list[Diagnostic] = field(default_factory=list)
     unknowns: list[Unknown] = field(default_factory=list)
     variables: dict[str, Term] = field(default_factory=dict)  # a declared int, or an unknown
+    default_domains: dict[str, Domain] = field(default_factory=dict)  # the domain of "?" per kind
 
     @property
     def spec(self) -> Spec:
@@ -343,6 +344,15 @@ class _Builder:
         return unknown
 
     def _domain(self, value: Any, kind: str, path: tuple) -> Domain:
+        if value == "?" and kind in self.default_domains:  # one per kind: a spec's "?"s are mostly these
+            return self.default_domains[kind]
+        errors_before = len(self.errors)
+        domain = self._new_domain(value, kind, path)
+        if value == "?" and len(self.errors) == errors_before:
+            self.default_domains[kind] = domain
+        return domain
+
+    def _new_domain(self, value: Any, kind: str, path: tuple) -> Domain:
         lower = LOWER_BOUND[kind]
         if value == "?":
             default = getattr(self.spec.defaults, kind)

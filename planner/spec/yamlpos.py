@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent, CollectionStartEvent, ScalarEvent
+from yaml.events import AliasEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import Reader
 from yaml.resolver import Resolver
@@ -41,8 +41,9 @@ EMPTY = "the file is empty; a spec needs at least `input` and `layers`"
 TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep"
 TOO_BIG = f"the document has more than {MAX_NODES} values; a spec is far smaller"
 _CORE = "tag:yaml.org,2002:"
+_PLAIN = "planner:plain"  # the tag of a plain untagged scalar until `_Converter.scalar` resolves it
 # where libyaml reads unlike PyYAML, in the text: tabs, tags, %, Unicode line breaks, a BOM
-# past the start, block scalars (`|#`); and in the events: see _CLoader.compose_node
+# past the start, block scalars (`|#`); and in the events: see `_Guarded.reread_lax`
 _LAX = re.compile(r"[\t!%\x85\u2028\u2029\ufeff]|(?:^|[\s\[{,])[|>]", re.MULTILINE)
 _BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what PyYAML counts as a line break
 _SCALARS = {  # YAML 1.2 core schema, in resolution order; every other plain scalar is a string
@@ -54,6 +55,8 @@ _SCALARS = {  # YAML 1.2 core schema, in resolution order; every other plain sca
         r"|[-+]?\.(?i:inf)|\.(?i:nan))\Z"
     ),
 }
+# the core types in resolution order, one named group each: one match finds a plain scalar's type
+_PLAIN_KINDS = re.compile("|".join(f"(?P<{kind}>{pattern.pattern})" for kind, pattern in _SCALARS.items()))
 
 
 @dataclass(frozen=True)
@@ -158,11 +161,13 @@ class _Alias:
 
 
 class _Guarded:
-    """The composer's guards: YAML 1.2 core scalars, nesting and size limits, alias uses kept as _Alias."""
+    """The composer's guards: nesting and size limits, alias uses kept as _Alias; plain scalars left for
+    `_Converter.scalar` to resolve (YAML 1.2 core), once."""
 
     yaml_implicit_resolvers: dict = {}
     depth = 0
     composed = 0  # nodes composed so far: the size bound holds while composing, not after
+    reread_lax = False  # for libyaml's events: read again what libyaml may read unlike PyYAML
 
     def compose_node(self, parent: Node | None, index: Any) -> Any:
         event = self.peek_event()  # type: ignore[attr-defined]
@@ -172,6 +177,8 @@ class _Guarded:
         if self.composed > MAX_NODES:
             raise _Problem(Mark.of(event.start_mark), "yaml-size", TOO_BIG)
         if not isinstance(event, CollectionStartEvent):
+            if self.reread_lax and not event.style and (not event.value or "?" in event.value):
+                raise _Reread  # libyaml places empty values elsewhere and reads a ? in `[0?]`, `a b?`
             return super().compose_node(parent, index)  # type: ignore[misc]
         if self.depth >= MAX_DEPTH:  # before PyYAML's recursive composer hits RecursionError
             raise _Problem(Mark.of(event.start_mark), "yaml-depth", TOO_DEEP)
@@ -181,13 +188,16 @@ class _Guarded:
         finally:
             self.depth -= 1
 
+    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+        """The tag of an untagged node: a plain scalar's is found from its text later, a quoted one is a str."""
+        if kind is ScalarNode:
+            return _PLAIN if implicit[0] else _CORE + "str"
+        return _CORE + ("seq" if kind is SequenceNode else "map")
+
 
 class _Loader(_Guarded, yaml.SafeLoader):
     """PyYAML's pure-Python parser under the guards: the reference for every message."""
 
-
-for _kind, _pattern in _SCALARS.items():
-    _Loader.add_implicit_resolver(_CORE + _kind, _pattern, None)
 
 _FastLoader: type | None = None
 try:
@@ -199,19 +209,13 @@ else:
     class _CLoader(_Guarded, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
         """libyaml's parser for the events, PyYAML's composer (not libyaml's) under the guards."""
 
-        yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+        reread_lax = True
 
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             Composer.__init__(self)
             SafeConstructor.__init__(self)
             Resolver.__init__(self)
-
-        def compose_node(self, parent: Node | None, index: Any) -> Any:
-            event = self.peek_event()
-            if isinstance(event, ScalarEvent) and not event.style and (not event.value or "?" in event.value):
-                raise _Reread  # libyaml places empty values elsewhere and reads a ? in `[0?]`, `a b?`
-            return super().compose_node(parent, index)
 
     _FastLoader = _CLoader
 
@@ -276,7 +280,7 @@ class _Converter:
         if (
             self.text[start : start + 1] == "?"
             and len(node.value) == 1
-            and all(isinstance(n, ScalarNode) and n.tag == _CORE + "null" for n in node.value[0])
+            and all(isinstance(n, ScalarNode) and _kind(n) == "null" for n in node.value[0])
         ):
             raise _Problem(Mark.of(node.start_mark), "yaml-syntax", QUESTION_HINT)
         result: dict[str, Any] = {}
@@ -299,12 +303,12 @@ class _Converter:
         return result
 
     def scalar(self, node: ScalarNode, mark: Mark) -> Any:
-        kind, text = node.tag.removeprefix(_CORE), node.value
+        kind, text = _kind(node), node.value
         if kind == "str":
             return text
         if kind not in _SCALARS:
             raise _Problem(mark, "yaml-tag", f"unsupported tag {node.tag.replace(_CORE, '!!')}")
-        if not _SCALARS[kind].match(text):
+        if node.tag != _PLAIN and not _SCALARS[kind].match(text):
             raise _Problem(mark, "yaml-tag", f"{text!r} is not a valid {kind}")
         if kind in ("bool", "null"):
             return text.lower() == "true" if kind == "bool" else None
@@ -316,6 +320,14 @@ class _Converter:
             return int(text[2:] if base != 10 else text, base)
         except ValueError:  # Python refuses decimal strings longer than 4300 digits
             raise _Problem(mark, "yaml-number", f"an integer with {len(text)} digits") from None
+
+
+def _kind(node: ScalarNode) -> str:
+    """A scalar's YAML 1.2 core type: its tag's, or for a plain untagged one the first type its text reads as."""
+    if node.tag == _PLAIN:
+        found = _PLAIN_KINDS.match(node.value)
+        return found.lastgroup if found and found.lastgroup else "str"
+    return node.tag.removeprefix(_CORE)
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -394,7 +406,7 @@ def load_yaml(source: str | bytes, file: str) -> Positioned:
     try:
         text = _decode(source)
         root = _compose(text)
-        if root is None or (root.tag == _CORE + "null" and not root.value):
+        if root is None or (isinstance(root, ScalarNode) and _kind(root) == "null" and not root.value):
             raise _Problem(Mark(1, 1), "empty", EMPTY)
         converter = _Converter(text)
         if not isinstance(root, MappingNode):

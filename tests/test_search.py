@@ -8,6 +8,7 @@ oracle is PyTorch (tests/test_specs.py, tests/test_export.py)."""
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -19,7 +20,7 @@ from planner.errors import InfeasibleError
 from planner.objective import plan_value
 from planner.plan import compute_plan
 from planner.receptive import plan_fields
-from planner.solver import reach
+from planner.solver import optimize, reach
 from tests.conftest import ROOT
 from tests.random_specs import load, specs
 
@@ -98,6 +99,34 @@ def test_objective_optimum_equals_brute_force(direction, kind, size):
     assert [p.objective for p in result.plans] == [plan_value(network, p) for p in ranked[:3]]
     every = planner.solve(network, max_solutions=None, verify=False)
     assert [p.assignment for p in every.plans] == [p.assignment for p in ranked] and every.count == len(plans)
+
+
+@pytest.mark.parametrize(
+    "direction,kind",
+    [("minimize", "params"), ("minimize", "flops"), ("minimize", "kernel_sum"), ("maximize", "receptive_field")],
+)
+def test_z3_optimiser_bisects_to_the_brute_force_optimum(direction, kind, monkeypatch):
+    """Z3's side (objectives the pass declines, specs with constraints): the same best plans as brute force,
+    in a number of Z3 calls logarithmic in the values and domains, not one per improvement."""
+    text = OBJECTIVE_SPEC.format(size=16, direction=direction, kind=kind)
+    if kind == "receptive_field":  # Z3 has the field of direct convolutions and pooling only
+        up = '  - {name: up, op: conv, out_channels: 2, kernel: "?", stride: "?", padding: "?"}'
+        text = "\n".join(up if "name: up," in line else line for line in text.splitlines())
+    network = planner.loads(text, "obj.yaml")
+    plans = valid_plans(network)
+    sign = 1 if direction == "minimize" else -1
+    ranked = sorted(plans, key=lambda p: (sign * plan_value(network, p), tuple(p.assignment.values())))
+    calls = []
+    step = optimize._step
+    monkeypatch.setattr(optimize, "_step", lambda *args: calls.append(1) or step(*args))
+    value_of = lambda a: plan_value(network, compute_plan(network, a))  # noqa: E731
+    best = optimize.best_assignments(network, 3, value_of, Deadline(60))
+    assert [{u.name: v for u, v in a.items()} for a in best] == [p.assignment for p in ranked[:3]]
+    top = max(abs(plan_value(network, p)) for p in plans)
+    per_plan = (
+        3 + 2 * math.ceil(math.log2(top + 2)) + sum(math.ceil(math.log2(u.domain.size())) + 1 for u in network.unknowns)
+    )
+    assert len(calls) <= 3 * per_plan, (len(calls), per_plan)
 
 
 def test_objective_values_by_hand():

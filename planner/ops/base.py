@@ -118,11 +118,15 @@ class Op:
       rules whose `holds` means the waste; plans with such a layer are flagged and ranked after the others;
     - `spatial_rank(model, rank)`: the spatial axes of its output, from its input's (flatten: none);
     - `monotone`: no output dim shrinks when an input dim grows, whatever the parameters (conv, pooling,
-      resizing, joins all qualify); the bound pass of `planner.solver.bounds` relies on it.
+      resizing, joins all qualify); the bound pass of `planner.solver.bounds` relies on it;
+    - `axes_apart(model, dialect)`: each spatial axis of the output, and each rule on it, depends only on
+      the same axis of the inputs and the same entry of the per-axis parameters, so the layer can be
+      solved one axis at a time (`planner.solver.axes`); False unless the op says so.
     """
 
     name: str = ""
     monotone: bool = True
+    apart: bool = False  # what `axes_apart` answers where the model and dialect do not matter
 
     def transfer(self, call: Call) -> Transfer:
         raise NotImplementedError
@@ -158,12 +162,15 @@ class Op:
     def channel_unit(self, layer: Layer) -> int:
         return layer.params.get("groups", 1)
 
+    def axes_apart(self, model: Any, dialect: str) -> bool:
+        return self.apart
+
 
 class Simple(Op):
     """An op given by its transfer function alone (every other behaviour the default)."""
 
-    def __init__(self, name: str, transfer: TransferFn):
-        self.name, self._transfer = name, transfer
+    def __init__(self, name: str, transfer: TransferFn, *, apart: bool = False):
+        self.name, self._transfer, self.apart = name, transfer, apart
 
     def transfer(self, call: Call) -> Transfer:
         return self._transfer(call)

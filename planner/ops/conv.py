@@ -171,6 +171,9 @@ class Conv(Op):
 
     name = "conv"
 
+    def axes_apart(self, model: Any, dialect: str) -> bool:
+        return dialect != "tensorflow"  # TensorFlow's rule on stride and dilation spans every axis
+
     def transfer(self, call: Call) -> Transfer:
         return conv(call)
 

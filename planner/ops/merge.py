@@ -146,6 +146,9 @@ def _largest(values: list) -> Any:
 class Crop(Op):
     name = "crop"
 
+    def axes_apart(self, model: Any, dialect: str) -> bool:
+        return model.like is not None  # a `size` lists one value per axis in the model
+
     def transfer(self, call: Call) -> Transfer:
         return crop(call)
 

@@ -18,8 +18,10 @@ from planner.spec import models
 class Activation(Simple):
     """A shape-preserving op whose fixed settings (negative_slope, alpha, ...) back ends read."""
 
-    def __init__(self, name: str, settings: tuple[str, ...] = (), transfer: TransferFn = same_shape):
-        super().__init__(name, transfer)
+    def __init__(
+        self, name: str, settings: tuple[str, ...] = (), transfer: TransferFn = same_shape, *, apart: bool = False
+    ):
+        super().__init__(name, transfer, apart=apart)
         self.settings = settings
 
     def attributes(self, model: Any) -> dict[str, Any]:

@@ -78,6 +78,9 @@ def adaptive_avgpool(call: Call) -> Transfer:
 class MaxPool(Op):
     name = "maxpool"
 
+    def axes_apart(self, model: Any, dialect: str) -> bool:
+        return dialect != "tensorflow"  # TensorFlow's rule on stride and dilation spans every axis
+
     def transfer(self, call: Call) -> Transfer:
         return maxpool(call)
 

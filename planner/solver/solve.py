@@ -42,6 +42,7 @@ from planner.solver.search import ForAllSearch, Search
 from planner.walk import located
 
 if TYPE_CHECKING:  # the pass needs NumPy, imported only once a spec is solved
+    from planner.solver.axes import Axes
     from planner.solver.bounds import Bounds, Unreachable
     from planner.solver.reach import Reach
 
@@ -105,7 +106,7 @@ def solve_network(
         if max_solutions == 1 and not count and sample is None and network.objective is None and bounds is not None:
             result = _by_descent(network, bounds, deadline)
         if result is None:
-            result = _by_reach(network, max_solutions, count, sample, seed, progress, deadline)
+            result = _by_reach(network, bounds, max_solutions, count, sample, seed, progress, deadline)
     except GaveUp as e:
         return _gave_up(network, e, 0, [])
     if result is not None:
@@ -126,6 +127,7 @@ BY_REACH = {("minimize", "params"), ("minimize", "flops"), ("minimize", "kernel_
 
 def _by_reach(
     network: Network,
+    bounds: Bounds | None,
     max_solutions: int | None,
     count: bool,
     sample: int | None,
@@ -133,34 +135,50 @@ def _by_reach(
     progress: Callable[[int], None] | None,
     deadline: Deadline,
 ) -> SolveResult | None:
-    """Solve with the reachable-state pass, or None where it does not apply."""
-    from planner.solver.reach import build
+    """Solve with the reachable-state pass (one spatial axis at a time where the axes are apart and no
+    lexicographic list is asked for), or None where it does not apply."""
+    from planner.solver.axes import Axes
+    from planner.solver.reach import Reach, build
+    from planner.solver.states import Declined
 
     kind = network.objective[1] if network.objective else None
     if kind is not None and (network.objective not in BY_REACH or sample is not None):
         return None
     listing = max_solutions is None or sample is not None
     first_only = max_solutions == 1 and sample is None  # the pass's back-pointers give it
-    engine = build(network, deadline, counting=count and not listing, objective=kind, ordered=first_only)
+    by_axes = kind is None and (max_solutions == 1 or sample is not None)
+
+    def make(*, strict: bool = False, ordered: bool = True, counting: bool = False) -> Reach | Axes | None:
+        nonlocal by_axes
+        if by_axes:
+            try:
+                return Axes(network, bounds, deadline, strict=strict)
+            except Declined:
+                by_axes = False
+        return build(network, deadline, counting=counting, objective=kind, strict=strict, ordered=ordered)
+
+    engine = make(counting=count and not listing, ordered=first_only)
     if engine is None:
         return None
     if not engine.feasible:
         return _dead_end(network, engine)
-    strict: Reach | None = None  # the plans without a degenerate layer, built when the order needs them
+    strict: Reach | Axes | None = None  # the plans without a degenerate layer, built when the order needs them
     counted = engine.count() if count or listing else None
     if sample is not None:
         ranks = distinct_ranks(random.Random(seed), engine.count(), sample)
         made: Iterator[Plan] = (_plan(network, engine.plan_at(r)) for r in ranks)
     elif kind is not None:
+        assert isinstance(engine, Reach)  # objectives are solved by the joint pass
         best = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
         made = (_plan(network, a) for a in best)
     elif max_solutions == 1:
         first = _plan(network, engine.first())
         if first.waste():  # the smallest plan is degenerate: the smallest useful one instead
-            strict = build(network, deadline, strict=True)
+            strict = make(strict=True)
             first = _plan(network, strict.first()) if strict is not None and strict.feasible else first
         made = iter([first])
     else:
+        assert isinstance(engine, Reach)  # lists in lexicographic order are the joint pass's
         strict = build(network, deadline, strict=True, ordered=False)
         made = (_plan(network, a) for a in itertools.islice(_useful_first(network, engine, strict), max_solutions))
     plans = []
@@ -171,7 +189,7 @@ def _by_reach(
     if kind is not None:
         plans = [replace(p, objective=plan_value(network, p)) for p in plans]
     if strict is None and any(p.waste() for p in plans):  # is there a plan without the waste?
-        strict = build(network, deadline, strict=True, ordered=False)
+        strict = make(strict=True, ordered=False)
     avoidable = strict is not None and strict.feasible
     warnings = _waste_warnings(network, plans) if avoidable else []
     return SolveResult(network.file, Status.SOLVED, plans, counted, warnings, network)
@@ -233,7 +251,7 @@ def _proof_diagnostic(network: Network, proof: Unreachable) -> Diagnostic:
     return network.diagnostic((*proof.node.path, "expect"), "infeasible", proof.message, layer=proof.node.name)
 
 
-def _dead_end(network: Network, engine: Reach) -> SolveResult:
+def _dead_end(network: Network, engine: Reach | Axes) -> SolveResult:
     """Infeasible, said by the pass: the first layer no state gets past, with what reaches it."""
     node, message = engine.dead_end_message()
     diagnostic = network.diagnostic(node.path, "infeasible", message, layer=node.name) if node else None

@@ -61,6 +61,17 @@ class Bounds:
     proof: Unreachable | None  # the first `expect` outside its bounds (the pass stops there)
 
 
+def cells(network: Network, bounds: Bounds) -> int:
+    """About how many (size, choice) cells the reachable-state pass evaluates: per layer, the sizes its output
+    can have on its widest dim, times the values of its unknowns."""
+    total = 0
+    for node in network.nodes:
+        widths = [int(d[1, 0, 0] - d[0, 0, 0] + 1) for d in bounds.shapes.get(node.name, ()) if not isinstance(d, int)]
+        choices = math.prod(u.domain.size() for u in dict.fromkeys(unknowns_in(tuple(node.params.values()))))
+        total += max(widths, default=1) * choices  # the widest dim: axes are mostly tied (square sizes)
+    return total
+
+
 def unreachable(network: Network, deadline: Deadline) -> Unreachable | None:
     """The first `expect` no plan can meet, found from each dim's bounds, or None when the bounds allow it."""
     bounds = bound_pass(network, deadline)

@@ -43,7 +43,7 @@ def descend(network: Network, bounds: Bounds, deadline: Deadline, *, strict: boo
     try:
         reach = Reach(network, deadline, strict=strict, forward=False)
         need = required(network, bounds, deadline)
-        return _Descent(reach, need, budget=4 * len(reach.steps) + 64).run()
+        return _Descent(reach, need, budget=2 * len(reach.steps) + 32).run()
     except Declined:
         return None
 

@@ -97,14 +97,15 @@ def solve_network(
     """
     deadline = deadline or Deadline(timeout)
     try:
-        from planner.solver.bounds import bound_pass
+        from planner.solver.bounds import bound_pass, cells
 
         bounds = bound_pass(network, deadline)
         if bounds is not None and bounds.proof is not None:
             return _infeasible(network, deadline, explain, [_proof_diagnostic(network, bounds.proof)])
         result = None
         if max_solutions == 1 and not count and sample is None and network.objective is None and bounds is not None:
-            result = _by_descent(network, bounds, deadline)
+            if cells(network, bounds) > DESCENT_CELLS:  # where the whole pass would take long
+                result = _by_descent(network, bounds, deadline)
         if result is None:
             result = _by_reach(network, bounds, max_solutions, count, sample, seed, progress, deadline)
     except GaveUp as e:
@@ -121,6 +122,8 @@ def solve_network(
     return every
 
 
+DESCENT_CELLS = 1_000_000  # the first plan by the descent once the pass would evaluate more cells than this
+
 # objectives the pass optimises: sums over layers, and the receptive field (a sum of growths along a chain)
 BY_REACH = {("minimize", "params"), ("minimize", "flops"), ("minimize", "kernel_sum"), ("maximize", "receptive_field")}
 
@@ -135,8 +138,8 @@ def _by_reach(
     progress: Callable[[int], None] | None,
     deadline: Deadline,
 ) -> SolveResult | None:
-    """Solve with the reachable-state pass (one spatial axis at a time where the axes are apart and no
-    lexicographic list is asked for), or None where it does not apply."""
+    """Solve with the reachable-state pass (one spatial axis at a time where the joint pass declines, the
+    axes are apart and no lexicographic list is asked for), or None where it does not apply."""
     from planner.solver.axes import Axes
     from planner.solver.reach import Reach, build
     from planner.solver.states import Declined
@@ -149,13 +152,14 @@ def _by_reach(
     by_axes = kind is None and (max_solutions == 1 or sample is not None)
 
     def make(*, strict: bool = False, ordered: bool = True, counting: bool = False) -> Reach | Axes | None:
-        nonlocal by_axes
-        if by_axes:
-            try:
-                return Axes(network, bounds, deadline, strict=strict)
-            except Declined:
-                by_axes = False
-        return build(network, deadline, counting=counting, objective=kind, strict=strict, ordered=ordered)
+        """The joint pass; where it declines (both axes' sizes in one state are too many), the axes apart."""
+        joint = build(network, deadline, counting=counting, objective=kind, strict=strict, ordered=ordered)
+        if joint is not None or not by_axes:
+            return joint
+        try:
+            return Axes(network, bounds, deadline, strict=strict)
+        except Declined:
+            return None
 
     engine = make(counting=count and not listing, ordered=first_only)
     if engine is None:

@@ -8,7 +8,6 @@ elsewhere.
 
 from __future__ import annotations
 
-import collections
 import re
 
 import pytest
@@ -97,18 +96,16 @@ layers:
 """
 
 
-def test_samples_through_the_axes_are_uniform():
+def test_ranks_through_the_axes_are_a_bijection_onto_the_joint_plans():
+    """Samples are uniform ranks unranked: uniform over the plans because every plan has exactly one rank."""
     network = planner.loads(SMALL, "small.yaml")
-    assert engine_of(network) is not None and axes.shared_unknowns(network) == []
-    every = {tuple(p.assignment.values()) for p in planner.solve(network, max_solutions=None, verify=False).plans}
-    draws = 60 * len(every)
-    seen = collections.Counter(
-        tuple(planner.solve(network, sample=1, seed=seed, verify=False).plans[0].assignment.values())
-        for seed in range(draws)
-    )
-    assert set(seen) == every
-    chi2 = sum((seen[p] - 60) ** 2 / 60 for p in every)
-    assert chi2 < 2.5 * len(every), chi2
+    engine = engine_of(network)
+    assert engine is not None and axes.shared_unknowns(network) == []
+    joint = sorted(ordered(network, reach.build(network, Deadline(None)).plans()))
+    ranked = ordered(network, [engine.plan_at(r) for r in range(engine.count())])
+    assert len(set(ranked)) == len(ranked) and sorted(ranked) == joint and len(joint) > 20
+    with pytest.raises(IndexError):
+        engine.plan_at(engine.count())
 
 
 def test_an_axis_with_no_plan_is_named():

@@ -7,6 +7,7 @@ finite `Domain`. A scalar form is one term shared by all spatial axes; a `"$name
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ class Node:
     @property
     def path(self) -> tuple:
         return ("layers", self.index)
+
+    @functools.cached_property
+    def unknowns(self) -> tuple[Unknown, ...]:
+        """The unknowns its parameters use, each once, in the order they are written."""
+        return tuple(dict.fromkeys(u for u in _flatten(tuple(self.params.values())) if isinstance(u, Unknown)))
 
     @property
     def outputs(self) -> tuple[str, ...]:

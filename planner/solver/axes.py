@@ -181,7 +181,7 @@ def project(network: Network, axis: int, fixed: dict[Unknown, int]) -> Network:
     shape = network.input_shape
     nodes = tuple(replace(node, params=params(node), expect=expect(node)) for node in network.nodes)
     projected = replace(network, input_shape=term((*shape[:2], shape[2 + axis])), nodes=nodes)
-    used = set(unknowns_in(projected.input_shape)) | {u for n in nodes for u in unknowns_in(tuple(n.params.values()))}
+    used = set(unknowns_in(projected.input_shape)) | {u for n in nodes for u in n.unknowns}
     return replace(projected, unknowns=tuple(u for u in network.unknowns if u in used))
 
 

@@ -28,7 +28,7 @@ from planner.domains import Unknown
 from planner.errors import FieldUnsupported, LayerError
 from planner.graph import Network, Node
 from planner.ops import OPS
-from planner.solver.states import MAX_CHOICES, choice_rows, lift, unknowns_in
+from planner.solver.states import MAX_CHOICES, choice_rows, lift
 from planner.walk import layer_transfer
 
 Interval = tuple[int, int]
@@ -67,7 +67,7 @@ def cells(network: Network, bounds: Bounds) -> int:
     total = 0
     for node in network.nodes:
         widths = [int(d[1, 0, 0] - d[0, 0, 0] + 1) for d in bounds.shapes.get(node.name, ()) if not isinstance(d, int)]
-        choices = math.prod(u.domain.size() for u in dict.fromkeys(unknowns_in(tuple(node.params.values()))))
+        choices = math.prod(u.domain.size() for u in node.unknowns)
         total += max(widths, default=1) * choices  # the widest dim: axes are mostly tied (square sizes)
     return total
 
@@ -229,7 +229,7 @@ def _wanted(node: Node, d: int) -> int | None:
 
 def _grid(node: Node) -> dict[Unknown, np.ndarray] | None:
     """Every value of the layer's unknowns, one per column of a (1, C, 1) grid; None when there are too many."""
-    unknowns = list(dict.fromkeys(unknowns_in(tuple(node.params.values()))))
+    unknowns = node.unknowns
     if math.prod(u.domain.size() for u in unknowns) > MAX_CHOICES:
         return None
     values = choice_rows(tuple(u.domain for u in unknowns))

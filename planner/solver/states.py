@@ -198,7 +198,7 @@ def steps_of(network: Network) -> list[Step]:
     order = {u: n for n, u in enumerate(network.unknowns)}
     uses: dict[Unknown, list[int]] = {}
     for node in network.nodes:
-        for u in dict.fromkeys(unknowns_in(tuple(node.params.values()))):
+        for u in node.unknowns:
             uses.setdefault(u, []).append(node.index)
     last_read = {"input": -1}
     for node in network.nodes:

@@ -102,6 +102,7 @@ class _Descent:
 
     def _expand(self, n: int, stage: Stage, key: bytes) -> _Frame:
         """Step n from one state, over all its choices at once."""
+        self.reach.deadline.ensure()
         moves = self.reach.moves(self.reach.steps[n], stage, np.zeros(1, np.int64))
         return _Frame(key, moves, np.flatnonzero(self._within(moves)).tolist())
 

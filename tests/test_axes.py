@@ -109,9 +109,19 @@ def test_ranks_through_the_axes_are_a_bijection_onto_the_joint_plans():
 
 
 def test_an_axis_with_no_plan_is_named():
-    text = SMALL.replace('expect: [1, 1, 2, "?"]', "expect: [1, 1, 2, 40]")
-    result = planner.solve(planner.loads(text, "small.yaml"), explain=False, verify=False)
+    """Even sizes only (pool by 2, then up by 2), an odd one asked: the bounds allow it, the pass does not."""
+    text = """
+input: {shape: [1, 1, {min: 1, max: 400}, {min: 1, max: 400}]}
+layers:
+  - {name: down, op: maxpool, kernel: 2}
+  - {name: up, op: conv_transpose, out_channels: 1, kernel: 2, stride: 2, expect: [1, 1, 41, "?"]}
+"""
+    network = planner.loads(text, "odd.yaml")
+    assert reach.build(network, Deadline(None)) is None  # 400 x 400 input sizes: the joint pass declines
+    result = planner.solve(network, explain=False, verify=False)
     assert result.status.value == "infeasible"
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.message.startswith("up: on spatial axis 0 (dims [N, C, that axis]): no choice of the unknowns")
 
 
 @pytest.mark.parametrize("dialect", ["tensorflow"])

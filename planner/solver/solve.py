@@ -158,7 +158,7 @@ def _by_reach(
             return joint
         try:
             return Axes(network, bounds, deadline, strict=strict)
-        except Declined:
+        except (Declined, MemoryError):
             return None
 
     engine = make(counting=count and not listing, ordered=first_only)

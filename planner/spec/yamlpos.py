@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.composer import Composer
@@ -59,9 +59,8 @@ _SCALARS = {  # YAML 1.2 core schema, in resolution order; every other plain sca
 _PLAIN_KINDS = re.compile("|".join(f"(?P<{kind}>{pattern.pattern})" for kind, pattern in _SCALARS.items()))
 
 
-@dataclass(frozen=True)
-class Mark:
-    """A 1-based position in the source text."""
+class Mark(NamedTuple):
+    """A 1-based position in the source text (a named tuple: one is made for every node and key)."""
 
     line: int
     column: int

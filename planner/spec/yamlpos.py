@@ -178,6 +178,12 @@ class _Guarded:
         if not isinstance(event, CollectionStartEvent):
             if self.reread_lax and not event.style and (not event.value or "?" in event.value):
                 raise _Reread  # libyaml places empty values elsewhere and reads a ? in `[0?]`, `a b?`
+            if event.anchor is None:  # PyYAML's compose_scalar_node without its calls: most nodes are these
+                self.get_event()  # type: ignore[attr-defined]
+                tag = (
+                    event.tag if event.tag not in (None, "!") else self.resolve(ScalarNode, event.value, event.implicit)
+                )
+                return ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
             return super().compose_node(parent, index)  # type: ignore[misc]
         if self.depth >= MAX_DEPTH:  # before PyYAML's recursive composer hits RecursionError
             raise _Problem(Mark.of(event.start_mark), "yaml-depth", TOO_DEEP)

@@ -28,7 +28,7 @@ from planner.domains import Unknown
 from planner.errors import FieldUnsupported, LayerError
 from planner.graph import Network, Node
 from planner.ops import OPS
-from planner.solver.states import MAX_CHOICES, choice_rows, lift
+from planner.solver.states import MAX_CHOICES, choice_columns, lift
 from planner.walk import layer_transfer
 
 Interval = tuple[int, int]
@@ -232,8 +232,7 @@ def _grid(node: Node) -> dict[Unknown, np.ndarray] | None:
     unknowns = node.unknowns
     if math.prod(u.domain.size() for u in unknowns) > MAX_CHOICES:
         return None
-    values = choice_rows(tuple(u.domain for u in unknowns))
-    return {u: values[:, k].reshape(1, -1, 1) for k, u in enumerate(unknowns)}
+    return dict(zip(unknowns, choice_columns(tuple(u.domain for u in unknowns)), strict=True))
 
 
 def _choices(grid: dict[Unknown, np.ndarray]) -> int:

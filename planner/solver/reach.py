@@ -57,6 +57,7 @@ from planner.solver.states import (
     Moves,
     Stage,
     Step,
+    choice_columns,
     keys_of,
     lanes,
     lift,
@@ -179,7 +180,7 @@ class Reach:
         n_states, n_choices = len(states), len(step.choices)
         if n_states * n_choices * len(self.lanes[0]) > MAX_CELLS:
             raise Declined(f"{n_states} states x {n_choices} choices")
-        grid = {u: step.choices[:, k].reshape(1, -1, 1) for k, u in enumerate(step.fresh)}
+        grid = dict(zip(step.fresh, choice_columns(tuple(u.domain for u in step.fresh)), strict=True))
         grid.update({u: values[states].reshape(-1, 1, 1) for u, values in stage.kept.items()})
         tensors = {name: tuple(rows_of(d, states) for d in dims) for name, dims in stage.tensors.items()}
         if step.node is None:

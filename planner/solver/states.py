@@ -240,6 +240,13 @@ def choice_rows(domains: tuple[Domain, ...]) -> np.ndarray:
     return choices
 
 
+@functools.lru_cache(maxsize=256)
+def choice_columns(domains: tuple[Domain, ...]) -> tuple[np.ndarray, ...]:
+    """The columns of `choice_rows`, each as a (1, C, 1) grid axis: what a layer's transfer is evaluated on."""
+    rows = choice_rows(domains)
+    return tuple(rows[:, k].reshape(1, -1, 1) for k in range(len(domains)))
+
+
 def shown_values(dim: Any, most: int = 8) -> str:
     """A dim over the states: its one value, the set of its values, or their range when there are many."""
     if isinstance(dim, int):

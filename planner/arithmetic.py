@@ -33,19 +33,27 @@ INT64_MAX = 2**63 - 1  # no framework holds a size, an integer or an element cou
 
 def is_int(*values: object) -> bool:
     """True when every value is a plain Python int (no Z3 term or array among them)."""
-    return all(isinstance(v, int) for v in values)
+    for v in values:  # loops, not all(generator): these run several times per layer of every pass
+        if not isinstance(v, int):
+            return False
+    return True
 
 
 def is_term(*values: object) -> bool:
     """True when some value is a Z3 expression."""
-    return any(isinstance(v, z3.ExprRef) for v in values)
+    for v in values:
+        if isinstance(v, z3.ExprRef):
+            return True
+    return False
 
 
 def _numpy_in(*values: object):
     """The numpy module when some value is a NumPy array or scalar, else None."""
     np = sys.modules.get("numpy")
-    if np is not None and any(isinstance(v, (np.ndarray, np.generic)) for v in values):
-        return np
+    if np is not None:
+        for v in values:
+            if isinstance(v, (np.ndarray, np.generic)):
+                return np
     return None
 
 
@@ -82,8 +90,15 @@ def select(condition: Bool, then: Num, otherwise: Num) -> Num:
     return _numpy_in(condition).where(condition, then, otherwise)
 
 
+def _all_bools(conditions: tuple) -> bool:
+    for c in conditions:
+        if not isinstance(c, bool):
+            return False
+    return True
+
+
 def all_of(*conditions: Bool) -> Bool:
-    if all(isinstance(c, bool) for c in conditions):
+    if _all_bools(conditions):
         return all(conditions)
     if is_term(*conditions):
         return z3.And(*conditions)
@@ -97,7 +112,7 @@ def negate(condition: Bool) -> Bool:
 
 
 def any_of(*conditions: Bool) -> Bool:
-    if all(isinstance(c, bool) for c in conditions):
+    if _all_bools(conditions):
         return any(conditions)
     if is_term(*conditions):
         return z3.Or(*conditions)

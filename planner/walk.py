@@ -23,7 +23,7 @@ def instantiate(value: Any, env: Callable[[Unknown], Num]) -> Any:
     if isinstance(value, Unknown):
         return env(value)
     if isinstance(value, tuple):
-        return tuple(instantiate(v, env) for v in value)
+        return tuple([instantiate(v, env) for v in value])
     return value
 
 

@@ -128,3 +128,16 @@ layers:
 def test_tensorflow_ties_the_axes(dialect):
     network = planner.loads(f"dialect: {dialect}\n" + SMALL, "small.yaml")
     assert engine_of(network) is None
+
+
+def test_for_all_sizes_are_served_axis_by_axis_like_the_joint_pass():
+    """unet_same serves every height and width of its sets together (961 lanes in the joint pass); apart,
+    each axis serves its own 31 sizes, and the plans are the same."""
+    network = planner.loads((ROOT / "specs" / "unet_same.yaml").read_text(), "unet_same.yaml")
+    engine = engine_of(network)
+    joint = reach.build(network, Deadline(None), counting=True)
+    assert engine is not None and joint is not None
+    assert engine.count() == joint.count() == 7
+    assert engine.first() == joint.first()
+    every = sorted(ordered(network, reach.build(network, Deadline(None)).plans()))
+    assert sorted(ordered(network, [engine.plan_at(r) for r in range(7)])) == every

@@ -307,5 +307,5 @@ def sum_by(index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
             return out
     out = np.zeros(size, object)
     out[:] = 0
-    np.add.at(out, index, values.astype(object))
+    np.add.at(out, index, values if values.dtype == object else values.astype(object))
     return out

@@ -27,6 +27,8 @@ from planner.solver.bounds import Bounds, Interval, required
 from planner.solver.reach import Reach
 from planner.solver.states import Declined, Moves, Stage
 
+DESCENT_CELLS = 1_000_000  # worth a descent once the whole pass would evaluate more cells than this
+
 
 @dataclass(frozen=True)
 class Descended:

@@ -11,26 +11,43 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import z3
 
 from planner.deadline import Deadline
 from planner.domains import Domain, Unknown
 from planner.errors import Diagnostic, GaveUp, InfeasibleError, LayerError
-from planner.graph import Network
+from planner.graph import Network, Node
 from planner.plan import compute_plan
 from planner.sizes import linear_form
 from planner.solver.encode import Encoding, encode
 from planner.walk import broken_rules, instantiate, layer_transfer, located
+
+MAX_SHOWN = 12  # values of an example assignment written out; the rest are counted
 
 
 def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
     shown = [
         f"{u.name}={assignment[u]}"
         for u in network.unknowns
-        if upto is None or not (u.path[0] == "layers" and u.path[1] > upto)
+        if u in assignment and (upto is None or not (u.path[0] == "layers" and u.path[1] > upto))
     ]
+    if len(shown) > MAX_SHOWN:
+        shown = [*shown[:MAX_SHOWN], f"and {len(shown) - MAX_SHOWN} more"]
     return f" (the shapes shown are those of {', '.join(shown)})" if shown else ""
+
+
+def explain_dead_end(network: Network, node: Node, example: dict[Unknown, int]) -> list[Diagnostic]:
+    """The rule that breaks at the first layer no choice of the unknowns gets past (the pass's dead end),
+    under the smallest partial plan that reaches it, its own unknowns and the later ones at their smallest;
+    [] when that rule is not at this layer."""
+    assignment = {**{u: u.domain.member(0) for u in network.unknowns}, **example}
+    broken = [d for d in _broken_at(network, assignment) if d.layer == node.name]
+    head = "; no choice of the unknowns makes the network valid up to here" if network.unknowns else ""
+    tail = head + _example(network, assignment, node.index)
+    return [dataclasses.replace(d, code="infeasible", message=d.message + tail) for d in broken]
 
 
 def _broken_at(network: Network, assignment: dict[Unknown, int]) -> list[Diagnostic]:
@@ -194,7 +211,8 @@ HINT_BUDGET = 2.0  # seconds for each hint (a minimal conflict, input sizes that
 
 
 def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int = 4) -> list[Diagnostic]:
-    """Notes naming the feasible input sizes nearest to each fixed spatial input size."""
+    """Notes naming the feasible input sizes nearest to each fixed spatial input size: asked of the first
+    plan of windows of sizes (`planner.solver.first`), or of Z3 where the pass does not apply."""
     fixed = {axis: size for axis, size in enumerate(network.input_shape[2:], 2) if isinstance(size, int)}
     if not fixed:
         return []
@@ -209,50 +227,90 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
         groups[t] if axis in fixed and isinstance(t, int) else t for axis, t in enumerate(network.input_shape)
     )
     shape = (network.input_shape[0], network.input_shape[1], *shape[2:])
-    variant = dataclasses.replace(network, input_shape=shape, unknowns=(*network.unknowns, *groups.values()))
-    enc = encode(variant)
-    solver = z3.Solver(ctx=enc.ctx)
-    solver.add(*enc.all_constraints())
+    variant = dataclasses.replace(network, input_shape=shape, unknowns=(*groups.values(), *network.unknowns))
     budget = deadline.within(HINT_BUDGET)
-    notes = []
+    from planner.solver.states import Declined
+
     try:
-        for size, unknown in groups.items():
-            found = sorted(
-                _nearest(solver, enc.var(unknown), unknown.domain, size, -1, around, budget)
-                + _nearest(solver, enc.var(unknown), unknown.domain, size, +1, around, budget)
-            )
-            if not found:  # the input size is not what breaks the spec
-                continue
-            shown_axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
-            rule = _rule(found)
-            message = f"input sizes that work near {size} (axis {shown_axes}): {', '.join(map(str, found))}" + (
-                f"; they are {rule}" if rule else ""
-            )
-            notes.append(network.diagnostic(unknown.path, "sizes-that-work", message, severity="note"))
-    except GaveUp:
-        pass
+        return _size_notes(network, fixed, groups, _window_by_pass(variant, budget), around)
+    except Declined:  # the pass does not apply: Z3
+        return _size_notes(network, fixed, groups, _window_by_z3(variant, budget), around)
+
+
+def _size_notes(
+    network: Network, fixed: dict[int, int], groups: dict[int, Unknown], window: Window, around: int
+) -> list[Diagnostic]:
+    notes = []
+    for size, unknown in groups.items():
+        try:
+            found = sorted(_nearest(window, unknown, size, -1, around) + _nearest(window, unknown, size, +1, around))
+        except GaveUp:
+            break
+        if not found:  # the input size is not what breaks the spec
+            continue
+        shown_axes = ", ".join(str(a) for a, s in fixed.items() if s == size)
+        rule = _rule(found)
+        message = f"input sizes that work near {size} (axis {shown_axes}): {', '.join(map(str, found))}" + (
+            f"; they are {rule}" if rule else ""
+        )
+        notes.append(network.diagnostic(unknown.path, "sizes-that-work", message, severity="note"))
     return notes
 
 
-def _feasible_in(solver: z3.Solver, var: z3.ArithRef, lo: int, hi: int, deadline: Deadline) -> int | None:
-    """Some feasible value of `var` in lo..hi, or None."""
-    if lo > hi:
-        return None
-    solver.push()
-    solver.add(var >= lo, var <= hi)
-    try:
-        if deadline.check(solver) == z3.unsat:
-            return None
-        return solver.model().eval(var).as_long()
-    finally:
-        solver.pop()
+Window = Callable[[Unknown, int, int], int | None]  # the smallest feasible value of an input size in lo..hi
 
 
-def _nearest(
-    solver: z3.Solver, var: z3.ArithRef, domain: Domain, size: int, direction: int, count: int, deadline: Deadline
-) -> list[int]:
-    """Up to `count` feasible values of `var` nearest to `size`, going down (-1) or up (+1): a galloping
-    search for a window that holds one, then a bisection for the one nearest the bound."""
+def _window_by_pass(network: Network, deadline: Deadline) -> Window:
+    """A window asked of the first plan (`planner.solver.first`) of the network with the size's domain
+    narrowed to lo..hi and its unknown first in order (raises Declined where the pass does not apply)."""
+    from planner.solver.first import first_plan
+
+    def window(unknown: Unknown, lo: int, hi: int) -> int | None:
+        narrowed = dataclasses.replace(unknown, domain=unknown.domain.restrict(lo, hi))
+        variant = dataclasses.replace(
+            network,
+            input_shape=tuple(narrowed if t is unknown else t for t in network.input_shape),
+            unknowns=(narrowed, *(u for u in network.unknowns if u is not unknown)),
+        )
+        plan = first_plan(variant, deadline)
+        return None if plan is None else plan[narrowed]
+
+    return window
+
+
+def _window_by_z3(network: Network, deadline: Deadline) -> Window:
+    """A window asked of one Z3 solver over the network: some feasible value, then a bisection down."""
+    enc = encode(network)
+    solver = z3.Solver(ctx=enc.ctx)
+    solver.add(*enc.all_constraints())
+
+    def some(var: z3.ArithRef, lo: int, hi: int) -> int | None:
+        solver.push()
+        solver.add(var >= lo, var <= hi)
+        try:
+            if deadline.check(solver) == z3.unsat:
+                return None
+            return solver.model().eval(var).as_long()
+        finally:
+            solver.pop()
+
+    def window(unknown: Unknown, lo: int, hi: int) -> int | None:
+        var = enc.var(unknown)
+        value = some(var, lo, hi)
+        while value is not None and lo < value:  # the smallest: bisect lo..value
+            mid = (lo + value) // 2
+            hit = some(var, lo, mid)
+            lo, value = (mid + 1, value) if hit is None else (lo, hit)
+        return value
+
+    return window
+
+
+def _nearest(window: Window, unknown: Unknown, size: int, direction: int, count: int) -> list[int]:
+    """Up to `count` feasible values of the unknown nearest to `size`, going down (-1) or up (+1): a galloping
+    search for a window that holds one (its smallest is the nearest above), then going down a bisection
+    for the highest."""
+    domain = unknown.domain
     found: list[int] = []
     bound = size
     while len(found) < count:
@@ -263,21 +321,16 @@ def _nearest(
                 if direction < 0
                 else (bound + 1, min(domain.hi, bound + width))
             )
-            value = _feasible_in(solver, var, lo, hi, deadline)
+            value = window(unknown, lo, hi) if lo <= hi else None
             if value is not None or lo <= domain.lo and direction < 0 or hi >= domain.hi and direction > 0:
                 break
             width *= 2
         if value is None:
             break
-        if direction > 0:  # the lowest feasible value in lo..value
-            while lo < value:
-                mid = (lo + value) // 2
-                hit = _feasible_in(solver, var, lo, mid, deadline)
-                lo, value = (mid + 1, value) if hit is None else (lo, hit)
-        else:  # the highest feasible value in value..hi
+        if direction < 0:  # the highest feasible value in value..hi
             while value < hi:
                 mid = (value + hi + 1) // 2
-                hit = _feasible_in(solver, var, mid, hi, deadline)
+                hit = window(unknown, mid, hi)
                 value, hi = (value, mid - 1) if hit is None else (hit, hi)
         found.append(value)
         bound = value
@@ -304,49 +357,125 @@ WIDEN = 4  # a relaxed domain reaches WIDEN times its largest value (at least 16
 MAX_DOMAIN_NOTES = 3
 
 
-def domains_too_narrow(enc: Encoding, deadline: Deadline) -> list[Diagnostic]:
+def domains_too_narrow(network: Network, deadline: Deadline) -> list[Diagnostic]:
     """Notes naming the domains that alone make the spec infeasible: with one domain source relaxed at a
-    time (its largest value widened), the spec has a plan; each note says which value that plan needs,
-    where the domain comes from and how to widen it. Strides and dilations are not relaxed: the encoding
-    splits into cases over their values."""
-    network = enc.network
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for index, unknown in enumerate(network.unknowns):
+    time (its largest value widened), the spec has a plan; each note says which values that plan needs,
+    where the domain comes from and how to widen it. Asked of the first plan of widened variants
+    (`planner.solver.first`), or of Z3 where the pass does not apply. Strides and dilations are not
+    relaxed: Z3's encoding splits into cases over their values."""
+    from planner.solver.states import Declined
+
+    groups: dict[tuple[str, ...], list[Unknown]] = {}
+    for unknown in network.unknowns:
         if unknown.kind not in ("stride", "dilation"):
-            groups.setdefault(_domain_source(network, unknown), []).append(index)
-    rest = [c for c in enc.all_constraints() if not any(c.eq(d) for d in enc.domains)]
-    notes: list[Diagnostic] = []
-    every = [i for indices in groups.values() for i in indices]
+            groups.setdefault(_domain_source(network, unknown), []).append(unknown)
+    every = [u for unknowns in groups.values() for u in unknowns]
     trials = [*groups.items(), *([(("all",), every)] if len(groups) > 1 else [])]  # one at a time, then all
     try:
-        for source, indices in trials:
+        return _domain_notes(network, trials, _least_by_pass(network, deadline), deadline)
+    except Declined:  # the pass does not apply: Z3
+        return _domain_notes(network, trials, _least_by_z3(encode(network), deadline), deadline)
+
+
+Least = Callable[[list[Unknown]], list[tuple[Unknown, int]] | None]  # values a plan needs past the domains
+
+
+def _domain_notes(
+    network: Network, trials: list[tuple[tuple[str, ...], list[Unknown]]], least: Least, deadline: Deadline
+) -> list[Diagnostic]:
+    notes: list[Diagnostic] = []
+    try:
+        for source, unknowns in trials:
             if len(notes) >= MAX_DOMAIN_NOTES or deadline.passed() or notes and source == ("all",):
                 break
-            solver = z3.Solver(ctx=enc.ctx)
-            solver.add(*rest, *(d for i, d in enumerate(enc.domains) if i not in indices))
-            for i in indices:
-                u = network.unknowns[i]
-                solver.add(enc.var(u) >= u.domain.lo, enc.var(u) <= max(u.domain.hi * WIDEN, u.domain.hi + 16))
-            if deadline.check(solver) != z3.sat:
+            needed = least(unknowns)
+            if not needed:
                 continue
-            needed = _least_needed(solver, enc, [network.unknowns[i] for i in indices], deadline)
             if source == ("all",):  # several domains at once: one note per domain that must grow
                 by_source: dict[tuple[str, ...], list[tuple[Unknown, int]]] = {}
                 for u, v in needed:
                     by_source.setdefault(_domain_source(network, u), []).append((u, v))
                 notes += [_domain_note(network, src, group, together=True) for src, group in by_source.items()]
-            elif needed:
+            else:
                 notes.append(_domain_note(network, source, needed))
     except GaveUp:
         pass
     return notes
 
 
+def _widest(unknown: Unknown) -> int:
+    return max(unknown.domain.hi * WIDEN, unknown.domain.hi + 16)
+
+
+def _least_by_pass(network: Network, deadline: Deadline) -> Least:
+    """With the unknowns' largest values raised by one amount, the least amount that gives a plan (a
+    bisection, each step the first plan of a widened variant), and that plan's values past the domains;
+    None when the widest gives none. Raises Declined where the pass does not apply."""
+    from planner.solver.first import first_plan
+
+    def plan_at(unknowns: list[Unknown], extra: int) -> dict[Unknown, int] | None:
+        widened = {
+            u: dataclasses.replace(u, domain=Domain(u.domain.lo, min(u.domain.hi + extra, _widest(u))))
+            for u in unknowns
+        }
+        plan = first_plan(_with_unknowns(network, widened), deadline)
+        return None if plan is None else {u: plan[widened.get(u, u)] for u in network.unknowns}
+
+    def least(unknowns: list[Unknown]) -> list[tuple[Unknown, int]] | None:
+        lo, hi = 1, max(_widest(u) - u.domain.hi for u in unknowns)
+        plan = plan_at(unknowns, hi)
+        while plan is not None and lo < hi:
+            mid = (lo + hi) // 2
+            found = plan_at(unknowns, mid)
+            lo, hi, plan = (mid + 1, hi, plan) if found is None else (lo, mid, found)
+        return None if plan is None else [(u, plan[u]) for u in unknowns if plan[u] not in u.domain]
+
+    return least
+
+
+def _least_by_z3(enc: Encoding, deadline: Deadline) -> Least:
+    """With the unknowns' domains widened, some plan's values past the domains, each brought down to the
+    nearest value that still has a plan (the ones before held there); None when the widest gives none."""
+    rest = [c for c in enc.all_constraints() if not any(c.eq(d) for d in enc.domains)]
+    domains = dict(zip((*enc.network.unknowns, *enc.network.for_all), enc.domains, strict=True))
+
+    def least(unknowns: list[Unknown]) -> list[tuple[Unknown, int]] | None:
+        solver = z3.Solver(ctx=enc.ctx)
+        solver.add(*rest, *(d for u, d in domains.items() if u not in unknowns))
+        for u in unknowns:
+            solver.add(enc.var(u) >= u.domain.lo, enc.var(u) <= _widest(u))
+        if deadline.check(solver) != z3.sat:
+            return None
+        return _least_needed(solver, enc, unknowns, deadline)
+
+    return least
+
+
+def _with_unknowns(network: Network, swapped: dict[Unknown, Unknown]) -> Network:
+    """The network with some unknowns replaced (by ones of other domains) wherever they are used."""
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return tuple(swap(v) for v in value)
+        return swapped.get(value, value) if isinstance(value, Unknown) else value
+
+    nodes = tuple(
+        dataclasses.replace(n, params={k: swap(v) for k, v in n.params.items()})
+        if any(u in swapped for u in n.unknowns)
+        else n
+        for n in network.nodes
+    )
+    return dataclasses.replace(
+        network, nodes=nodes, input_shape=swap(network.input_shape), unknowns=swap(network.unknowns)
+    )
+
+
 def shared_across_axes(network: Network, deadline: Deadline) -> list[Diagnostic]:
     """Notes naming a "?" shared by the spatial axes of a layer that makes the spec infeasible: with one
     unknown per axis instead (`["?", "?"]`), the spec has a plan, whose values per axis the note gives.
-    Tried one shared unknown at a time, by the reachable-state pass, within the deadline."""
-    from planner.solver.reach import build
+    Tried one shared unknown at a time, by the first plan (`planner.solver.first`), within the deadline."""
+    from planner.solver.first import first_plan
+    from planner.solver.states import Declined
 
     notes: list[Diagnostic] = []
     for node in network.nodes:
@@ -369,10 +498,12 @@ def shared_across_axes(network: Network, deadline: Deadline) -> list[Diagnostic]
             if elsewhere:  # also another parameter's (a pool's stride is its kernel) or layer's: not this one's
                 continue
             variant = dataclasses.replace(network, nodes=nodes, unknowns=(*unknowns, *per_axis))
-            engine = build(variant, deadline)
-            if engine is None or not engine.feasible:
+            try:
+                plan = first_plan(variant, deadline)
+            except (Declined, GaveUp):
                 continue
-            plan = engine.first()
+            if plan is None:
+                continue
             shown = " and ".join(str(plan[u]) for u in per_axis)
             one_each = ", ".join(['"?"'] * len(value))
             message = (
@@ -441,7 +572,8 @@ def _domain_note(
     first = needed[0][0]
     kind, domain = first.kind, first.domain
     widened = f"{{min: {domain.lo}, max: {max(v for _, v in needed)}}}"
-    values = ", ".join(f"{u.name} = {v}" for u, v in needed)
+    shown = [f"{u.name} = {v}" for u, v in needed]
+    values = ", ".join(shown if len(shown) <= MAX_SHOWN else [*shown[:MAX_SHOWN], f"and {len(shown) - MAX_SHOWN} more"])
     where, fix, path = {
         "defaults": (f"defaults.{kind} allows {domain}", f"defaults: {{{kind}: {widened}}}", ("defaults", kind)),
         "variables": (

@@ -347,8 +347,9 @@ class Reach:
         return moves.choice[alive], child[alive], value
 
     def assignment(self, path: list[int]) -> dict[Unknown, int]:
+        """The values a path of choices (from the input, whole or partial) gives the unknowns."""
         chosen = {}
-        for step, c in zip(self.steps, path, strict=True):
+        for step, c in zip(self.steps[: len(path)], path, strict=True):
             chosen.update({u: int(v) for u, v in zip(step.fresh, step.choices[c], strict=True)})
         return {u: chosen[u] for u in self.network.unknowns if u in chosen}
 
@@ -375,12 +376,22 @@ class Reach:
             state = int(np.argmin(need(last.rank)))
         else:
             state = int(np.lexsort((need(last.rank), need(last.reached)))[0])
+        return self.assignment(self._path_to(len(self.stages) - 1, state))
+
+    def example(self) -> dict[Unknown, int]:
+        """Where the network has no plan: the values of the lexicographically smallest partial plan that
+        reaches its dead end (the unknowns of the layers before it, and of the input)."""
+        before = len(self.stages) - 2
+        return self.assignment(self._path_to(before, int(np.argmin(need(self.stages[before].rank)))))
+
+    def _path_to(self, n: int, state: int) -> list[int]:
+        """The choices of the smallest partial plan reaching a state of stage n, by the back-pointers."""
         path = []
-        for stage in self.stages[:0:-1]:
+        for stage in self.stages[n:0:-1]:
             parent, choice = need(stage.back)
             path.append(int(choice[state]))
             state = int(parent[state])
-        return self.assignment(path[::-1])
+        return path[::-1]
 
     def plans(self) -> Iterator[dict[Unknown, int]]:
         """Every plan's assignment, in lexicographic order (unknowns in order of first use)."""

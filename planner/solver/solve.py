@@ -31,6 +31,7 @@ from planner.solver.explain import (
     GENERIC,
     HINT_BUDGET,
     domains_too_narrow,
+    explain_dead_end,
     explain_for_all,
     explain_infeasible,
     failing_everywhere,
@@ -98,6 +99,7 @@ def solve_network(
     deadline = deadline or Deadline(timeout)
     try:
         from planner.solver.bounds import bound_pass, cells
+        from planner.solver.descent import DESCENT_CELLS
 
         bounds = bound_pass(network, deadline)
         if bounds is not None and bounds.proof is not None:
@@ -121,8 +123,6 @@ def solve_network(
         every.plans = random.Random(seed).sample(every.plans, min(sample, len(every.plans)))
     return every
 
-
-DESCENT_CELLS = 1_000_000  # the first plan by the descent once the pass would evaluate more cells than this
 
 # objectives the pass optimises: sums over layers, and the receptive field (a sum of growths along a chain)
 BY_REACH = {("minimize", "params"), ("minimize", "flops"), ("minimize", "kernel_sum"), ("maximize", "receptive_field")}
@@ -165,6 +165,8 @@ def _by_reach(
     if engine is None:
         return None
     if not engine.feasible:
+        if isinstance(engine, Reach) and not engine.ordered:  # its back-pointers give the example
+            engine = make() or engine
         return _dead_end(network, engine)
     strict: Reach | Axes | None = None  # the plans without a degenerate layer, built when the order needs them
     counted = engine.count() if count or listing else None
@@ -256,10 +258,18 @@ def _proof_diagnostic(network: Network, proof: Unreachable) -> Diagnostic:
 
 
 def _dead_end(network: Network, engine: Reach | Axes) -> SolveResult:
-    """Infeasible, said by the pass: the first layer no state gets past, with what reaches it."""
+    """Infeasible, said by the pass: the first layer no state gets past, with the rule it breaks under the
+    smallest partial plan that reaches it (an ordered joint pass without for_all sizes), else with the
+    sizes that reach it."""
+    from planner.solver.reach import Reach
+
     node, message = engine.dead_end_message()
-    diagnostic = network.diagnostic(node.path, "infeasible", message, layer=node.name) if node else None
-    return SolveResult(network.file, Status.INFEASIBLE, [], 0, [diagnostic] if diagnostic else [], network)
+    found = []
+    if node is not None and isinstance(engine, Reach) and engine.ordered and not network.for_all:
+        found = explain_dead_end(network, node, engine.example())
+    if node is not None and not found:
+        found = [network.diagnostic(node.path, "infeasible", message, layer=node.name)]
+    return SolveResult(network.file, Status.INFEASIBLE, [], 0, found, network)
 
 
 EXPLAIN_BUDGET = 5.0  # seconds for saying where the shapes part, before the hints' own budgets
@@ -269,14 +279,12 @@ def _infeasible(network: Network, deadline: Deadline, explain: bool, found: Sequ
     """The infeasible outcome with what explains it: Z3's account of where the shapes part (with an example
     assignment), time-boxed, or `found` (the bound proof, the pass's dead end) when Z3 gives up or explain
     is off; then the hints."""
-    diagnostics: list[Diagnostic] = []
+    diagnostics = list(found)
     if explain:
         try:
-            diagnostics = _explain(network, deadline)
+            diagnostics = _explain(network, deadline, found)
         except GaveUp:
             pass
-    if found and (not diagnostics or diagnostics[0].code == "infeasible" and diagnostics[0].message == GENERIC):
-        diagnostics = [*found, *diagnostics[1:]]
     if diagnostics and any(node.params.get("padding") in ("same", "same_lower") for node in network.nodes):
         same = failing_everywhere(network, "padding-same")  # every layer with it, not the first alone
         if any(d.layer == diagnostics[0].layer for d in same):
@@ -363,23 +371,25 @@ def _assignments(network: Network, deadline: Deadline) -> Iterator[dict[Unknown,
         yield assignment
 
 
-def _explain(network: Network, deadline: Deadline) -> list[Diagnostic]:
-    """Why there is no plan: where the shapes part, then the domains too narrow and the input sizes that
-    work, each within its time box."""
+def _explain(network: Network, deadline: Deadline, found: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """Why there is no plan: where the shapes part (`found`, what the bound pass or the pass proved, else
+    Z3's account), then the domains too narrow and the input sizes that work, each within its time box."""
     if network.for_all:
         search = ForAllSearch(network, deadline)
         while search.next() is not None:  # grows the samples to the sizes no plan serves together
             pass
-        return explain_for_all(network, search.samples, deadline)
+        diagnostics = explain_for_all(network, search.samples, deadline)
+        generic = diagnostics and diagnostics[0].code == "infeasible" and diagnostics[0].message == GENERIC
+        return [*found, *diagnostics[1:]] if found and (generic or not diagnostics) else diagnostics
     if not network.unknowns:
         try:
             compute_plan(network, {})
         except InfeasibleError as e:
             return [*e.diagnostics, *input_sizes_that_work(network, deadline)]
-    enc = encode(network)
+    head = list(found) or explain_infeasible(encode(network), deadline.within(EXPLAIN_BUDGET))
     return [
-        *explain_infeasible(enc, deadline.within(EXPLAIN_BUDGET)),
-        *domains_too_narrow(enc, deadline.within(HINT_BUDGET)),
+        *head,
+        *domains_too_narrow(network, deadline.within(HINT_BUDGET)),
         *shared_across_axes(network, deadline.within(HINT_BUDGET)),
         *input_sizes_that_work(network, deadline),
     ]

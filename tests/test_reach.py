@@ -21,7 +21,7 @@ import planner
 import planner.plan
 from planner import arithmetic as ar
 from planner.deadline import Deadline
-from planner.solver import bounds, descent, reach
+from planner.solver import bounds, descent, reach, states
 from planner.solver.solve import _by_z3
 from tests.random_specs import brute_force, load, specs
 
@@ -339,3 +339,16 @@ def test_samples_of_more_plans_than_an_int64_holds():
     result = planner.solve(network, sample=3, seed=5, count=True, verify=False)
     assert result.count > 2**63
     assert len({tuple(p.assignment.values()) for p in result.plans}) == 3
+
+
+@pytest.mark.parametrize("targets_per_state", [3, 40])  # many moves to one target (added as one), or few
+def test_carry_sums_the_counts_of_the_moves_into_each_target_exactly(targets_per_state):
+    rng = np.random.default_rng(targets_per_state)
+    n_sources, n_targets = 60, 500
+    counts = np.array([int(v) << 200 | int(v) for v in rng.integers(1, 2**62, n_sources)], dtype=object)
+    source = np.repeat(np.arange(n_sources), 40)
+    target = rng.integers(0, targets_per_state, len(source)) + source % (n_targets - targets_per_state)
+    expected = [0] * n_targets
+    for s, t in zip(source.tolist(), target.tolist(), strict=True):
+        expected[t] += counts[s]
+    assert states.carry(counts, source, target, n_targets).tolist() == expected

@@ -57,6 +57,7 @@ from planner.solver.states import (
     Moves,
     Stage,
     Step,
+    carry,
     choice_columns,
     keys_of,
     lanes,
@@ -66,7 +67,6 @@ from planner.solver.states import (
     rows_of,
     shown_values,
     steps_of,
-    sum_by,
 )
 from planner.walk import instantiate, layer_transfer, located
 
@@ -108,8 +108,7 @@ class Reach:
             self.deadline.ensure()
             stage = self.stages[-1]
             moves = self.moves(step, stage, np.arange(stage.size))
-            counts = need(stage.forward)[moves.state] if self.counting else None
-            self.stages.append(self._merge(moves, counts, stage, len(step.choices)))
+            self.stages.append(self._merge(moves, stage, len(step.choices)))
             if self.stages[-1].size == 0:
                 break
 
@@ -163,7 +162,7 @@ class Reach:
             alive = np.asarray(need(after.backward)[np.maximum(child, 0)] != 0) & (child >= 0)
             state, child = moves.state[alive], child[alive]
             if counts:
-                stage.backward = sum_by(state, need(after.backward)[child], stage.size)
+                stage.backward = carry(need(after.backward), child, state, stage.size)
             else:
                 alive_states = np.zeros(stage.size, bool)
                 alive_states[state] = True
@@ -287,7 +286,7 @@ class Reach:
             raise Declined("jumps beyond int64-safe products")
         return -growth.reshape(growth.shape + (1,) * (3 - growth.ndim))[:, :, 0], new_jump
 
-    def _merge(self, moves: Moves, counts: np.ndarray | None, before: Stage, n_choices: int) -> Stage:
+    def _merge(self, moves: Moves, before: Stage, n_choices: int) -> Stage:
         """The distinct states the moves lead to, each with the partial plans that reach it (when counted)
         and, when the pass is ordered, the smallest of them (`_order`)."""
         rows = moves.keys
@@ -308,7 +307,7 @@ class Reach:
             raise Declined(f"{len(first)} states")
         tensors = {name: tuple(rows_of(d, first, squeeze=True) for d in dims) for name, dims in moves.tensors.items()}
         kept = {u: v[first] for u, v in moves.kept.items()}
-        forward = None if counts is None else sum_by(inverse, counts, len(first))
+        forward = carry(need(before.forward), moves.state, inverse, len(first)) if self.counting else None
         stage = Stage(tensors, kept, rows[first], len(first), forward, code)
         if self.ordered:
             self._order(stage, moves, inverse, before, n_choices)

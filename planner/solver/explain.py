@@ -25,7 +25,14 @@ from planner.sizes import linear_form
 from planner.solver.encode import Encoding, encode
 from planner.walk import broken_rules, instantiate, layer_transfer, located
 
-MAX_SHOWN = 12  # values of an example assignment written out; the rest are counted
+MAX_SHOWN = 12  # values of an assignment written out in a message; the rest are counted
+
+
+def _listed(values: list[str]) -> str:
+    """The values, comma-separated, the ones past MAX_SHOWN counted."""
+    if len(values) > MAX_SHOWN:
+        values = [*values[:MAX_SHOWN], f"and {len(values) - MAX_SHOWN} more"]
+    return ", ".join(values)
 
 
 def _example(network: Network, assignment: dict[Unknown, int], upto: int | None) -> str:
@@ -34,9 +41,7 @@ def _example(network: Network, assignment: dict[Unknown, int], upto: int | None)
         for u in network.unknowns
         if u in assignment and (upto is None or not (u.path[0] == "layers" and u.path[1] > upto))
     ]
-    if len(shown) > MAX_SHOWN:
-        shown = [*shown[:MAX_SHOWN], f"and {len(shown) - MAX_SHOWN} more"]
-    return f" (the shapes shown are those of {', '.join(shown)})" if shown else ""
+    return f" (the shapes shown are those of {_listed(shown)})" if shown else ""
 
 
 def explain_dead_end(network: Network, node: Node, example: dict[Unknown, int]) -> list[Diagnostic]:
@@ -213,6 +218,8 @@ HINT_BUDGET = 2.0  # seconds for each hint (a minimal conflict, input sizes that
 def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int = 4) -> list[Diagnostic]:
     """Notes naming the feasible input sizes nearest to each fixed spatial input size: asked of the first
     plan of windows of sizes (`planner.solver.first`), or of Z3 where the pass does not apply."""
+    from planner.solver.states import Declined
+
     fixed = {axis: size for axis, size in enumerate(network.input_shape[2:], 2) if isinstance(size, int)}
     if not fixed:
         return []
@@ -229,8 +236,6 @@ def input_sizes_that_work(network: Network, deadline: Deadline, *, around: int =
     shape = (network.input_shape[0], network.input_shape[1], *shape[2:])
     variant = dataclasses.replace(network, input_shape=shape, unknowns=(*groups.values(), *network.unknowns))
     budget = deadline.within(HINT_BUDGET)
-    from planner.solver.states import Declined
-
     try:
         return _size_notes(network, fixed, groups, _window_by_pass(variant, budget), around)
     except Declined:  # the pass does not apply: Z3
@@ -572,8 +577,7 @@ def _domain_note(
     first = needed[0][0]
     kind, domain = first.kind, first.domain
     widened = f"{{min: {domain.lo}, max: {max(v for _, v in needed)}}}"
-    shown = [f"{u.name} = {v}" for u, v in needed]
-    values = ", ".join(shown if len(shown) <= MAX_SHOWN else [*shown[:MAX_SHOWN], f"and {len(shown) - MAX_SHOWN} more"])
+    values = _listed([f"{u.name} = {v}" for u, v in needed])
     where, fix, path = {
         "defaults": (f"defaults.{kind} allows {domain}", f"defaults: {{{kind}: {widened}}}", ("defaults", kind)),
         "variables": (

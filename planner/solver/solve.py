@@ -276,9 +276,8 @@ EXPLAIN_BUDGET = 5.0  # seconds for saying where the shapes part, before the hin
 
 
 def _infeasible(network: Network, deadline: Deadline, explain: bool, found: Sequence[Diagnostic]) -> SolveResult:
-    """The infeasible outcome with what explains it: Z3's account of where the shapes part (with an example
-    assignment), time-boxed, or `found` (the bound proof, the pass's dead end) when Z3 gives up or explain
-    is off; then the hints."""
+    """The infeasible outcome with what explains it: where the shapes part, `found` (the bound proof, the
+    pass's dead end) or else Z3's account; with `explain`, then the hints (`_explain`)."""
     diagnostics = list(found)
     if explain:
         try:

@@ -36,9 +36,7 @@ def layer_transfer(
 ) -> Transfer:
     """The node's transfer with the rules every layer has; raises LayerError for structural problems."""
     lookup = env if not overrides else (lambda u: overrides[u] if u in overrides else env(u))
-    params = {key: instantiate(value, lookup) for key, value in node.params.items()}
-    op = OPS[node.op]
-    transfer = op.transfer(Call(params, node.model, inputs, network.dialect))
+    transfer = op_transfer(network, node, inputs, lookup)
     rules = list(transfer.rules)
     rules += [
         Rule(size >= 1, "size", "output size on axis {} is {}; every size must be at least 1", (a, size))
@@ -81,7 +79,14 @@ def layer_transfer(
             for got, want in zip(transfer.shape, node.expect, strict=True)
             if want is not None
         ]
-    return Transfer(transfer.shape, tuple(rules), transfer.params, op.attributes(node.model), transfer.pieces)
+    return Transfer(transfer.shape, tuple(rules), transfer.params, OPS[node.op].attributes(node.model), transfer.pieces)
+
+
+def op_transfer(network: Network, node: Node, inputs: tuple[Shape, ...], env: Callable[[Unknown], Num]) -> Transfer:
+    """The op's own transfer of the node, without the rules every layer has (sizes at least 1, element
+    counts within int64, `expect`): what the bound passes read the shape of."""
+    params = {key: instantiate(value, env) for key, value in node.params.items()}
+    return OPS[node.op].transfer(Call(params, node.model, inputs, network.dialect))
 
 
 def fits_int64(shape: Shape) -> Bool:

@@ -29,7 +29,7 @@ from planner.errors import FieldUnsupported, LayerError
 from planner.graph import Network, Node
 from planner.ops import OPS
 from planner.solver.states import MAX_CHOICES, choice_columns, lift
-from planner.walk import layer_transfer
+from planner.walk import op_transfer
 
 Interval = tuple[int, int]
 PROBES = 64  # sizes tried at once in each round of the interval search
@@ -102,9 +102,11 @@ def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
             return None
         inputs = tuple(shapes[name] for name in node.inputs)
         try:
-            transfer = layer_transfer(network, node, inputs, grid.__getitem__)
+            transfer = op_transfer(network, node, inputs, grid.__getitem__)
         except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
             return None
+        if node.expect is not None and len(node.expect) != len(transfer.shape):
+            return None  # the exact pass says what is wrong with the `expect`
         shape: list[Any] = []
         for d, size in enumerate(transfer.shape):
             if isinstance(size, (int, np.generic)):
@@ -168,7 +170,7 @@ def _preimage(
                 dims[i] = sizes.reshape(-1, 1, 1)
             inputs.append(tuple(dims))
         try:
-            shape = layer_transfer(network, node, tuple(inputs), grid.__getitem__).shape
+            shape = op_transfer(network, node, tuple(inputs), grid.__getitem__).shape
         except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
             return None
         return [np.broadcast_to(lift(d), (len(sizes), _choices(grid), 1))[:, :, 0] for d in shape]

@@ -112,8 +112,8 @@ def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
             if isinstance(size, (int, np.generic)):
                 shape.append(int(size))
                 continue
-            size = np.broadcast_to(lift(size), (2, _choices(grid), 1))
-            lower, upper = max(1, int(size[0].min())), int(size[1].max())
+            size = lift(size)  # (1 or 2 corners, 1 or C values, 1): the all-lo corner first, the all-hi last
+            lower, upper = max(1, int(size[0].min())), int(size[-1].max())
             if upper < lower:  # no output of at least 1: the exact pass names the rule that breaks
                 return None
             wanted = _wanted(node, d)

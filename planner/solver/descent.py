@@ -23,11 +23,16 @@ import numpy as np
 from planner.deadline import Deadline
 from planner.domains import Unknown
 from planner.graph import Network
-from planner.solver.bounds import Bounds, Interval, required
+from planner.solver.bounds import Bounds, Interval, cells, required
 from planner.solver.reach import Reach
 from planner.solver.states import Declined, Moves, Stage
 
 DESCENT_CELLS = 1_000_000  # worth a descent once the whole pass would evaluate more cells than this
+
+
+def worth_descending(network: Network, bounds: Bounds) -> bool:
+    """Whether the whole pass would evaluate so many cells that a descent is tried first."""
+    return cells(network, bounds) > DESCENT_CELLS
 
 
 @dataclass(frozen=True)

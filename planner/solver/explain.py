@@ -272,11 +272,8 @@ def _window_by_pass(network: Network, deadline: Deadline) -> Window:
 
     def window(unknown: Unknown, lo: int, hi: int) -> int | None:
         narrowed = dataclasses.replace(unknown, domain=unknown.domain.restrict(lo, hi))
-        variant = dataclasses.replace(
-            network,
-            input_shape=tuple(narrowed if t is unknown else t for t in network.input_shape),
-            unknowns=(narrowed, *(u for u in network.unknowns if u is not unknown)),
-        )
+        variant = _with_unknowns(network, {unknown: narrowed})
+        variant = dataclasses.replace(variant, unknowns=(narrowed, *(u for u in variant.unknowns if u is not narrowed)))
         plan = first_plan(variant, deadline)
         return None if plan is None else plan[narrowed]
 
@@ -460,9 +457,7 @@ def _with_unknowns(network: Network, swapped: dict[Unknown, Unknown]) -> Network
     """The network with some unknowns replaced (by ones of other domains) wherever they are used."""
 
     def swap(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return tuple(swap(v) for v in value)
-        return swapped.get(value, value) if isinstance(value, Unknown) else value
+        return instantiate(value, lambda u: swapped.get(u, u))
 
     nodes = tuple(
         dataclasses.replace(n, params={k: swap(v) for k, v in n.params.items()})

@@ -13,8 +13,8 @@ from __future__ import annotations
 from planner.deadline import Deadline
 from planner.domains import Unknown
 from planner.graph import Network
-from planner.solver.bounds import bound_pass, cells
-from planner.solver.descent import DESCENT_CELLS, descend
+from planner.solver.bounds import bound_pass
+from planner.solver.descent import descend, worth_descending
 from planner.solver.reach import build
 from planner.solver.states import Declined
 
@@ -25,7 +25,7 @@ def first_plan(network: Network, deadline: Deadline) -> dict[Unknown, int] | Non
     bounds = bound_pass(network, deadline)
     if bounds is not None and bounds.proof is not None:
         return None
-    if bounds is not None and cells(network, bounds) > DESCENT_CELLS:
+    if bounds is not None and worth_descending(network, bounds):
         found = descend(network, bounds, deadline)
         if found is not None:
             return found.assignment

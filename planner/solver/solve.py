@@ -98,15 +98,15 @@ def solve_network(
     """
     deadline = deadline or Deadline(timeout)
     try:
-        from planner.solver.bounds import bound_pass, cells
-        from planner.solver.descent import DESCENT_CELLS
+        from planner.solver.bounds import bound_pass
+        from planner.solver.descent import worth_descending
 
         bounds = bound_pass(network, deadline)
         if bounds is not None and bounds.proof is not None:
             return _infeasible(network, deadline, explain, [_proof_diagnostic(network, bounds.proof)])
         result = None
         if max_solutions == 1 and not count and sample is None and network.objective is None and bounds is not None:
-            if cells(network, bounds) > DESCENT_CELLS:  # where the whole pass would take long
+            if worth_descending(network, bounds):
                 result = _by_descent(network, bounds, deadline)
         if result is None:
             result = _by_reach(network, bounds, max_solutions, count, sample, seed, progress, deadline)

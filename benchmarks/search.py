@@ -1,7 +1,9 @@
 """Search speed: planner beside what people use today, side by side in one run.
 
 Every task is answered by each engine in its own child process (forked, so one slow
-engine cannot stall the run: it is stopped at --cap seconds and shown as "> cap"):
+engine cannot stall the run: it is stopped at --cap seconds and shown as "> cap"), the
+engines' runs interleaved (one run of each per round) so that the load of a shared
+machine falls on all of them alike:
 
   planner   planner.solve through the public API, from the spec's text (planner.loads
             included in the time), verify off unless --verify, explain off (the
@@ -16,7 +18,8 @@ last layer's size given by `expect`), specs/unet_same.yaml and a for_all spec of
 Each engine's answer is checked against the others' (counts equal, each plan valid under
 every engine's checker, infeasibility agreed, optima equal); a disagreement exits with 1.
 Per task: the median of --repeat runs (fewer when the runs so far used up --cap), the
-ratio planner/engine (below 1: planner is faster) and the target, met or missed.
+ratio planner/engine (the median of the rounds' ratios; below 1: planner is faster) and
+the target, met or missed.
 
     python benchmarks/search.py [--repeat 3] [--cap 60] [--verify] [--json FILE]
     python benchmarks/search.py --quick        # one run of small tasks: a smoke test (< 20 s)
@@ -295,68 +298,109 @@ class Cell:
         return statistics.median(self.times) if self.status == "ok" else None
 
 
-def _child(send, fn: Callable, args: tuple, repeat: int, cap: float) -> None:
-    try:
-        spent = 0.0
-        for _ in range(repeat):
+def _serve(conn, fn: Callable, args: tuple) -> None:
+    """An engine's child: one run of fn(*args) each time the parent asks, until it says stop."""
+    while conn.recv():
+        try:
             start = time.perf_counter()
             value = fn(*args)
-            took = time.perf_counter() - start
-            send.send(("run", took, value))
-            spent += took
-            if spent + took > cap:  # one more run would pass the cap
-                break
-        send.send(("done", None, None))
-    except bl.GaveUp as e:
-        send.send(("capped" if str(e).startswith("cap") else "gave up", None, str(e)))
-    except BaseException as e:  # noqa: BLE001 - every failure is reported, none stalls the run
-        send.send(("error", None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"))
+            conn.send(("run", time.perf_counter() - start, value))
+        except bl.GaveUp as e:
+            conn.send(("capped" if str(e).startswith("cap") else "gave up", None, str(e)))
+        except BaseException as e:  # noqa: BLE001 - every failure is reported, none stalls the run
+            conn.send(("error", None, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"))
 
 
-def in_child(engine: str, fn: Callable, args: tuple, repeat: int, cap: float) -> Cell:
-    """Run fn(*args) up to `repeat` times in a forked child; a run past `cap` seconds stops it."""
-    context = multiprocessing.get_context("fork")
-    gc.freeze()  # the parent's objects out of the child's collections: no copy-on-write of every page they touch
-    receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(send, fn, args, repeat, cap), daemon=True)
-    child.start()
-    send.close()
-    cell = Cell(engine, "ok")
-    try:
-        while True:
-            if not receive.poll(cap + 2):  # 2 s of grace: the engines' own caps end most runs first
-                cell.status = "ok" if cell.times else "capped"
-                break
+class Worker:
+    """An engine in a forked child, kept alive between its runs: a run past the cap is stopped by killing it."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        context = multiprocessing.get_context("fork")
+        gc.freeze()  # the parent's objects out of the child's collections: no copy-on-write of every page they touch
+        self.conn, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, fn, args), daemon=True)
+        self.process.start()
+        theirs.close()
+
+    def run(self, cap: float) -> tuple[str, float | None, object]:
+        """One run: ("run", seconds, answer), or (status, None, note) when it failed or passed the cap."""
+        self.conn.send(True)
+        if not self.conn.poll(cap + 2):  # 2 s of grace: the engines' own caps end most runs first
+            return "capped", None, ""
+        try:
+            return self.conn.recv()
+        except EOFError:
+            return "error", None, f"the child died (exit code {self.process.exitcode})"
+
+    def stop(self) -> None:
+        if self.process.is_alive():
             try:
-                kind, took, value = receive.recv()
-            except EOFError:
-                cell.status, cell.note = "error", f"the child died (exit code {child.exitcode})"
-                break
-            if kind == "run":
-                cell.times.append(took)
-                cell.answer = value
-                continue
-            if kind != "done":
-                cell.status, cell.note = kind, value
-            if kind == "capped" and cell.times:
-                cell.status = "ok"
-            break
+                self.conn.send(False)
+                self.process.join(1)
+            except OSError:
+                pass
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+
+
+def in_child(engine: str, fn: Callable, args: tuple, cap: float) -> Cell:
+    """One run of fn(*args) in a forked child, stopped past `cap` seconds."""
+    worker = Worker(fn, args)
+    try:
+        cell = Cell(engine, "ok")
+        record(cell, worker.run(cap))
+        return cell
     finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-    return cell
+        worker.stop()
 
 
-def measure(task: Task, engine: str, opts: Options) -> Cell:
-    fn = ENGINES[engine].get(task.kind)
-    if fn is None:
+def record(cell: Cell, outcome: tuple[str, float | None, object]) -> bool:
+    """Add one run's outcome to the engine's cell; False once the engine is done (failed or capped)."""
+    kind, took, value = outcome
+    if kind == "run":
+        cell.times.append(float(took or 0.0))
+        cell.answer = value
+        return True
+    cell.status = "ok" if kind == "capped" and cell.times else kind
+    cell.note = "" if cell.status == "ok" else str(value)
+    return False
+
+
+def unmeasured(task: Task, engine: str) -> Cell | None:
+    """The cell of an engine that does not run on this task (skipped, not installed), else None."""
+    if ENGINES[engine].get(task.kind) is None:
         return Cell(engine, "skipped", note="-")
     if engine == "cpsat" and bl.cp_model is None:
         return Cell(engine, "not installed", note="not installed")
     if engine == "brute" and task.chain and task.chain.assignments() > BRUTE_MAX:
         return Cell(engine, "skipped", note=f"skipped: {big(task.chain.assignments())} assignments")
-    return in_child(engine, fn, (task, opts), opts.repeat, opts.cap)
+    return None
+
+
+def measure(task: Task, engines: list[str], opts: Options) -> dict[str, Cell]:
+    """Every engine's runs on the task, interleaved: round r runs each engine once (in turn, the order
+    reversed every other round), so that a busy neighbour or a change of clock speed slows all alike.
+    An engine stops after --repeat runs, when one more would pass the cap, or at its first failure."""
+    cells, workers = {}, {}
+    for engine in engines:
+        skipped = unmeasured(task, engine)
+        cells[engine] = skipped or Cell(engine, "ok")
+        if skipped is None:
+            workers[engine] = Worker(ENGINES[engine][task.kind], (task, opts))
+    try:
+        for round_ in range(opts.repeat):
+            turn = list(workers) if round_ % 2 == 0 else list(workers)[::-1]
+            for engine in turn:
+                cell = cells[engine]
+                if cell.times and sum(cell.times) + cell.times[-1] > opts.cap:  # one more run would pass the cap
+                    workers.pop(engine).stop()
+                elif not record(cell, workers[engine].run(opts.cap)):
+                    workers.pop(engine).stop()
+    finally:
+        for worker in workers.values():
+            worker.stop()
+    return cells
 
 
 # --- checking the answers against each other ------------------------------------------------------
@@ -412,7 +456,7 @@ def check(task: Task, cells: list[Cell], cap: float) -> tuple[bool, str]:
         plans = {e: a[1] for e, a in found.items()}
     if not plans:
         return True, f"infeasible agreed ({names})"
-    cell = in_child("check", _check_plans, (task, plans), 1, cap)
+    cell = in_child("check", _check_plans, (task, plans), cap)
     if cell.status != "ok":
         return False, f"checking the plans: {cell.status} {cell.note}"
     if cell.answer:
@@ -460,10 +504,16 @@ def shown_time(cell: Cell, cap: float) -> str:
     return cell.status
 
 
+def speed_ratio(ours: Cell, base: Cell) -> float:
+    """planner's time over the engine's: the median of the rounds' ratios (the runs of one round were
+    side by side, under the same load), over the rounds both ran."""
+    return statistics.median(a / b for a, b in zip(ours.times, base.times, strict=False))
+
+
 def ratio(ours: Cell, base: Cell, cap: float) -> str:
-    """planner's median over the engine's: below 1, planner is faster."""
+    """planner's time over the engine's: below 1, planner is faster."""
     if ours.status == "ok" and base.status == "ok":
-        return times(ours.median / base.median)
+        return times(speed_ratio(ours, base))
     if ours.status == "ok" and base.status == "capped":
         return f"< {times(ours.median / cap)}"
     if ours.status == "capped" and base.status == "ok":
@@ -478,7 +528,7 @@ def goal_line(task: Task, cells: dict[str, Cell], cap: float) -> tuple[bool | No
     ours, base = cells["planner"], cells[engine]
     wanted = f"planner at most {most:g}x {NAMES[engine]}"
     if ours.status == "ok" and base.status == "ok":
-        got = ours.median / base.median
+        got = speed_ratio(ours, base)
         return got <= most, f"{wanted}: {times(got)}, {'met' if got <= most else 'MISSED'}"
     if ours.status == "ok" and base.status == "capped":
         return True, f"{wanted}: {NAMES[engine]} past the cap, met"
@@ -490,11 +540,9 @@ def goal_line(task: Task, cells: dict[str, Cell], cap: float) -> tuple[bool | No
 def run_task(task: Task, opts: Options) -> dict:
     print(f"\n{task.key}: {task.title}")
     print(f"  {'engine':<20}{'median':>10}{'runs':>6}{'planner/it':>12}  answer")
-    cells: dict[str, Cell] = {}
-    for engine in ENGINES:
-        if engine == "planner+explain" and task.kind not in ENGINES[engine]:
-            continue  # a row of its own only where it differs from planner's
-        cell = cells[engine] = measure(task, engine, opts)
+    shown = [e for e in ENGINES if e != "planner+explain" or task.kind in ENGINES[e]]  # its own row where it differs
+    cells = measure(task, shown, opts)
+    for engine, cell in cells.items():
         answer = summary(task, cell.answer) if cell.status == "ok" else cell.note.splitlines()[0] if cell.note else ""
         if cell.status == "capped":
             answer = cell.note.removeprefix("cap").lstrip(": ") or "stopped at the cap"

@@ -128,12 +128,15 @@ def effective_kernel(k: Num, d: Num) -> Num:
 
 
 def padded_size(i: Num, pb: Num, pe: Num) -> Num:
-    return i + pb + pe
+    return i + (pb + pe)
 
 
 def conv_output(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num) -> Num:
-    """Relationships 1-7 and 15: o = floor((i + pb + pe - k_eff) / s) + 1."""
-    return floor_div(padded_size(i, pb, pe) - effective_kernel(k, d), s) + 1
+    """Relationships 1-7 and 15: o = floor((i + pb + pe - k_eff) / s) + 1.
+
+    The terms without i are summed first: over a layer's grid (`planner.solver.reach`) they
+    vary with its choices only and i with its states, so only the last sums span the grid."""
+    return floor_div(i + (pb + pe - effective_kernel(k, d)), s) + 1
 
 
 def pool_output(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num, ceil_mode: bool) -> Num:
@@ -150,7 +153,7 @@ def pool_output(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num, ceil_mode: boo
 
 def kernel_fits(i: Num, k: Num, pb: Num, pe: Num, d: Num) -> Bool:
     """The guide leaves it unsaid: there is no output unless i + pb + pe >= k_eff."""
-    return padded_size(i, pb, pe) >= effective_kernel(k, d)
+    return i >= effective_kernel(k, d) - (pb + pe)  # i + pb + pe >= k_eff, one comparison over the grid
 
 
 # --- padding modes --------------------------------------------------------------------

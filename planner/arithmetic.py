@@ -153,7 +153,7 @@ def pool_output(i: Num, k: Num, s: Num, pb: Num, pe: Num, d: Num, ceil_mode: boo
 
 def kernel_fits(i: Num, k: Num, pb: Num, pe: Num, d: Num) -> Bool:
     """The guide leaves it unsaid: there is no output unless i + pb + pe >= k_eff."""
-    return i >= effective_kernel(k, d) - (pb + pe)  # i + pb + pe >= k_eff, one comparison over the grid
+    return padded_size(i, pb, pe) >= effective_kernel(k, d)
 
 
 # --- padding modes --------------------------------------------------------------------

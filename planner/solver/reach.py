@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -68,7 +67,11 @@ from planner.solver.states import (
     shown_values,
     steps_of,
 )
+from planner.solver.tables import Table, build_table, layout, repeated, varying_rows
 from planner.walk import instantiate, layer_transfer, located
+
+TRUE = np.ones((1, 1, 1), bool)  # every move valid: what a layer's rules narrow
+TRUE.flags.writeable = False
 
 
 class Reach:
@@ -95,13 +98,17 @@ class Reach:
         self.lanes = lanes(network)
         self.steps = steps_of(network)
         self.stages: list[Stage] = []
+        tabulated = len(self.lanes[0]) == 1 and not self.jumps  # one lane, no jump in the states
+        self.repeats = repeated(self.steps) if tabulated else {}  # signatures of the layers that repeat
+        self.tables: dict[tuple, Table] = {}
         if forward:  # else the steps alone, for `planner.solver.descent`
             self._forward()
 
     # --- the passes ---------------------------------------------------------------------
 
     def _forward(self) -> None:
-        root = Stage({}, {}, np.zeros((1, 0), np.int64), 1, np.ones(1, np.int64), rank=np.zeros(1, np.int64))
+        first = np.zeros(1, np.int64)
+        root = Stage({}, {}, np.zeros((1, 0), np.int64), 1, np.ones(1, np.int64), rank=first, by_rank=first)
         root.reached = np.zeros(1, np.int64) if self.objective else None
         self.stages = [root]
         for step in self.steps:
@@ -186,9 +193,9 @@ class Reach:
             made, valid = {"input": self._input(grid)}, np.ones((1, n_choices, 1), bool)
             value = None if self.objective is None else np.zeros((1, n_choices), np.int64)
         else:
-            made, valid, value = self._layer(step.node, tensors, grid)
-        allowed = np.broadcast_to(valid, (n_states, n_choices, valid.shape[-1])).all(axis=2)
-        state, choice = np.nonzero(allowed)
+            made, valid, value = self._evaluate(step.node, stage, states, tensors, grid, n_choices)
+        allowed = valid[:, :, 0] if valid.shape[-1] == 1 else valid.all(axis=2)  # a move serves every lane
+        state, choice = np.nonzero(np.broadcast_to(allowed, (n_states, n_choices)))
         out_tensors = {}
         for name in step.live:
             if name in made:  # what the step makes: its output, a split's pieces
@@ -216,6 +223,24 @@ class Reach:
                 dims.append(instantiate(term, grid.__getitem__))
         return (*dims, 1) if self.jumps else tuple(dims)  # the input's jump is 1
 
+    def _evaluate(
+        self, node: Node, stage: Stage, states: np.ndarray, tensors: dict[str, tuple], grid: dict, n_choices: int
+    ) -> tuple:
+        """The layer over the states and its choices: read from its table where it repeats
+        (`planner.solver.tables`), else evaluated directly."""
+        static = self.repeats.get(node.index)
+        if static is None:
+            return self._layer(node, tensors, grid)
+        key = (static, layout(node, stage.tensors))
+        rows = varying_rows(node, stage.tensors, states)
+        table = self.tables.get(key)
+        if table is None or not table.covers(rows):
+            table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
+            if table is None:
+                return self._layer(node, tensors, grid)
+            self.tables[key] = table
+        return table.read(node, rows)
+
     def _layer(self, node: Node, tensors: dict[str, tuple], grid: dict[Unknown, np.ndarray]) -> tuple:
         inputs = tuple(tuple(lift(d) for d in tensors[name]) for name in node.inputs)
         if self.jumps:  # each tensor's last entry is its jump on the first spatial axis (0 once the axes are gone)
@@ -226,14 +251,14 @@ class Reach:
             raise SpecError(located(self.network, node, e.code, e.message, e.param)) from None
         except (FieldUnsupported, TypeError, ValueError, AttributeError) as e:  # an op not written for arrays
             raise Declined(f"{node.op}: {e}") from None
-        valid = np.ones((1, 1, 1), bool)
+        valid = TRUE
         for rule in transfer.rules:
             holds = rule.holds
             if isinstance(holds, (bool, np.bool_)):
                 if not holds:
                     return _outputs(node, transfer), np.zeros((1, 1, 1), bool), None
                 continue
-            valid = valid & lift(holds)
+            valid = lift(holds) if valid is TRUE else valid & lift(holds)
         for d in transfer.shape:
             if not isinstance(d, int) and np.abs(d).max(initial=0) > MAX_VALUE:
                 raise Declined(f"{node.name}: sizes beyond {MAX_VALUE}")
@@ -297,7 +322,7 @@ class Reach:
             first, inverse = np.zeros(1, np.int64), np.zeros(len(rows), np.int64)
         elif isinstance(code, Code):
             codes, first, inverse = code.unique(rows)
-            code = replace(code, codes=codes)
+            code = Code(code.lo, code.scale, code.hi, codes)
         elif (hashed := Hashed.unique(rows)) is not None:
             code, first, inverse = hashed
         else:
@@ -326,11 +351,10 @@ class Reach:
             order, into = order[best], inverse[best]
         smallest = np.full(stage.size, np.iinfo(np.int64).max, np.int64)
         np.minimum.at(smallest, into, order)
-        by_rank = np.argsort(need(before.rank))
-        parent, choice = by_rank[smallest // n_choices], smallest % n_choices
-        rank = np.empty(stage.size, np.int64)
-        rank[np.argsort(smallest)] = np.arange(stage.size)
-        stage.rank, stage.back, stage.reached = rank, (parent, choice), reached
+        parent, choice = need(before.by_rank)[smallest // n_choices], smallest % n_choices
+        by_rank, rank = np.argsort(smallest), np.empty(stage.size, np.int64)  # distinct: one move leads to one state
+        rank[by_rank] = np.arange(stage.size)
+        stage.rank, stage.by_rank, stage.back, stage.reached = rank, by_rank, (parent, choice), reached
 
     # --- plans ----------------------------------------------------------------------------
 

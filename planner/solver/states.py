@@ -27,6 +27,8 @@ MAX_LANES = 20_000  # sizes of a for_all set served together
 MAX_VALUE = 2**31  # larger sizes or values could overflow int64 products: Z3 handles them
 SAFE = 2**62  # counts below this add up in int64 without overflow
 NO_COMPLETION = np.iinfo(np.int64).max  # the best value of a state no plan passes through
+ONE, NONE = np.ones(1, np.int64), np.zeros(0, np.int64)
+ONE.flags.writeable = NONE.flags.writeable = False
 
 
 T = TypeVar("T")
@@ -59,6 +61,7 @@ class Stage:
     backward: np.ndarray | None = None
     best: np.ndarray | None = None  # best objective value of a completion from each state
     rank: np.ndarray | None = None  # of each state's lexicographically smallest partial plan among the stage's
+    by_rank: np.ndarray | None = None  # the states in the order of their ranks
     back: tuple[np.ndarray, np.ndarray] | None = None  # that plan's last move: parent state and choice
     reached: np.ndarray | None = None  # with an objective: the best value of a partial plan reaching each state
     _index: dict[bytes, int] | None = field(default=None, repr=False)
@@ -84,6 +87,8 @@ class Code:
     @staticmethod
     def fitting(rows: np.ndarray) -> Code | None:
         lo, hi = rows.min(axis=0), rows.max(axis=0)
+        if rows.shape[1] == 1:  # one column: its own code
+            return Code(lo, ONE, hi, NONE)
         spans = (hi - lo + 1).astype(np.float64)
         if np.log2(spans).sum() >= 61:  # the product of the spans would not fit an int64
             return None
@@ -91,7 +96,7 @@ class Code:
         return Code(lo, scale, hi, np.zeros(0, np.int64))
 
     def encode(self, rows: np.ndarray) -> np.ndarray:
-        return (rows - self.lo) @ self.scale
+        return rows[:, 0] - self.lo[0] if len(self.scale) == 1 else (rows - self.lo) @ self.scale
 
     def unique(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The sorted distinct codes, one row having each, and each row's position among them."""

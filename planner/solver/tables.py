@@ -1,0 +1,141 @@
+"""Layer tables: a layer that repeats, evaluated once over a box of input sizes.
+
+A chain of search often repeats one layer: the same op, parameters and domains of unknowns
+on inputs of the same layout. The pass (`planner.solver.reach`) evaluates each layer over its
+states x choices, and for a few hundred states most of that time is the fixed cost of the
+ops' arithmetic, not the cells. A layer whose *signature* (everything its evaluation reads
+but the sizes of its inputs) occurs more than once is evaluated instead over every
+combination of its varying input sizes within a box, once; each later layer with that
+signature reads its states' cells out of the table. A box that misses some state grows to
+cover it, by at least its own width on each side it grows, so a chain whose sizes drift
+rebuilds its table a logarithmic number of times.
+
+Only layers that read no kept unknown (their grid is their choices alone) and serve one lane
+(no for_all set) are tabulated; a table never holds more than `SLACK` times the cells of a
+direct evaluation, and the box never reaches below size 1 (no state has a smaller size).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from planner.errors import SpecError
+from planner.graph import Node
+from planner.solver.states import MAX_CELLS, Declined, Step
+from planner.walk import instantiate
+
+SLACK = 4  # a table holds at most this many times the cells of the states it serves (plus FLOOR)
+FLOOR = 64  # input cells a table may hold whatever the states
+
+
+def static_signature(step: Step) -> tuple | None:
+    """What a step's evaluation reads besides its input sizes, or None when it reads kept unknowns: the op,
+    the parameters (each unknown as its place among the step's choices and its domain), the model's other
+    fields, the `expect` and which inputs are the network's input."""
+    node = step.node
+    if node is None or set(node.unknowns) != set(step.fresh):
+        return None
+    place = {u: n for n, u in enumerate(step.fresh)}
+    params = repr([(k, instantiate(v, lambda u: ("?", place[u], u.domain))) for k, v in node.params.items()])
+    fields = repr([(k, v) for k, v in vars(node.model).items() if k not in ("name", "expect")])
+    return (node.op, params, fields, node.expect, tuple(name == "input" for name in node.inputs))
+
+
+def repeated(steps: list[Step]) -> dict[int, tuple]:
+    """The static signature of each layer (by `Node.index`) whose signature some other layer shares."""
+    signatures = {step.node.index: static_signature(step) for step in steps if step.node is not None}
+    counts = Counter(s for s in signatures.values() if s is not None)
+    return {n: s for n, s in signatures.items() if s is not None and counts[s] > 1}
+
+
+def layout(node: Node, tensors: dict[str, tuple]) -> tuple:
+    """Each input dim's value where every state has the same (an int), None where it varies."""
+    return tuple(tuple(d if isinstance(d, int) else None for d in tensors[name]) for name in dict.fromkeys(node.inputs))
+
+
+def varying_rows(node: Node, tensors: dict[str, tuple], states: np.ndarray) -> np.ndarray:
+    """The states' varying input sizes, one row per state (one lane: each array dim is (S, 1))."""
+    columns = [d for name in dict.fromkeys(node.inputs) for d in tensors[name] if not isinstance(d, int)]
+    if len(columns) == 1:
+        return columns[0][states]
+    return np.concatenate(columns, axis=1)[states] if columns else np.zeros((len(states), 0), np.int64)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One layer signature's evaluation over a box of varying input sizes (mixed radix, last fastest):
+    per cell and choice, each output dim (an int, or an (R, C, 1) array), validity and objective value."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    scale: np.ndarray
+    made: tuple[tuple[Any, ...], ...]  # per output tensor of the layer, in the order of `Node.outputs`
+    valid: np.ndarray  # (R, C, 1)
+    value: np.ndarray | None  # (R, C)
+
+    def covers(self, rows: np.ndarray) -> bool:
+        lows, highs = rows.min(axis=0).tolist(), rows.max(axis=0).tolist()
+        return all(a >= b for a, b in zip(lows, self.lo.tolist(), strict=True)) and all(
+            a <= b for a, b in zip(highs, self.hi.tolist(), strict=True)
+        )
+
+    def read(self, node: Node, rows: np.ndarray) -> tuple[dict[str, tuple], np.ndarray, np.ndarray | None]:
+        """The layer's evaluation at these states (rows inside the box): as the direct evaluation gives it."""
+        cells = (rows - self.lo) @ self.scale
+        made = {
+            name: tuple(d if isinstance(d, int) else d[cells] for d in dims)
+            for name, dims in zip(node.outputs, self.made, strict=True)
+        }
+        return made, self.valid[cells], None if self.value is None else self.value[cells]
+
+
+Evaluate = Callable[[Node, dict[str, tuple], dict], tuple[dict[str, tuple], np.ndarray, Any]]
+
+
+def build_table(
+    node: Node,
+    tensors: dict[str, tuple],
+    grid: dict,
+    rows: np.ndarray,
+    old: Table | None,
+    n_choices: int,
+    evaluate: Evaluate,
+) -> Table | None:
+    """A table whose box covers `rows` and the old table's box, grown by its width on each side that grows;
+    None when it would be too large for what it serves (the caller evaluates directly)."""
+    lo, hi = rows.min(axis=0), rows.max(axis=0)
+    if old is not None:
+        width = old.hi - old.lo + 1
+        lo = np.where(lo < old.lo, lo - width, old.lo)
+        hi = np.where(hi > old.hi, hi + width, old.hi)
+    else:
+        width = hi - lo + 1
+        lo, hi = lo - width, hi + width
+    lo = np.maximum(lo, 1)
+    spans = hi - lo + 1
+    cells = int(np.prod(spans.astype(np.float64)))
+    if cells > SLACK * len(rows) + FLOOR or cells * n_choices > MAX_CELLS:
+        return None
+    scale = np.array([int(np.prod(spans[j + 1 :])) for j in range(len(spans))], np.int64)
+    box = lo + (np.arange(cells)[:, None] // scale) % spans  # every cell's sizes
+    columns = iter(box.T)
+    synthetic = {
+        name: tuple(d if isinstance(d, int) else next(columns).reshape(-1, 1, 1) for d in tensors[name])
+        for name in dict.fromkeys(node.inputs)
+    }
+    try:
+        made, valid, value = evaluate(node, synthetic, grid)
+    except (Declined, SpecError):  # at sizes no state has, maybe: the direct evaluation says
+        return None
+    full = (cells, n_choices, 1)
+    tabled = tuple(
+        tuple(int(d) if isinstance(d, (int, np.integer)) else np.broadcast_to(d, full) for d in made[name])
+        for name in node.outputs
+    )
+    value = None if value is None else np.broadcast_to(value, (cells, n_choices))
+    return Table(lo, hi, scale, tabled, np.broadcast_to(valid, full), value)

@@ -234,7 +234,7 @@ class Reach:
         key = (static, layout(node, stage.tensors))
         rows = varying_rows(node, stage.tensors, states)
         table = self.tables.get(key)
-        if table is None or not table.covers(rows):
+        if table is None or not table.box.covers(rows):
             table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
             if table is None:
                 return self._layer(node, tensors, grid)

@@ -67,16 +67,36 @@ def varying_rows(node: Node, tensors: dict[str, tuple], states: np.ndarray) -> n
 
 
 @dataclass(frozen=True)
-class Table:
-    """One layer signature's evaluation over a box of varying input sizes (mixed radix, last fastest):
-    per cell and choice, each output dim (an int, or an (R, C, 1) array), validity and objective value."""
+class Box:
+    """Every combination of some input dims' sizes within [lo, hi]: cell r is row r of the mixed radix
+    numbering (the last dim fastest)."""
 
     lo: np.ndarray
     hi: np.ndarray
-    scale: np.ndarray
-    made: tuple[tuple[Any, ...], ...]  # per output tensor of the layer, in the order of `Node.outputs`
-    valid: np.ndarray  # (R, C, 1)
-    value: np.ndarray | None  # (R, C)
+
+    @property
+    def spans(self) -> np.ndarray:
+        return self.hi - self.lo + 1
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.spans.astype(np.float64)))
+
+    @property
+    def scale(self) -> np.ndarray:
+        spans = self.spans
+        return np.array([int(np.prod(spans[j + 1 :])) for j in range(len(spans))], np.int64)
+
+    @staticmethod
+    def around(rows: np.ndarray, old: Box | None) -> Box:
+        """A box holding the rows and the old box, grown by its width on each side that grows, never below 1."""
+        lo, hi = rows.min(axis=0), rows.max(axis=0)
+        width = hi - lo + 1 if old is None else old.spans
+        if old is not None:
+            lo, hi = np.minimum(lo, old.lo), np.maximum(hi, old.hi)
+        grows_down = lo < (old.lo if old is not None else hi + 1)
+        grows_up = hi > (old.hi if old is not None else lo - 1)
+        return Box(np.maximum(np.where(grows_down, lo - width, lo), 1), np.where(grows_up, hi + width, hi))
 
     def covers(self, rows: np.ndarray) -> bool:
         lows, highs = rows.min(axis=0).tolist(), rows.max(axis=0).tolist()
@@ -84,9 +104,31 @@ class Table:
             a <= b for a, b in zip(highs, self.hi.tolist(), strict=True)
         )
 
+    def cells(self, rows: np.ndarray) -> np.ndarray:
+        return rows[:, 0] - self.lo[0] if len(self.lo) == 1 else (rows - self.lo) @ self.scale
+
+    def inputs(self, node: Node, tensors: dict[str, tuple]) -> dict[str, tuple]:
+        """The node's input tensors over the box: each varying dim one (R, 1, 1) column of the cells' sizes."""
+        columns = iter((self.lo + (np.arange(self.size)[:, None] // self.scale) % self.spans).T)
+        return {
+            name: tuple(d if isinstance(d, int) else next(columns).reshape(-1, 1, 1) for d in tensors[name])
+            for name in dict.fromkeys(node.inputs)
+        }
+
+
+@dataclass(frozen=True)
+class Table:
+    """One layer signature's evaluation over a box of its varying input sizes: per cell and choice, each output
+    dim (an int, or an (R, C, 1) array), validity and objective value."""
+
+    box: Box
+    made: tuple[tuple[Any, ...], ...]  # per output tensor of the layer, in the order of `Node.outputs`
+    valid: np.ndarray  # (R, C, 1)
+    value: np.ndarray | None  # (R, C)
+
     def read(self, node: Node, rows: np.ndarray) -> tuple[dict[str, tuple], np.ndarray, np.ndarray | None]:
         """The layer's evaluation at these states (rows inside the box): as the direct evaluation gives it."""
-        cells = (rows - self.lo) @ self.scale
+        cells = self.box.cells(rows)
         made = {
             name: tuple(d if isinstance(d, int) else d[cells] for d in dims)
             for name, dims in zip(node.outputs, self.made, strict=True)
@@ -106,30 +148,14 @@ def build_table(
     n_choices: int,
     evaluate: Evaluate,
 ) -> Table | None:
-    """A table whose box covers `rows` and the old table's box, grown by its width on each side that grows;
-    None when it would be too large for what it serves (the caller evaluates directly)."""
-    lo, hi = rows.min(axis=0), rows.max(axis=0)
-    if old is not None:
-        width = old.hi - old.lo + 1
-        lo = np.where(lo < old.lo, lo - width, old.lo)
-        hi = np.where(hi > old.hi, hi + width, old.hi)
-    else:
-        width = hi - lo + 1
-        lo, hi = lo - width, hi + width
-    lo = np.maximum(lo, 1)
-    spans = hi - lo + 1
-    cells = int(np.prod(spans.astype(np.float64)))
+    """A table whose box covers `rows` and the old table's box (`Box.around`); None when it would be too
+    large for what it serves or does not evaluate there (the caller evaluates directly)."""
+    box = Box.around(rows, None if old is None else old.box)
+    cells = box.size
     if cells > SLACK * len(rows) + FLOOR or cells * n_choices > MAX_CELLS:
         return None
-    scale = np.array([int(np.prod(spans[j + 1 :])) for j in range(len(spans))], np.int64)
-    box = lo + (np.arange(cells)[:, None] // scale) % spans  # every cell's sizes
-    columns = iter(box.T)
-    synthetic = {
-        name: tuple(d if isinstance(d, int) else next(columns).reshape(-1, 1, 1) for d in tensors[name])
-        for name in dict.fromkeys(node.inputs)
-    }
     try:
-        made, valid, value = evaluate(node, synthetic, grid)
+        made, valid, value = evaluate(node, box.inputs(node, tensors), grid)
     except (Declined, SpecError):  # at sizes no state has, maybe: the direct evaluation says
         return None
     full = (cells, n_choices, 1)
@@ -138,4 +164,4 @@ def build_table(
         for name in node.outputs
     )
     value = None if value is None else np.broadcast_to(value, (cells, n_choices))
-    return Table(lo, hi, scale, tabled, np.broadcast_to(valid, full), value)
+    return Table(box, tabled, np.broadcast_to(valid, full), value)

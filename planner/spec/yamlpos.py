@@ -55,6 +55,7 @@ _SCALARS = {  # YAML 1.2 core schema, in resolution order; every other plain sca
         r"|[-+]?\.(?i:inf)|\.(?i:nan))\Z"
     ),
 }
+_BASES = {"0x": 16, "0o": 8}
 # the core types in resolution order, one named group each: one match finds a plain scalar's type
 _PLAIN_KINDS = re.compile("|".join(f"(?P<{kind}>{pattern.pattern})" for kind, pattern in _SCALARS.items()))
 
@@ -245,6 +246,7 @@ class _Converter:
         self.count = 0
         self.open: set[int] = set()  # ids of the collections being converted: alias loops
         self.alias: Mark | None = None  # the outermost alias being expanded
+        self.scalars: dict[tuple[str, str], Any] = {}  # (tag, text) -> value
 
     def tick(self, mark: Mark) -> None:
         self.count += 1
@@ -255,7 +257,9 @@ class _Converter:
             raise _Problem(mark, "yaml-size", TOO_BIG)
 
     def value(self, node: Any, path: tuple, depth: int = 0, mark: Mark | None = None) -> Any:
-        mark = mark or Mark.of(node.start_mark)
+        if mark is None:
+            at = node.start_mark
+            mark = Mark(at.line + 1, at.column + 1)
         if isinstance(node, _Alias):
             if id(node.target) in self.open:
                 message = f"the alias *{node.name} is used inside its own anchor (recursive alias)"
@@ -290,7 +294,8 @@ class _Converter:
             raise _Problem(Mark.of(node.start_mark), "yaml-syntax", QUESTION_HINT)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key_mark = Mark.of(key_node.start_mark)
+            at = key_node.start_mark
+            key_mark = Mark(at.line + 1, at.column + 1)
             key_node = key_node.target if isinstance(key_node, _Alias) else key_node
             self.tick(key_mark)
             key = self.scalar(key_node, key_mark) if isinstance(key_node, ScalarNode) else key_node
@@ -308,6 +313,14 @@ class _Converter:
         return result
 
     def scalar(self, node: ScalarNode, mark: Mark) -> Any:
+        """The scalar's value (YAML 1.2 core); scalars of the same tag and text, most of a spec's, resolved once."""
+        key = (node.tag, node.value)
+        if key in self.scalars:
+            return self.scalars[key]
+        value = self.scalars[key] = self._resolve(node, mark)
+        return value
+
+    def _resolve(self, node: ScalarNode, mark: Mark) -> Any:
         kind, text = _kind(node), node.value
         if kind == "str":
             return text
@@ -320,7 +333,7 @@ class _Converter:
         if kind == "float":  # float() reads 'inf', '-INF', 'NaN' once the dot is gone
             special = text.lstrip("+-").lower() in (".inf", ".nan")
             return float(text.replace(".", "", 1) if special else text)
-        base = {"0x": 16, "0o": 8}.get(text[:2], 10)
+        base = _BASES.get(text[:2], 10)
         try:
             return int(text[2:] if base != 10 else text, base)
         except ValueError:  # Python refuses decimal strings longer than 4300 digits

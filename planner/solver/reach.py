@@ -188,12 +188,11 @@ class Reach:
             raise Declined(f"{n_states} states x {n_choices} choices")
         grid = dict(zip(step.fresh, choice_columns(tuple(u.domain for u in step.fresh)), strict=True))
         grid.update({u: values[states].reshape(-1, 1, 1) for u, values in stage.kept.items()})
-        tensors = {name: tuple(rows_of(d, states) for d in dims) for name, dims in stage.tensors.items()}
         if step.node is None:
             made, valid = {"input": self._input(grid)}, np.ones((1, n_choices, 1), bool)
             value = None if self.objective is None else np.zeros((1, n_choices), np.int64)
         else:
-            made, valid, value = self._evaluate(step.node, stage, states, tensors, grid, n_choices)
+            made, valid, value = self._evaluate(step.node, stage, states, grid, n_choices)
         allowed = valid[:, :, 0] if valid.shape[-1] == 1 else valid.all(axis=2)  # a move serves every lane
         state, choice = np.nonzero(np.broadcast_to(allowed, (n_states, n_choices)))
         out_tensors = {}
@@ -223,23 +222,22 @@ class Reach:
                 dims.append(instantiate(term, grid.__getitem__))
         return (*dims, 1) if self.jumps else tuple(dims)  # the input's jump is 1
 
-    def _evaluate(
-        self, node: Node, stage: Stage, states: np.ndarray, tensors: dict[str, tuple], grid: dict, n_choices: int
-    ) -> tuple:
+    def _evaluate(self, node: Node, stage: Stage, states: np.ndarray, grid: dict, n_choices: int) -> tuple:
         """The layer over the states and its choices: read from its table where it repeats
-        (`planner.solver.tables`), else evaluated directly."""
+        (`planner.solver.tables`), else evaluated directly on its inputs at the states."""
         static = self.repeats.get(node.index)
-        if static is None:
-            return self._layer(node, tensors, grid)
-        key = (static, layout(node, stage.tensors))
-        rows = varying_rows(node, stage.tensors, states)
-        table = self.tables.get(key)
-        if table is None or not table.box.covers(rows):
-            table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
-            if table is None:
-                return self._layer(node, tensors, grid)
-            self.tables[key] = table
-        return table.read(node, rows)
+        if static is not None:
+            key = (static, layout(node, stage.tensors))
+            rows = varying_rows(node, stage.tensors, states)
+            table = self.tables.get(key)
+            if table is None or not table.box.covers(rows):
+                table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
+                if table is not None:
+                    self.tables[key] = table
+            if table is not None:
+                return table.read(node, rows)
+        inputs = {name: tuple(rows_of(d, states) for d in stage.tensors[name]) for name in dict.fromkeys(node.inputs)}
+        return self._layer(node, inputs, grid)
 
     def _layer(self, node: Node, tensors: dict[str, tuple], grid: dict[Unknown, np.ndarray]) -> tuple:
         inputs = tuple(tuple(lift(d) for d in tensors[name]) for name in node.inputs)

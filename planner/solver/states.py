@@ -304,9 +304,9 @@ def carry(counts: np.ndarray, source: np.ndarray, target: np.ndarray, size: int)
     Moves that repeat a (source, target) pair (choices with the same outcome) are added as one, times
     their number, where the counts are Python ints and that spares at least half of the additions."""
     if counts.dtype == object and len(source) > 1024:
-        codes = source * np.int64(size) + target
-        if 3 * len(np.unique(codes[:256])) < 256:  # the moves of a few states tell (they come state by state)
-            pairs, repeats = np.unique(codes, return_counts=True)
+        sample = source[:256] * np.int64(size) + target[:256]
+        if 3 * len(np.unique(sample)) < 256:  # the moves of a few states tell (they come state by state)
+            pairs, repeats = np.unique(source * np.int64(size) + target, return_counts=True)
             if 2 * len(pairs) < len(source):
                 source, target = pairs // size, pairs % size
                 return sum_by(target, counts[source] * repeats.astype(object), size)

@@ -1,0 +1,112 @@
+"""Layer tables (planner.solver.tables): a repeated layer read out of its table gives what the direct
+evaluation gives. The pass with tables against the pass without them (the same states, counts, plans
+in order, first plan and best plan) and against brute force, on random chains whose layers repeat."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import planner
+from planner.deadline import Deadline
+from planner.solver import reach, tables
+from tests.random_specs import brute_force
+
+TEMPLATES = (
+    'op: conv, out_channels: 2, kernel: "?", stride: "?", padding: "?"',
+    'op: conv, out_channels: 2, kernel: {one_of: [1, 3]}, dilation: "?", padding: same',
+    'op: conv_transpose, out_channels: 2, kernel: "?", stride: "?", padding: "?"',
+    'op: maxpool, kernel: "?", stride: "?", ceil_mode: true',
+    'op: avgpool, kernel: "?", padding: "?"',
+    "op: conv, out_channels: 2, kernel: 3, padding: 1",
+)
+
+
+@st.composite
+def repeating_chains(draw):
+    """A chain of 3-7 layers drawn from two templates (so layers repeat), 1-D or 2-D, maybe an expect."""
+    rank = draw(st.sampled_from([1, 2]))
+    sizes = [draw(st.integers(1, 24)) for _ in range(rank)]
+    picked = draw(st.lists(st.sampled_from(TEMPLATES), min_size=2, max_size=2))
+    order = draw(st.lists(st.integers(0, 1), min_size=3, max_size=7))
+    lines = [
+        f"input: {{shape: [1, 2, {', '.join(map(str, sizes))}]}}",
+        "defaults: {kernel: {min: 1, max: 3}, stride: {min: 1, max: 2}, padding: {min: 0, max: 1}, "
+        "dilation: {min: 1, max: 2}}",
+        "layers:",
+    ]
+    for n, t in enumerate(order):
+        lines.append(f"  - {{name: l{n}, {picked[t]}}}")
+    if draw(st.booleans()):
+        unknown = ', "?"' * rank
+        lines[-1] = lines[-1][:-1] + f", expect: [1, 2{unknown}]}}"
+    return "\n".join(lines) + "\n"
+
+
+def without_tables(monkeypatch, build):
+    with monkeypatch.context() as m:
+        m.setattr(reach, "repeated", lambda steps: {})
+        return build()
+
+
+def stages(engine):
+    return [
+        (s.size, s.keys.tolist(), None if s.forward is None else [int(c) for c in s.forward]) for s in engine.stages
+    ]
+
+
+@settings(max_examples=120, deadline=None)
+@given(text=repeating_chains())
+def test_tables_change_nothing_the_pass_finds(text):
+    network = planner.loads(text, "chain.yaml")
+    if np.prod([u.domain.size() for u in network.unknowns]) > 5000:
+        return
+    with pytest.MonkeyPatch.context() as m:
+        plain = without_tables(m, lambda: reach.build(network, Deadline(None), counting=True))
+        plain_list = without_tables(m, lambda: list(reach.build(network, Deadline(None)).plans()))
+    tabled = reach.build(network, Deadline(None), counting=True)
+    assert plain is not None and tabled is not None
+    assert stages(tabled) == stages(plain)
+    assert tabled.count() == plain.count()
+    assert list(reach.build(network, Deadline(None)).plans()) == plain_list
+    valid = [o for o in brute_force(network) if o.plan is not None]
+    assert tabled.count() == len(valid)
+    if valid:
+        assert tabled.first() == plain.first()
+
+
+def test_a_repeated_layer_is_read_from_its_table(monkeypatch):
+    """A 30-layer chain of one layer: its table is built a few times (the box grows), not once a layer."""
+    text = "input: {shape: [1, 1, 64]}\nlayers:\n" + "".join(
+        f"  - {{name: c{n}, op: conv, out_channels: 1, kernel: {{min: 1, max: 3}}, stride: {{min: 1, max: 2}}, "
+        f"padding: {{min: 0, max: 1}}}}\n"
+        for n in range(30)
+    )
+    network = planner.loads(text, "chain.yaml")
+    built = []
+    real = reach.build_table
+    monkeypatch.setattr(reach, "build_table", lambda *a: built.append(1) or real(*a))
+    engine = reach.build(network, Deadline(None), counting=True)
+    assert engine is not None and 1 <= len(built) <= 8
+    assert len(engine.repeats) == 29  # the first layer reads the network's input: a signature of its own
+
+
+def test_layers_that_differ_share_no_table():
+    """Signatures tell apart what changes a layer's outputs: channels, domains, modes, expect."""
+    base = 'op: conv, out_channels: 2, kernel: "?", padding: "?"'
+    variants = [
+        base,
+        base.replace("out_channels: 2", "out_channels: 3"),
+        base + ", stride: 2",
+        base.replace('kernel: "?"', "kernel: {min: 1, max: 2}"),
+        base + ", expect: [1, 2, 5]",
+    ]
+    for a, b in itertools.combinations(variants, 2):
+        text = f"input: {{shape: [1, 2, 16]}}\nlayers:\n  - {{name: x, {a}}}\n  - {{name: y, {b}}}\n"
+        network = planner.loads(text, "two.yaml")
+        steps = reach.steps_of(network)
+        assert tables.repeated(steps) == {}, (a, b)

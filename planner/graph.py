@@ -27,6 +27,21 @@ LOWER_BOUND = {"kernel": 1, "stride": 1, "dilation": 1, "padding": 0, "output_pa
 SPLIT_LIMIT = 4096  # a domain with more members is never listed, only bounded
 
 
+def _hashable(value: Any, place: dict[Unknown, int]) -> Any:
+    """A parameter or field value as a hashable key: each unknown as (its place, its domain), lists as tuples."""
+    if isinstance(value, Unknown):
+        return ("?", place.get(value), value.domain)
+    if isinstance(value, (tuple, list)):
+        return tuple([v if type(v) is int else _hashable(v, place) for v in value])
+    if isinstance(value, dict):
+        return tuple((k, _hashable(v, place)) for k, v in value.items())
+    try:
+        hash(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
 def layer_of(ref: str) -> str:
     """The layer a reference names: itself, or the split `s` of a piece `s[i]` (see `Node.outputs`)."""
     return ref.partition("[")[0]
@@ -52,6 +67,21 @@ class Node:
     def unknowns(self) -> tuple[Unknown, ...]:
         """The unknowns its parameters use, each once, in the order they are written."""
         return tuple(dict.fromkeys(u for u in _flatten(tuple(self.params.values())) if isinstance(u, Unknown)))
+
+    @functools.cached_property
+    def signature(self) -> tuple:
+        """Everything its evaluation reads but the shapes of its inputs and the values of its unknowns: the op,
+        the parameters (each unknown as its place in `unknowns` and its domain), the model's other fields, the
+        `expect` and which inputs are the network's input. Layers with equal signatures map equal inputs under
+        equal values of their unknowns to equal outputs, under the same rules (`planner.solver.tables`)."""
+        place = {u: n for n, u in enumerate(self.unknowns)}
+        params = tuple((k, _hashable(v, place)) for k, v in self.params.items())
+        fields = tuple((k, v) for k, v in vars(self.model).items() if k not in ("name", "expect"))
+        try:
+            hash(fields)  # as written: strings, numbers, None and tuples, mostly
+        except TypeError:
+            fields = tuple((k, _hashable(v, place)) for k, v in fields)
+        return (self.op, params, fields, self.expect, tuple(name == "input" for name in self.inputs))
 
     @property
     def outputs(self) -> tuple[str, ...]:

@@ -99,7 +99,8 @@ class Reach:
         self.steps = steps_of(network)
         self.stages: list[Stage] = []
         tabulated = len(self.lanes[0]) == 1 and not self.jumps  # one lane, no jump in the states
-        self.repeats = repeated(self.steps) if tabulated else {}  # signatures of the layers that repeat
+        layers = [(step.node, step.fresh) for step in self.steps if step.node is not None]
+        self.repeats = repeated(layers) if tabulated else {}  # signatures of the layers that repeat
         self.tables: dict[tuple, Table] = {}
         if forward:  # else the steps alone, for `planner.solver.descent`
             self._forward()

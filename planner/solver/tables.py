@@ -24,31 +24,28 @@ from typing import Any
 
 import numpy as np
 
+from planner.domains import Unknown
 from planner.errors import SpecError
 from planner.graph import Node
-from planner.solver.states import MAX_CELLS, Declined, Step
-from planner.walk import instantiate
+from planner.solver.states import MAX_CELLS, Declined
 
 SLACK = 4  # a table holds at most this many times the cells of the states it serves (plus FLOOR)
 FLOOR = 64  # input cells a table may hold whatever the states
 
 
-def static_signature(step: Step) -> tuple | None:
-    """What a step's evaluation reads besides its input sizes, or None when it reads kept unknowns: the op,
-    the parameters (each unknown as its place among the step's choices and its domain), the model's other
-    fields, the `expect` and which inputs are the network's input."""
-    node = step.node
-    if node is None or set(node.unknowns) != set(step.fresh):
+def static_signature(node: Node, choices: tuple[Unknown, ...]) -> tuple | None:
+    """What a layer's evaluation reads besides its input sizes (`Node.signature`, with the places of its
+    unknowns among its choices), or None when it reads unknowns other than its `choices` (kept ones,
+    whose values vary over the states)."""
+    if len(node.unknowns) != len(choices) or set(node.unknowns) != set(choices):
         return None
-    place = {u: n for n, u in enumerate(step.fresh)}
-    params = repr([(k, instantiate(v, lambda u: ("?", place[u], u.domain))) for k, v in node.params.items()])
-    fields = repr([(k, v) for k, v in vars(node.model).items() if k not in ("name", "expect")])
-    return (node.op, params, fields, node.expect, tuple(name == "input" for name in node.inputs))
+    return (node.signature, tuple(choices.index(u) for u in node.unknowns))
 
 
-def repeated(steps: list[Step]) -> dict[int, tuple]:
-    """The static signature of each layer (by `Node.index`) whose signature some other layer shares."""
-    signatures = {step.node.index: static_signature(step) for step in steps if step.node is not None}
+def repeated(layers: list[tuple[Node, tuple[Unknown, ...]]]) -> dict[int, tuple]:
+    """The static signature of each layer (by `Node.index`, with the unknowns it chooses) whose signature
+    some other layer shares."""
+    signatures = {node.index: static_signature(node, choices) for node, choices in layers}
     counts = Counter(s for s in signatures.values() if s is not None)
     return {n: s for n, s in signatures.items() if s is not None and counts[s] > 1}
 

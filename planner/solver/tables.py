@@ -88,12 +88,12 @@ class Box:
     def around(rows: np.ndarray, old: Box | None) -> Box:
         """A box holding the rows and the old box, grown by its width on each side that grows, never below 1."""
         lo, hi = rows.min(axis=0), rows.max(axis=0)
-        width = hi - lo + 1 if old is None else old.spans
-        if old is not None:
-            lo, hi = np.minimum(lo, old.lo), np.maximum(hi, old.hi)
-        grows_down = lo < (old.lo if old is not None else hi + 1)
-        grows_up = hi > (old.hi if old is not None else lo - 1)
-        return Box(np.maximum(np.where(grows_down, lo - width, lo), 1), np.where(grows_up, hi + width, hi))
+        if old is None:
+            width = hi - lo + 1
+            return Box(np.maximum(lo - width, 1), hi + width)
+        width = old.spans
+        lo = np.where(lo < old.lo, lo - width, old.lo)
+        return Box(np.maximum(lo, 1), np.where(hi > old.hi, hi + width, old.hi))
 
     def covers(self, rows: np.ndarray) -> bool:
         lows, highs = rows.min(axis=0).tolist(), rows.max(axis=0).tolist()

@@ -59,11 +59,11 @@ def stages(engine):
     ]
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(text=repeating_chains())
 def test_tables_change_nothing_the_pass_finds(text):
     network = planner.loads(text, "chain.yaml")
-    if np.prod([u.domain.size() for u in network.unknowns]) > 5000:
+    if np.prod([u.domain.size() for u in network.unknowns]) > 2000:  # brute force stays small
         return
     with pytest.MonkeyPatch.context() as m:
         plain = without_tables(m, lambda: reach.build(network, Deadline(None), counting=True))

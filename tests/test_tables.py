@@ -59,24 +59,25 @@ def stages(engine):
     ]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(text=repeating_chains())
 def test_tables_change_nothing_the_pass_finds(text):
+    """The same states and counts and the same first plan; where there are at most 100 plans, the same plans in
+    order; where there are at most 500 assignments, the count brute force gives."""
     network = planner.loads(text, "chain.yaml")
-    if np.prod([u.domain.size() for u in network.unknowns]) > 2000:  # brute force stays small
-        return
     with pytest.MonkeyPatch.context() as m:
         plain = without_tables(m, lambda: reach.build(network, Deadline(None), counting=True))
-        plain_list = without_tables(m, lambda: list(reach.build(network, Deadline(None)).plans()))
-    tabled = reach.build(network, Deadline(None), counting=True)
-    assert plain is not None and tabled is not None
-    assert stages(tabled) == stages(plain)
-    assert tabled.count() == plain.count()
-    assert list(reach.build(network, Deadline(None)).plans()) == plain_list
-    valid = [o for o in brute_force(network) if o.plan is not None]
-    assert tabled.count() == len(valid)
-    if valid:
-        assert tabled.first() == plain.first()
+        tabled = reach.build(network, Deadline(None), counting=True)
+        assert plain is not None and tabled is not None
+        assert stages(tabled) == stages(plain)
+        assert tabled.count() == plain.count()
+        if plain.count():
+            assert tabled.first() == plain.first()
+        if plain.count() <= 100:
+            listed = without_tables(m, lambda: list(reach.build(network, Deadline(None)).plans()))
+            assert list(reach.build(network, Deadline(None)).plans()) == listed
+    if np.prod([u.domain.size() for u in network.unknowns]) <= 500:
+        assert tabled.count() == sum(o.plan is not None for o in brute_force(network))
 
 
 def test_a_repeated_layer_is_read_from_its_table(monkeypatch):

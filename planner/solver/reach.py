@@ -100,8 +100,8 @@ class Reach:
         self.stages: list[Stage] = []
         tabulated = len(self.lanes[0]) == 1 and not self.jumps  # one lane, no jump in the states
         layers = [(step.node, step.fresh) for step in self.steps if step.node is not None]
-        self.repeats = repeated(layers) if tabulated else {}  # signatures of the layers that repeat
-        self.tables: dict[tuple, Table] = {}
+        self.repeats = repeated(layers) if tabulated else {}  # the signature numbers of the layers that repeat
+        self.tables: dict[tuple, Table] = {}  # by (signature number, input layout)
         if forward:  # else the steps alone, for `planner.solver.descent`
             self._forward()
 
@@ -231,12 +231,14 @@ class Reach:
             key = (static, layout(node, stage.tensors))
             rows = varying_rows(node, stage.tensors, states)
             table = self.tables.get(key)
-            if table is None or not table.box.covers(rows):
+            cells = None if table is None else table.box.find(rows)
+            if cells is None:  # no table yet, or one that misses some state
                 table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
                 if table is not None:
                     self.tables[key] = table
-            if table is not None:
-                return table.read(node, rows)
+                    cells = table.box.find(rows)
+            if table is not None and cells is not None:
+                return table.read(node, cells)
         inputs = {name: tuple(rows_of(d, states) for d in stage.tensors[name]) for name in dict.fromkeys(node.inputs)}
         return self._layer(node, inputs, grid)
 

@@ -42,12 +42,13 @@ def static_signature(node: Node, choices: tuple[Unknown, ...]) -> tuple | None:
     return (node.signature, tuple(choices.index(u) for u in node.unknowns))
 
 
-def repeated(layers: list[tuple[Node, tuple[Unknown, ...]]]) -> dict[int, tuple]:
-    """The static signature of each layer (by `Node.index`, with the unknowns it chooses) whose signature
-    some other layer shares."""
+def repeated(layers: list[tuple[Node, tuple[Unknown, ...]]]) -> dict[int, int]:
+    """For each layer (by `Node.index`, with the unknowns it chooses) whose static signature some other layer
+    shares, a number for that signature (a cheap key: signatures are deep tuples)."""
     signatures = {node.index: static_signature(node, choices) for node, choices in layers}
     counts = Counter(s for s in signatures.values() if s is not None)
-    return {n: s for n, s in signatures.items() if s is not None and counts[s] > 1}
+    numbers: dict[tuple, int] = {}
+    return {n: numbers.setdefault(s, len(numbers)) for n, s in signatures.items() if s is not None and counts[s] > 1}
 
 
 def layout(node: Node, tensors: dict[str, tuple]) -> tuple:
@@ -95,14 +96,14 @@ class Box:
         lo = np.where(lo < old.lo, lo - width, old.lo)
         return Box(np.maximum(lo, 1), np.where(hi > old.hi, hi + width, old.hi))
 
-    def covers(self, rows: np.ndarray) -> bool:
-        lows, highs = rows.min(axis=0).tolist(), rows.max(axis=0).tolist()
-        return all(a >= b for a, b in zip(lows, self.lo.tolist(), strict=True)) and all(
-            a <= b for a, b in zip(highs, self.hi.tolist(), strict=True)
-        )
-
-    def cells(self, rows: np.ndarray) -> np.ndarray:
-        return rows[:, 0] - self.lo[0] if len(self.lo) == 1 else (rows - self.lo) @ self.scale
+    def find(self, rows: np.ndarray) -> np.ndarray | None:
+        """Each row's cell, or None when some row lies outside the box."""
+        if len(self.lo) == 1:
+            cells = rows[:, 0] - self.lo[0]
+            return cells if cells.min() >= 0 and cells.max() <= self.hi[0] - self.lo[0] else None
+        if (rows.min(axis=0) < self.lo).any() or (rows.max(axis=0) > self.hi).any():
+            return None
+        return (rows - self.lo) @ self.scale
 
     def inputs(self, node: Node, tensors: dict[str, tuple]) -> dict[str, tuple]:
         """The node's input tensors over the box: each varying dim one (R, 1, 1) column of the cells' sizes."""
@@ -123,9 +124,8 @@ class Table:
     valid: np.ndarray  # (R, C, 1)
     value: np.ndarray | None  # (R, C)
 
-    def read(self, node: Node, rows: np.ndarray) -> tuple[dict[str, tuple], np.ndarray, np.ndarray | None]:
-        """The layer's evaluation at these states (rows inside the box): as the direct evaluation gives it."""
-        cells = self.box.cells(rows)
+    def read(self, node: Node, cells: np.ndarray) -> tuple[dict[str, tuple], np.ndarray, np.ndarray | None]:
+        """The layer's evaluation at these cells of the box (`Box.find`): as the direct evaluation gives it."""
         made = {
             name: tuple(d if isinstance(d, int) else d[cells] for d in dims)
             for name, dims in zip(node.outputs, self.made, strict=True)

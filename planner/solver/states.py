@@ -75,6 +75,13 @@ class Stage:
         return np.array([self._index.get(row.tobytes(), -1) for row in rows], dtype=np.int64)
 
 
+def radix_scale(spans: np.ndarray) -> np.ndarray:
+    """The place value of each column in the mixed radix of these spans, the last column fastest."""
+    scale = np.ones(len(spans), np.int64)
+    scale[:-1] = np.cumprod(spans[:0:-1])[::-1]
+    return scale
+
+
 @dataclass(frozen=True)
 class Code:
     """Key rows as one int64 each (mixed radix over each column's range), and the states' sorted codes."""
@@ -92,8 +99,7 @@ class Code:
         spans = (hi - lo + 1).astype(np.float64)
         if np.log2(spans).sum() >= 61:  # the product of the spans would not fit an int64
             return None
-        scale = np.concatenate([np.cumprod((hi - lo + 1)[::-1])[::-1][1:], [1]]).astype(np.int64)
-        return Code(lo, scale, hi, np.zeros(0, np.int64))
+        return Code(lo, radix_scale(hi - lo + 1), hi, NONE)
 
     def encode(self, rows: np.ndarray) -> np.ndarray:
         return rows[:, 0] - self.lo[0] if len(self.scale) == 1 else (rows - self.lo) @ self.scale

@@ -27,7 +27,7 @@ import numpy as np
 from planner.domains import Unknown
 from planner.errors import SpecError
 from planner.graph import Node
-from planner.solver.states import MAX_CELLS, Declined
+from planner.solver.states import MAX_CELLS, NONE, Code, Declined, radix_scale
 
 SLACK = 4  # a table holds at most this many times the cells of the states it serves (plus FLOOR)
 FLOOR = 64  # input cells a table may hold whatever the states
@@ -81,9 +81,9 @@ class Box:
         return int(np.prod(self.spans.astype(np.float64)))
 
     @property
-    def scale(self) -> np.ndarray:
-        spans = self.spans
-        return np.array([int(np.prod(spans[j + 1 :])) for j in range(len(spans))], np.int64)
+    def code(self) -> Code:
+        """The box's cells as the mixed-radix codes of `planner.solver.states.Code`."""
+        return Code(self.lo, radix_scale(self.spans), self.hi, NONE)
 
     @staticmethod
     def around(rows: np.ndarray, old: Box | None) -> Box:
@@ -98,16 +98,14 @@ class Box:
 
     def find(self, rows: np.ndarray) -> np.ndarray | None:
         """Each row's cell, or None when some row lies outside the box."""
-        if len(self.lo) == 1:
-            cells = rows[:, 0] - self.lo[0]
-            return cells if cells.min() >= 0 and cells.max() <= self.hi[0] - self.lo[0] else None
         if (rows.min(axis=0) < self.lo).any() or (rows.max(axis=0) > self.hi).any():
             return None
-        return (rows - self.lo) @ self.scale
+        return self.code.encode(rows)
 
     def inputs(self, node: Node, tensors: dict[str, tuple]) -> dict[str, tuple]:
         """The node's input tensors over the box: each varying dim one (R, 1, 1) column of the cells' sizes."""
-        columns = iter((self.lo + (np.arange(self.size)[:, None] // self.scale) % self.spans).T)
+        cells = np.arange(self.size)[:, None]
+        columns = iter((self.lo + (cells // radix_scale(self.spans)) % self.spans).T)
         return {
             name: tuple(d if isinstance(d, int) else next(columns).reshape(-1, 1, 1) for d in tensors[name])
             for name in dict.fromkeys(node.inputs)

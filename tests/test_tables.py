@@ -1,6 +1,8 @@
 """Layer tables (planner.solver.tables): a repeated layer read out of its table gives what the direct
 evaluation gives. The pass with tables against the pass without them (the same states, counts, plans
-in order, first plan and best plan) and against brute force, on random chains whose layers repeat."""
+in order, first plan and best plan) and against brute force, on random chains whose layers repeat.
+Likewise the bound pass, whose repeated layers share their evaluations (planner.solver.bounds), against
+each layer evaluated on its own two corners."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from hypothesis import strategies as st
 
 import planner
 from planner.deadline import Deadline
-from planner.solver import reach, tables
-from tests.random_specs import brute_force
+from planner.solver import bounds, reach, tables
+from planner.solver.states import lift
+from planner.walk import op_transfer
+from tests.random_specs import brute_force, load, specs
 
 TEMPLATES = (
     'op: conv, out_channels: 2, kernel: "?", stride: "?", padding: "?"',
@@ -111,3 +115,84 @@ def test_layers_that_differ_share_no_table():
         network = planner.loads(text, "two.yaml")
         layers = [(step.node, step.fresh) for step in reach.steps_of(network) if step.node is not None]
         assert tables.repeated(layers) == {}, (a, b)
+
+
+def bounds_layer_by_layer(network: planner.Network) -> tuple[dict, str | None] | None:
+    """The forward bounds, each layer evaluated on its own all-lo and all-hi corners: what the bound pass
+    gives without sharing evaluations between layers. None where the pass does not apply."""
+    if not bounds.applies(network):
+        return None
+    ends = [
+        t if isinstance(t, int) else (min(t.domain.members()), max(t.domain.members())) for t in network.input_shape
+    ]
+    shapes = {"input": tuple(t if isinstance(t, int) else np.array(t).reshape(2, 1, 1) for t in ends)}
+    for node in network.nodes:
+        grid = dict(zip(node.unknowns, reach.choice_columns(tuple(u.domain for u in node.unknowns)), strict=True))
+        try:
+            transfer = op_transfer(network, node, tuple(shapes[n] for n in node.inputs), grid.__getitem__)
+        except Exception:
+            return None
+        if node.expect is not None and len(node.expect) != len(transfer.shape):
+            return None
+        shape = []
+        for d, size in enumerate(transfer.shape):
+            if isinstance(size, (int, np.generic)):
+                shape.append(int(size))
+                continue
+            lower, upper = max(1, int(lift(size)[0].min())), int(lift(size)[-1].max())
+            if upper < lower:
+                return None
+            wanted = node.expect[d] if node.expect is not None else None
+            if wanted is not None:
+                if not lower <= wanted <= upper:
+                    return plain(shapes), f"{node.name} {d} {lower} {upper} {wanted}"
+                lower = upper = wanted
+            shape.append(np.array([lower, upper]).reshape(2, 1, 1))
+        shapes[node.name] = tuple(shape)
+    return plain(shapes), None
+
+
+def plain(shapes: dict) -> dict:
+    return {
+        n: tuple(d if isinstance(d, int) else tuple(d.reshape(-1).tolist()) for d in dims) for n, dims in shapes.items()
+    }
+
+
+def shared_bounds(network: planner.Network) -> tuple[dict, str | None] | None:
+    found = bounds.bound_pass(network, Deadline(None))
+    if found is None:
+        return None
+    p = found.proof
+    return plain(found.shapes), None if p is None else f"{p.node.name} {p.dim} {p.lower} {p.upper} {p.wanted}"
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=repeating_chains())
+def test_the_bound_pass_shares_evaluations_without_changing_a_bound(text):
+    network = planner.loads(text, "chain.yaml")
+    assert shared_bounds(network) == bounds_layer_by_layer(network)
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=specs(dialects=("pytorch", "onnx", "tensorflow"), max_assignments=300), data=st.data())
+def test_the_bound_pass_of_random_graphs_equals_it_layer_by_layer(spec, data):
+    network, _ = load(spec, data, 300)
+    assert shared_bounds(network) == bounds_layer_by_layer(network)
+
+
+def test_a_drifting_chain_is_evaluated_a_few_times_not_once_a_layer(monkeypatch):
+    """200 layers of one conv: the all-hi corner grows by 2 a layer, the all-lo one halves down to 1; the
+    guesses ahead cover the chain in a few evaluations, and the bounds are those of layer by layer."""
+    text = "input: {shape: [1, 1, 64]}\nlayers:\n" + "".join(
+        f"  - {{name: c{n}, op: conv, out_channels: 1, kernel: {{min: 1, max: 3}}, stride: {{min: 1, max: 2}}, "
+        f"padding: {{min: 0, max: 1}}}}\n"
+        for n in range(200)
+    )
+    network = planner.loads(text, "chain.yaml")
+    calls = []
+    real = bounds._evaluate
+    monkeypatch.setattr(bounds, "_evaluate", lambda *a: calls.append(1) or real(*a))
+    found = shared_bounds(network)
+    assert len(calls) <= 12
+    assert found == bounds_layer_by_layer(network)
+    assert found is not None and found[0]["c199"] == (1, 1, (1, 464))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,11 +28,13 @@ from planner.domains import Unknown
 from planner.errors import FieldUnsupported, LayerError
 from planner.graph import Network, Node
 from planner.ops import OPS
-from planner.solver.states import MAX_CHOICES, choice_columns, lift
+from planner.solver.states import MAX_CHOICES, MAX_VALUE, choice_columns, lift
 from planner.walk import op_transfer
 
 Interval = tuple[int, int]
 PROBES = 64  # sizes tried at once in each round of the interval search
+GUESSES = 64  # corners guessed ahead in one evaluation of the forward pass, at most
+CELLS = 4096  # corners x values of the unknowns in one evaluation, at most (the guesses give way)
 
 
 @dataclass(frozen=True)
@@ -92,28 +94,27 @@ def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
         if isinstance(term, int):
             corners.append(term)
         else:
-            ends = term.domain.members() if term.domain.size() <= MAX_CHOICES else [term.domain.lo, term.domain.hi]
-            corners.append(np.array([min(ends), max(ends)], np.int64).reshape(2, 1, 1))
+            values = term.domain.members() if term.domain.size() <= MAX_CHOICES else [term.domain.lo, term.domain.hi]
+            corners.append(np.array([min(values), max(values)], np.int64).reshape(2, 1, 1))
     shapes: dict[str, tuple] = {"input": tuple(corners)}
+    seen: dict[tuple, _Seen] = {}
     for node in network.nodes:
         deadline.ensure()
-        grid = _grid(node)
-        if grid is None:
-            return None
         inputs = tuple(shapes[name] for name in node.inputs)
-        try:
-            transfer = op_transfer(network, node, inputs, grid.__getitem__)
-        except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
+        fixed = tuple(tuple(d if isinstance(d, int) else None for d in shape) for shape in inputs)
+        ends = [tuple(int(d[end, 0, 0]) for shape in inputs for d in shape if not isinstance(d, int)) for end in (0, 1)]
+        found = seen.setdefault((node.signature, fixed), _Seen()).extremes(network, node, fixed, ends)
+        if found is None:
             return None
-        if node.expect is not None and len(node.expect) != len(transfer.shape):
+        at_lo, at_hi = found
+        if node.expect is not None and len(node.expect) != len(at_lo):
             return None  # the exact pass says what is wrong with the `expect`
         shape: list[Any] = []
-        for d, size in enumerate(transfer.shape):
-            if isinstance(size, (int, np.generic)):
-                shape.append(int(size))
+        for d, (least, largest) in enumerate(zip(at_lo, at_hi, strict=True)):
+            if isinstance(least, int):
+                shape.append(least)
                 continue
-            size = lift(size)  # (1 or 2 corners, 1 or C values, 1): the all-lo corner first, the all-hi last
-            lower, upper = max(1, int(size[0].min())), int(size[-1].max())
+            lower, upper = max(1, least[0]), largest[1]
             if upper < lower:  # no output of at least 1: the exact pass names the rule that breaks
                 return None
             wanted = _wanted(node, d)
@@ -124,6 +125,80 @@ def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
             shape.append(np.array([lower, upper], np.int64).reshape(2, 1, 1))
         shapes[node.name] = tuple(shape)
     return Bounds(shapes, None)
+
+
+Extremes = tuple[Any, ...]  # per output dim: an int, or (least, largest) over the values of the unknowns
+
+
+@dataclass
+class _Seen:
+    """The corners layers of one signature and input layout were evaluated at (layers with equal
+    `Node.signature` give equal outputs on equal inputs), and each one's output extremes.
+
+    A layer asks for its all-lo and its all-hi corner (the values of its varying input dims). A corner
+    not seen is evaluated together with guesses of the corners later layers will ask: the corner plus
+    1, 2, ... times its step from the one the previous layer asked (a chain's sizes drift evenly: +2 a
+    layer, or halving down to 1). Guesses double with each evaluation, up to `GUESSES`, within `CELLS`."""
+
+    known: dict[tuple[int, ...], Extremes] = field(default_factory=dict)
+    last: list[tuple[int, ...]] | None = None
+    evaluations: int = 0
+
+    def extremes(
+        self, network: Network, node: Node, fixed: tuple, ends: list[tuple[int, ...]]
+    ) -> tuple[Extremes, Extremes] | None:
+        asked = [c for c in dict.fromkeys(ends) if c not in self.known]
+        if asked:
+            grid = _grid(node)
+            if grid is None:
+                return None
+            guesses = self._guesses(asked, ends, CELLS // _choices(grid) // 2)
+            found = _evaluate(network, node, fixed, grid, asked + guesses)
+            if found is None and guesses:  # a guess the op refuses: the asked corners alone
+                found = _evaluate(network, node, fixed, grid, asked)
+            if found is None:
+                return None
+            self.known.update(found)
+            self.evaluations += 1
+        self.last = ends
+        return self.known[ends[0]], self.known[ends[1]]
+
+    def _guesses(self, asked: list[tuple[int, ...]], ends: list[tuple[int, ...]], most: int) -> list[tuple[int, ...]]:
+        if self.last is None:
+            return []
+        guesses: dict[tuple[int, ...], None] = {}
+        for end, before in zip(ends, self.last, strict=True):
+            step = tuple(a - b for a, b in zip(end, before, strict=True))
+            if end not in asked or not any(step):
+                continue
+            for t in range(1, min(GUESSES, 2**self.evaluations, most) + 1):
+                corner = tuple(a + t * b for a, b in zip(end, step, strict=True))
+                if not all(1 <= v <= MAX_VALUE for v in corner):
+                    break
+                if corner not in self.known:
+                    guesses[corner] = None
+        return [c for c in guesses if c not in asked]
+
+
+def _evaluate(
+    network: Network, node: Node, fixed: tuple, grid: dict[Unknown, np.ndarray], corners: list[tuple[int, ...]]
+) -> dict[tuple[int, ...], Extremes] | None:
+    """The output extremes at each corner: the layer evaluated once over corners x values of its unknowns."""
+    rows = len(corners)
+    columns = iter(np.array(corners, np.int64).reshape(rows, -1).T)
+    inputs = tuple(tuple(d if d is not None else next(columns).reshape(rows, 1, 1) for d in dims) for dims in fixed)
+    try:
+        transfer = op_transfer(network, node, inputs, grid.__getitem__)
+    except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
+        return None
+    dims: list[Any] = []
+    for size in transfer.shape:
+        if isinstance(size, (int, np.generic)):
+            dims.append([int(size)] * rows)
+            continue
+        full = np.broadcast_to(lift(size), (rows, _choices(grid), 1))
+        dims.append(list(zip(full.min(axis=(1, 2)).tolist(), full.max(axis=(1, 2)).tolist(), strict=True)))
+    return {corner: tuple(d[r] for d in dims) for r, corner in enumerate(corners)}
 
 
 def required(network: Network, bounds: Bounds, deadline: Deadline) -> dict[str, tuple[Interval | None, ...]]:

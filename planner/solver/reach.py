@@ -189,17 +189,31 @@ class Reach:
             raise Declined(f"{n_states} states x {n_choices} choices")
         grid = dict(zip(step.fresh, choice_columns(tuple(u.domain for u in step.fresh)), strict=True))
         grid.update({u: values[states].reshape(-1, 1, 1) for u, values in stage.kept.items()})
-        if step.node is None:
-            made, valid = {"input": self._input(grid)}, np.ones((1, n_choices, 1), bool)
-            value = None if self.objective is None else np.zeros((1, n_choices), np.int64)
+        tabled = None if step.node is None else self._tabled(step.node, stage, states, grid, n_choices, step.live)
+        if tabled is not None:
+            state, choice, made, value = tabled
         else:
-            made, valid, value = self._evaluate(step.node, stage, states, grid, n_choices)
-        allowed = valid[:, :, 0] if valid.shape[-1] == 1 else valid.all(axis=2)  # a move serves every lane
-        state, choice = np.nonzero(np.broadcast_to(allowed, (n_states, n_choices)))
+            if step.node is None:
+                made, valid = {"input": self._input(grid)}, np.ones((1, n_choices, 1), bool)
+                value = None if self.objective is None else np.zeros((1, n_choices), np.int64)
+            else:
+                inputs = {name: tuple(rows_of(d, states) for d in stage.tensors[name]) for name in step.node.inputs}
+                made, valid, value = self._layer(step.node, inputs, grid)
+            allowed = valid[:, :, 0] if valid.shape[-1] == 1 else valid.all(axis=2)  # a move serves every lane
+            if allowed.shape != (n_states, n_choices):  # the same for every state or every choice
+                allowed = np.broadcast_to(allowed, (n_states, n_choices))
+            state, choice = np.nonzero(allowed)
+            made = {
+                name: tuple(pick(d, state, choice, n_states, n_choices) for d in dims)
+                for name, dims in made.items()
+                if name in step.live
+            }
+            if value is not None:
+                value = np.broadcast_to(value, (n_states, n_choices))[state, choice]
         out_tensors = {}
         for name in step.live:
             if name in made:  # what the step makes: its output, a split's pieces
-                out_tensors[name] = tuple(pick(d, state, choice, n_states, n_choices) for d in made[name])
+                out_tensors[name] = made[name]
             else:
                 out_tensors[name] = tuple(rows_of(d, states[state], squeeze=True) for d in stage.tensors[name])
         kept = {}
@@ -209,8 +223,6 @@ class Reach:
             else:
                 kept[u] = stage.kept[u][states[state]]
         keys = keys_of(out_tensors, kept, len(state))
-        if value is not None:
-            value = np.broadcast_to(value, (n_states, n_choices))[state, choice]
         return Moves(state, choice, out_tensors, kept, keys, value)
 
     def _input(self, grid: dict[Unknown, np.ndarray]) -> tuple:
@@ -223,24 +235,25 @@ class Reach:
                 dims.append(instantiate(term, grid.__getitem__))
         return (*dims, 1) if self.jumps else tuple(dims)  # the input's jump is 1
 
-    def _evaluate(self, node: Node, stage: Stage, states: np.ndarray, grid: dict, n_choices: int) -> tuple:
-        """The layer over the states and its choices: read from its table where it repeats
-        (`planner.solver.tables`), else evaluated directly on its inputs at the states."""
+    def _tabled(
+        self, node: Node, stage: Stage, states: np.ndarray, grid: dict, n_choices: int, live: tuple[str, ...]
+    ) -> tuple | None:
+        """The layer's valid moves read from its table where it repeats (`planner.solver.tables`), building or
+        growing the table when it misses some state; None where the layer is evaluated directly."""
         static = self.repeats.get(node.index)
-        if static is not None:
-            key = (static, layout(node, stage.tensors))
-            rows = varying_rows(node, stage.tensors, states)
-            table = self.tables.get(key)
+        if static is None:
+            return None
+        key = (static, layout(node, stage.tensors))
+        rows = varying_rows(node, stage.tensors, states)
+        table = self.tables.get(key)
+        cells = None if table is None else table.box.find(rows)
+        if table is None or cells is None:  # no table yet, or one that misses some state
+            table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
             cells = None if table is None else table.box.find(rows)
-            if cells is None:  # no table yet, or one that misses some state
-                table = build_table(node, stage.tensors, grid, rows, table, n_choices, self._layer)
-                if table is not None:
-                    self.tables[key] = table
-                    cells = table.box.find(rows)
-            if table is not None and cells is not None:
-                return table.read(node, cells)
-        inputs = {name: tuple(rows_of(d, states) for d in stage.tensors[name]) for name in dict.fromkeys(node.inputs)}
-        return self._layer(node, inputs, grid)
+            if table is None or cells is None:
+                return None
+            self.tables[key] = table
+        return table.moves(node, cells, live)
 
     def _layer(self, node: Node, tensors: dict[str, tuple], grid: dict[Unknown, np.ndarray]) -> tuple:
         inputs = tuple(tuple(lift(d) for d in tensors[name]) for name in node.inputs)

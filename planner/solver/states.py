@@ -292,8 +292,9 @@ def pick(dim: Any, state: np.ndarray, choice: np.ndarray, n_states: int, n_choic
     if isinstance(dim, (int, np.generic)):
         return int(dim)
     dim = lift(dim)
-    full = np.broadcast_to(dim, (n_states, n_choices, dim.shape[2]))
-    return full[state, choice]
+    if dim.shape[:2] != (n_states, n_choices):  # a dim the same for every state or every choice
+        dim = np.broadcast_to(dim, (n_states, n_choices, dim.shape[2]))
+    return dim[state, choice]
 
 
 def keys_of(tensors: dict[str, tuple], kept: dict[Unknown, np.ndarray], n: int) -> np.ndarray:

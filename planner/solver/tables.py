@@ -17,6 +17,7 @@ direct evaluation, and the box never reaches below size 1 (no state has a smalle
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ import numpy as np
 from planner.domains import Unknown
 from planner.errors import SpecError
 from planner.graph import Node
-from planner.solver.states import MAX_CELLS, NONE, Code, Declined, radix_scale
+from planner.solver.states import MAX_CELLS, NONE, Code, Declined, pick, radix_scale
 
 SLACK = 4  # a table holds at most this many times the cells of the states it serves (plus FLOOR)
 FLOOR = 64  # input cells a table may hold whatever the states
@@ -80,7 +81,7 @@ class Box:
     def size(self) -> int:
         return int(np.prod(self.spans.astype(np.float64)))
 
-    @property
+    @functools.cached_property
     def code(self) -> Code:
         """The box's cells as the mixed-radix codes of `planner.solver.states.Code`."""
         return Code(self.lo, radix_scale(self.spans), self.hi, NONE)
@@ -114,21 +115,28 @@ class Box:
 
 @dataclass(frozen=True)
 class Table:
-    """One layer signature's evaluation over a box of its varying input sizes: per cell and choice, each output
-    dim (an int, or an (R, C, 1) array), validity and objective value."""
+    """One layer signature's evaluation over a box of its varying input sizes, kept as its valid moves: per
+    cell, the valid choices in order (rows `starts[r]` to `starts[r + 1]`), and for each of them every output
+    dim (an int where all share it, else one value a move: (moves, 1)) and the objective's value."""
 
     box: Box
+    starts: np.ndarray  # (R + 1,): where each cell's valid choices begin
+    choice: np.ndarray  # per valid (cell, choice), in cell order, then choice order
     made: tuple[tuple[Any, ...], ...]  # per output tensor of the layer, in the order of `Node.outputs`
-    valid: np.ndarray  # (R, C, 1)
-    value: np.ndarray | None  # (R, C)
+    value: np.ndarray | None
 
-    def read(self, node: Node, cells: np.ndarray) -> tuple[dict[str, tuple], np.ndarray, np.ndarray | None]:
-        """The layer's evaluation at these cells of the box (`Box.find`): as the direct evaluation gives it."""
+    def moves(self, node: Node, cells: np.ndarray, live: tuple[str, ...]) -> tuple:
+        """The valid moves from states at these cells (`Box.find`), in the order of the direct evaluation's
+        (state, then choice): each move's state and choice, the live outputs' dims and the objective's value."""
+        count = self.starts[cells + 1] - self.starts[cells]
+        state = np.repeat(np.arange(len(cells)), count)
+        at = np.arange(len(state)) + np.repeat(self.starts[cells] - (np.cumsum(count) - count), count)
         made = {
-            name: tuple(d if isinstance(d, int) else d[cells] for d in dims)
+            name: tuple(d if isinstance(d, int) else d[at] for d in dims)
             for name, dims in zip(node.outputs, self.made, strict=True)
+            if name in live
         }
-        return made, self.valid[cells], None if self.value is None else self.value[cells]
+        return state, self.choice[at], made, None if self.value is None else self.value[at]
 
 
 Evaluate = Callable[[Node, dict[str, tuple], dict], tuple[dict[str, tuple], np.ndarray, Any]]
@@ -153,10 +161,13 @@ def build_table(
         made, valid, value = evaluate(node, box.inputs(node, tensors), grid)
     except (Declined, SpecError):  # at sizes no state has, maybe: the direct evaluation says
         return None
-    full = (cells, n_choices, 1)
+    full = (cells, n_choices)
+    cell, choice = np.nonzero(np.broadcast_to(valid[:, :, 0], full))
+    starts = np.zeros(cells + 1, np.int64)
+    np.cumsum(np.bincount(cell, minlength=cells), out=starts[1:])
     tabled = tuple(
-        tuple(int(d) if isinstance(d, (int, np.integer)) else np.broadcast_to(d, full) for d in made[name])
+        tuple(int(d) if isinstance(d, (int, np.integer)) else pick(d, cell, choice, *full) for d in made[name])
         for name in node.outputs
     )
-    value = None if value is None else np.broadcast_to(value, (cells, n_choices))
-    return Table(box, tabled, np.broadcast_to(valid, full), value)
+    value = None if value is None else np.broadcast_to(value, full)[cell, choice]
+    return Table(box, starts, choice, tabled, value)

@@ -70,6 +70,7 @@ def solve(
 ) -> SolveResult:
     """Solve a spec (a path or a loaded Network) for up to `max_solutions` plans (None: all), or for
     `sample` distinct plans drawn uniformly at random (`seed` fixes the draw and the executor's weights).
+    `max_solutions=0` with `count=True` counts the plans and lists none (the count alone is cheaper).
 
     Spec problems come back as a result with status `invalid` and located diagnostics,
     not as exceptions. `timeout` (seconds) bounds the whole call: reading, solving,
@@ -78,7 +79,7 @@ def solve(
     returned plan is executed in NumPy unless `verify=False` (channels narrowed unless
     `full_width`); a plan whose execution disagrees with its shapes raises InternalError (a bug).
     """
-    _check_arguments(spec, max_solutions, timeout, seed, sample)
+    _check_arguments(spec, max_solutions, count, timeout, seed, sample)
     deadline = deadline or Deadline(timeout)
     file = spec.file if isinstance(spec, Network) else os.fsdecode(spec)
     try:
@@ -147,14 +148,18 @@ def input_shape_warnings(network: Network) -> list[Diagnostic]:
     return [network.diagnostic(("input", "shape"), "input-rank", message, severity="warning")]
 
 
-def _check_arguments(spec: object, max_solutions: object, timeout: object, seed: object, sample: object) -> None:
+def _check_arguments(
+    spec: object, max_solutions: object, count: object, timeout: object, seed: object, sample: object
+) -> None:
     """Misuse of `solve` is a TypeError or ValueError that says what was expected, never an outcome."""
     if not isinstance(spec, (str, os.PathLike, Network)):
         raise TypeError(f"solve() takes a spec path or a Network, not {type(spec).__name__}")
     if max_solutions is not None and (not isinstance(max_solutions, int) or isinstance(max_solutions, bool)):
         raise TypeError(f"max_solutions must be an int or None (every plan), not {type(max_solutions).__name__}")
-    if max_solutions is not None and max_solutions < 1:
-        raise ValueError(f"max_solutions must be at least 1 (or None for every plan), not {max_solutions}")
+    if max_solutions is not None and max_solutions < 0:
+        raise ValueError(f"max_solutions must be at least 0 (or None for every plan), not {max_solutions}")
+    if max_solutions == 0 and not count:
+        raise ValueError("max_solutions=0 lists no plan: it goes with count=True, which counts them")
     if sample is not None and (not isinstance(sample, int) or isinstance(sample, bool) or sample < 1):
         raise ValueError(f"sample must be a positive int (how many random plans) or None, not {sample!r}")
     if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):

@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument("spec")
     how_many = solve.add_mutually_exclusive_group()
     how_many.add_argument("--all", action="store_true", help="print every plan (and their count)")
-    how_many.add_argument("--max-solutions", type=_positive_int, default=1, metavar="N", help="print up to N plans")
+    how_many.add_argument(
+        "--max-solutions", type=_natural_int, default=1, metavar="N", help="print up to N plans (0 with --count: none)"
+    )
     how_many.add_argument(
         "--sample", type=_positive_int, metavar="N", help="print N distinct plans drawn uniformly at random"
     )
@@ -310,6 +312,9 @@ def _internal_error(e: BaseException, debug: bool, stderr: TextIO) -> int:
 def _solve(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.columns is not None and args.format != "text":
         raise UsageError(f"planner solve: error: --columns picks the columns of text output, not of {args.format}")
+    if args.max_solutions == 0 and (not args.count or args.format == "yaml"):
+        needs = "--count, which counts them" if not args.count else "another --format: yaml writes a plan"
+        raise UsageError(f"planner solve: error: --max-solutions 0 prints no plan; it goes with {needs}")
     writable(args.output)
     deadline = Deadline(args.timeout)
     from planner.executor.verify import reporting_to  # NumPy comes with the first solve, not with --help

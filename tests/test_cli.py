@@ -217,6 +217,20 @@ def test_max_solutions_and_count() -> None:
     assert "count" not in json.loads(out)
 
 
+def test_count_alone_with_max_solutions_0() -> None:
+    """--count --max-solutions 0: the count, no plan (no plan built or verified); yaml, which writes a
+    plan, refuses it."""
+    code, out, err = run("solve", LENET, "--count", "--max-solutions", "0")
+    assert code == 0, err
+    assert out.splitlines() == [f"{LENET}: solved, 2 plans in all"]
+    code, out, err = run("solve", LENET, "--count", "--max-solutions", "0", "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["status"], result["count"], result["solutions"]) == ("solved", 2, [])
+    code, out, err = run("solve", LENET, "--count", "--max-solutions", "0", "--format", "yaml")
+    assert code == 2 and out == "" and "yaml writes a plan" in err
+
+
 # --- --output FILE ---------------------------------------------------------------------------------
 
 

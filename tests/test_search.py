@@ -50,6 +50,8 @@ def test_counter_equals_brute_force(spec, data):
     assert count_plans(network) == len(valid_plans(network))
     result = planner.solve(network, count=True, verify=False)
     assert result.count == len(valid_plans(network))
+    alone = planner.solve(network, count=True, max_solutions=0, verify=False)  # the count, no plan
+    assert (alone.status, alone.count, alone.plans) == (result.status, result.count, [])
 
 
 def test_counter_handles_graphs_shared_variables_and_unknown_sizes():
@@ -63,6 +65,9 @@ def test_counter_handles_graphs_shared_variables_and_unknown_sizes():
 def test_counter_declines_constraints_and_counts_for_all_sets():
     text = (ROOT / "specs" / "autoencoder.yaml").read_text()  # constraints tie distant layers: Z3's work
     assert count_plans(planner.loads(text, "a.yaml")) is None
+    every = planner.solve(planner.loads(text, "a.yaml"), max_solutions=None, verify=False)
+    alone = planner.solve(planner.loads(text, "a.yaml"), count=True, max_solutions=0, verify=False)
+    assert (alone.status, alone.count, alone.plans) == (every.status, every.count, []) and every.count
     text = (ROOT / "specs" / "unet_same.yaml").read_text()  # for_all: every size of the set in one state
     network = planner.loads(text, "u.yaml")
     assert count_plans(network) == planner.solve(network, max_solutions=None, verify=False).count == 7
@@ -99,6 +104,8 @@ def test_objective_optimum_equals_brute_force(direction, kind, size):
     assert [p.objective for p in result.plans] == [plan_value(network, p) for p in ranked[:3]]
     every = planner.solve(network, max_solutions=None, verify=False)
     assert [p.assignment for p in every.plans] == [p.assignment for p in ranked] and every.count == len(plans)
+    alone = planner.solve(network, count=True, max_solutions=0, verify=False)  # no plan listed: none ranked
+    assert (alone.count, alone.plans) == (len(plans), [])
 
 
 @pytest.mark.parametrize(

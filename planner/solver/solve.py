@@ -87,8 +87,9 @@ def solve_network(
     progress: Callable[[int], None] | None = None,
     deadline: Deadline | None = None,
 ) -> SolveResult:
-    """Find up to `max_solutions` plans (None: all); with `count`, count every plan; with `sample`,
-    draw that many distinct plans uniformly at random (`seed` fixes the draw) instead of the first ones.
+    """Find up to `max_solutions` plans (None: all; 0: none, with `count`); with `count`, count every plan;
+    with `sample`, draw that many distinct plans uniformly at random (`seed` fixes the draw) instead of the
+    first ones.
 
     Plans come in lexicographic order of their assignment (unknowns in the order the spec first
     uses them), or by the objective with ties in that order. The reachable-state pass
@@ -144,12 +145,12 @@ def _by_reach(
     from planner.solver.reach import Reach, build
     from planner.solver.states import Declined
 
-    kind = network.objective[1] if network.objective else None
+    kind = network.objective[1] if network.objective and max_solutions != 0 else None  # no plan: no order
     if kind is not None and (network.objective not in BY_REACH or sample is not None):
         return None
     listing = max_solutions is None or sample is not None
     first_only = max_solutions == 1 and sample is None  # the pass's back-pointers give it
-    by_axes = kind is None and (max_solutions == 1 or sample is not None)
+    by_axes = kind is None and (max_solutions in (0, 1) or sample is not None)
 
     def make(*, strict: bool = False, ordered: bool = True, counting: bool = False) -> Reach | Axes | None:
         """The joint pass; where it declines (both axes' sizes in one state are too many), the axes apart."""
@@ -170,9 +171,11 @@ def _by_reach(
         return _dead_end(network, engine)
     strict: Reach | Axes | None = None  # the plans without a degenerate layer, built when the order needs them
     counted = engine.count() if count or listing else None
-    if sample is not None:
+    if max_solutions == 0 and sample is None:  # the count alone
+        made: Iterator[Plan] = iter(())
+    elif sample is not None:
         ranks = distinct_ranks(random.Random(seed), engine.count(), sample)
-        made: Iterator[Plan] = (_plan(network, engine.plan_at(r)) for r in ranks)
+        made = (_plan(network, engine.plan_at(r)) for r in ranks)
     elif kind is not None:
         assert isinstance(engine, Reach)  # objectives are solved by the joint pass
         best = iter([engine.first()]) if max_solutions == 1 else (a for _, a in engine.best(max_solutions))
@@ -311,7 +314,7 @@ def _by_z3(
     """Solve by Z3: enumeration with blocking clauses, counterexample-guided for for_all sizes."""
     plans: list[Plan] = []
     found = 0
-    ranked = network.objective is not None
+    ranked = network.objective is not None and max_solutions != 0  # no plan listed: none to rank
     try:
         counted = None
         best = _best(network, max_solutions, deadline) if ranked else None
@@ -335,7 +338,7 @@ def _by_z3(
         return _gave_up(network, e, found, plans)
     if counted is None and (count or max_solutions is None):
         counted = found
-    if not plans:
+    if not plans and not (max_solutions == 0 and counted):  # with max_solutions 0, no plan is kept
         if counted:
             raise InternalError(f"the counter found {counted} plans where the solver found none")
         return _infeasible(network, deadline, explain, [])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -220,13 +219,14 @@ class _Builder:
     def _inputs(self, layer: LayerBase, index: int, name: str, seen: dict[str, int], previous: str) -> tuple[str, ...]:
         """The layers this one reads: `inputs`, else `input` (default: the previous layer), then crop's `like`."""
         path = ("layers", index)
-        if joined := getattr(layer, "inputs", None):
+        fields = _fields_of(type(layer))
+        if joined := getattr(layer, "inputs", None) if "inputs" in fields else None:
             refs = [self._reference(r, (*path, "inputs", n), name, seen, index) for n, r in enumerate(joined)]
         else:
             refs = [
                 previous if layer.input is None else self._reference(layer.input, (*path, "input"), name, seen, index)
             ]
-        if like := getattr(layer, "like", None):
+        if like := getattr(layer, "like", None) if "like" in fields else None:
             refs.append(self._reference(like, (*path, "like"), name, seen, index))
         return tuple(refs)
 
@@ -450,10 +450,19 @@ def _describe(value: Any) -> str:
     return str(value)
 
 
-def _param_keys(layer: LayerBase) -> Iterator[str]:
-    for key in (*AXIS_PARAMS, "padding"):
-        if key in type(layer).model_fields:
-            yield key
+def _param_keys(layer: LayerBase) -> tuple[str, ...]:
+    return _params_of(type(layer))
+
+
+@functools.cache
+def _fields_of(model: type[LayerBase]) -> frozenset[str]:
+    """The fields a layer model has (a model's own fields are fixed: read once per model)."""
+    return frozenset(model.model_fields)
+
+
+@functools.cache
+def _params_of(model: type[LayerBase]) -> tuple[str, ...]:
+    return tuple(key for key in (*AXIS_PARAMS, "padding") if key in _fields_of(model))
 
 
 def _stem(file: str) -> str:

@@ -84,14 +84,19 @@ def test_tables_change_nothing_the_pass_finds(text):
         assert tabled.count() == sum(o.plan is not None for o in brute_force(network))
 
 
-def test_a_repeated_layer_is_read_from_its_table(monkeypatch):
-    """A 30-layer chain of one layer: its table is built a few times (the box grows), not once a layer."""
+def one_conv_chain(layers: int) -> planner.Network:
+    """`layers` copies of one conv (kernel 1..3, stride 1..2, padding 0..1) on a size of 64."""
     text = "input: {shape: [1, 1, 64]}\nlayers:\n" + "".join(
         f"  - {{name: c{n}, op: conv, out_channels: 1, kernel: {{min: 1, max: 3}}, stride: {{min: 1, max: 2}}, "
         f"padding: {{min: 0, max: 1}}}}\n"
-        for n in range(30)
+        for n in range(layers)
     )
-    network = planner.loads(text, "chain.yaml")
+    return planner.loads(text, "chain.yaml")
+
+
+def test_a_repeated_layer_is_read_from_its_table(monkeypatch):
+    """A 30-layer chain of one layer: its table is built a few times (the box grows), not once a layer."""
+    network = one_conv_chain(30)
     built = []
     real = reach.build_table
     monkeypatch.setattr(reach, "build_table", lambda *a: built.append(1) or real(*a))
@@ -183,12 +188,7 @@ def test_the_bound_pass_of_random_graphs_equals_it_layer_by_layer(spec, data):
 def test_a_drifting_chain_is_evaluated_a_few_times_not_once_a_layer(monkeypatch):
     """200 layers of one conv: the all-hi corner grows by 2 a layer, the all-lo one halves down to 1; the
     guesses ahead cover the chain in a few evaluations, and the bounds are those of layer by layer."""
-    text = "input: {shape: [1, 1, 64]}\nlayers:\n" + "".join(
-        f"  - {{name: c{n}, op: conv, out_channels: 1, kernel: {{min: 1, max: 3}}, stride: {{min: 1, max: 2}}, "
-        f"padding: {{min: 0, max: 1}}}}\n"
-        for n in range(200)
-    )
-    network = planner.loads(text, "chain.yaml")
+    network = one_conv_chain(200)
     calls = []
     real = bounds._evaluate
     monkeypatch.setattr(bounds, "_evaluate", lambda *a: calls.append(1) or real(*a))

@@ -232,13 +232,20 @@ def steps_of(network: Network) -> list[Step]:
 
 
 def step_of(node: Node | None, fresh: list[Unknown], live: tuple[str, ...], keep: tuple[Unknown, ...]) -> Step:
-    sizes = [u.domain.size() for u in fresh]
-    if math.prod(sizes) > MAX_CHOICES:
-        raise Declined(f"{math.prod(sizes)} choices")
-    choices = choice_rows(tuple(u.domain for u in fresh))
+    return Step(node, tuple(fresh), step_choices(tuple(u.domain for u in fresh)), live, keep)
+
+
+@functools.lru_cache(maxsize=256)
+def step_choices(domains: tuple[Domain, ...]) -> np.ndarray:
+    """A step's choices (`choice_rows`), checked once per combination of domains: Declined when there are too
+    many or their values could overflow int64 products."""
+    size = math.prod(d.size() for d in domains)
+    if size > MAX_CHOICES:
+        raise Declined(f"{size} choices")
+    choices = choice_rows(domains)
     if choices.size and np.abs(choices).max() > MAX_VALUE:
         raise Declined("values beyond int64-safe products")
-    return Step(node, tuple(fresh), choices, live, keep)
+    return choices
 
 
 @functools.lru_cache(maxsize=256)

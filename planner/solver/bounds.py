@@ -241,6 +241,7 @@ def _preimage(
     in its interval: [least size whose largest outputs reach every lower end, greatest whose least outputs
     stay under every upper end], the other dims at their extremes. None when the layer does not evaluate."""
     lo, hi = (int(v) for v in bounds.shapes[node.inputs[j]][i][:, 0, 0])
+    evaluated: dict[tuple, list[np.ndarray] | None] = {}  # both searches begin with the same probes
 
     def outputs(sizes: np.ndarray, corner: int) -> list[np.ndarray] | None:
         inputs = []
@@ -249,11 +250,15 @@ def _preimage(
             if k == j:
                 dims[i] = sizes.reshape(-1, 1, 1)
             inputs.append(tuple(dims))
-        try:
-            shape = op_transfer(network, node, tuple(inputs), grid.__getitem__).shape
-        except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
-            return None
-        return [np.broadcast_to(lift(d), (len(sizes), _choices(grid), 1))[:, :, 0] for d in shape]
+        others = tuple(d for k, given in enumerate(inputs) for n, d in enumerate(given) if (k, n) != (j, i))
+        key = (sizes.tobytes(), others)  # the other dims at one corner or the other, often the same
+        if key not in evaluated:
+            try:
+                shape = op_transfer(network, node, tuple(inputs), grid.__getitem__).shape
+                evaluated[key] = [np.broadcast_to(lift(d), (len(sizes), _choices(grid), 1))[:, :, 0] for d in shape]
+            except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
+                evaluated[key] = None
+        return evaluated[key]
 
     def reaches(sizes: np.ndarray) -> np.ndarray | None:  # the largest outputs reach every lower end
         shape = outputs(sizes, 1)

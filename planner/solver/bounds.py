@@ -40,6 +40,8 @@ Interval = tuple[int, int]
 PROBES = 64  # sizes tried at once in each round of the interval search
 GUESSES = 64  # corners guessed ahead in one evaluation of the forward pass, at most
 CELLS = 4096  # corners x values of the unknowns in one evaluation, at most (the guesses give way)
+# what an op's transfer raises where it does not evaluate (sizes it refuses, an op not written for arrays)
+NOT_EVALUATED = (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def _evaluate(
     inputs = tuple(tuple(d if d is not None else next(columns).reshape(rows, 1, 1) for d in dims) for dims in fixed)
     try:
         transfer = op_transfer(network, node, inputs, grid.__getitem__)
-    except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
+    except NOT_EVALUATED:
         return None
     dims: list[Any] = []
     for size in transfer.shape:
@@ -256,7 +258,7 @@ def _preimage(
             try:
                 shape = op_transfer(network, node, tuple(inputs), grid.__getitem__).shape
                 evaluated[key] = [np.broadcast_to(lift(d), (len(sizes), _choices(grid), 1))[:, :, 0] for d in shape]
-            except (LayerError, FieldUnsupported, TypeError, ValueError, AttributeError):
+            except NOT_EVALUATED:
                 evaluated[key] = None
         return evaluated[key]
 

@@ -106,7 +106,7 @@ class Box:
     def inputs(self, node: Node, tensors: dict[str, tuple]) -> dict[str, tuple]:
         """The node's input tensors over the box: each varying dim one (R, 1, 1) column of the cells' sizes."""
         cells = np.arange(self.size)[:, None]
-        columns = iter((self.lo + (cells // radix_scale(self.spans)) % self.spans).T)
+        columns = iter((self.lo + (cells // self.code.scale) % self.spans).T)
         return {
             name: tuple(d if isinstance(d, int) else next(columns).reshape(-1, 1, 1) for d in tensors[name])
             for name in dict.fromkeys(node.inputs)

@@ -482,14 +482,14 @@ def outcome(source: str | bytes) -> object:
 
 def pure_python_outcome(source: str | bytes) -> object:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(yamlpos, "_FastLoader", None)
+        patch.setattr(yamlpos, "_FastParser", None)
         return outcome(source)
 
 
 CORPUS = sorted((Path(__file__).parent.parent / "specs").glob("*.yaml")) + sorted(
     (Path(__file__).parent / "specs").rglob("*.yaml")
 )
-needs_libyaml = pytest.mark.skipif(yamlpos._FastLoader is None, reason="PyYAML without libyaml")
+needs_libyaml = pytest.mark.skipif(yamlpos._FastParser is None, reason="PyYAML without libyaml")
 
 
 @needs_libyaml
@@ -504,7 +504,7 @@ def test_plain_specs_take_the_libyaml_path(monkeypatch: pytest.MonkeyPatch) -> N
     def refuse(*args: object) -> None:
         raise AssertionError("read by the pure-Python loader")
 
-    monkeypatch.setattr(yamlpos._Loader, "__init__", refuse)
+    monkeypatch.setattr(yamlpos._Parser, "__init__", refuse)
     for name in ("unet_same.yaml", "resnet50.yaml", "dcgan_generator.yaml"):
         assert load_yaml((Path(__file__).parent.parent / "specs" / name).read_text(), name).data["layers"]
 

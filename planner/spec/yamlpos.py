@@ -1,13 +1,13 @@
 """YAML text -> plain data plus the line and column of every value and key.
 
-PyYAML composes the node tree once; we convert it ourselves so every value keeps its
-``start_mark``, and :meth:`Positioned.locate` walks a pydantic error ``loc`` back to the
-nearest node. Scalars resolve like YAML 1.2 core (``on``, ``yes``, ``2024-01-01``, ``1_000``
+PyYAML's parser gives the events; we read them straight into plain data (no node tree) so
+every value keeps its ``start_mark``, and :meth:`Positioned.locate` walks a pydantic error
+``loc`` back to the nearest node. Scalars resolve like YAML 1.2 core (``on``, ``yes``, ``2024-01-01``, ``1_000``
 stay strings). Every problem is a :class:`SpecError` with one located :class:`Diagnostic`.
 
 Events come from libyaml's C parser when PyYAML has it (six times faster on a 200-layer
-spec), composed by PyYAML's Python composer with our guards: libyaml's own composer has no
-depth hook and kills the interpreter (SIGSEGV) on deeply nested input such as 100 000 ``[``.
+spec), read under our guards (nesting, size, aliases): libyaml's own composer has no depth
+hook and kills the interpreter (SIGSEGV) on deeply nested input such as 100 000 ``[``.
 Text the C parser refuses is read again by the pure-Python parser, so every syntax message
 is PyYAML's; text with tabs or control characters goes to it at once (libyaml is laxer
 there: it reads `0<tab>` as 0).
@@ -19,17 +19,15 @@ import codecs
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import yaml
-from yaml.composer import Composer
-from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent, CollectionStartEvent
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.events import AliasEvent, MappingEndEvent, ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent
+from yaml.parser import Parser
 from yaml.reader import Reader
-from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from planner.errors import Diagnostic, SpecError
 
@@ -39,6 +37,7 @@ MAX_DEPTH = 200
 QUESTION_HINT = 'a bare ? is not a value in YAML (it starts a mapping key); write "?" in quotes'
 EMPTY = "the file is empty; a spec needs at least `input` and `layers`"
 TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep"
+SECOND_DOCUMENT = "a spec is one YAML document, but a second one starts here"
 TOO_BIG = f"the document has more than {MAX_NODES} values; a spec is far smaller"
 _CORE = "tag:yaml.org,2002:"
 _PLAIN = "planner:plain"  # the tag of a plain untagged scalar until `_Converter.scalar` resolves it
@@ -144,86 +143,29 @@ class Positioned:
 
 
 class _Reread(Exception):
-    """The fast loader met text it may read unlike PyYAML: the pure-Python loader reads it again."""
+    """The fast parser met text it may read unlike PyYAML: the pure-Python parser reads it again."""
 
 
 class _Problem(Exception):
     """A located problem (mark, code, message), raised before the file name is attached."""
 
 
-@dataclass(eq=False)
-class _Alias:
-    """One use of an anchor (`*name`), kept apart so that the use has its own position."""
+class _Parser(Reader, Scanner, Parser):
+    """PyYAML's pure-Python parser: the reference for every message."""
 
-    target: Node
-    name: str
-    start_mark: yaml.Mark
-
-
-class _Guarded:
-    """The composer's guards: nesting and size limits, alias uses kept as _Alias; plain scalars left for
-    `_Converter.scalar` to resolve (YAML 1.2 core), once."""
-
-    yaml_implicit_resolvers: dict = {}
-    depth = 0
-    composed = 0  # nodes composed so far: the size bound holds while composing, not after
-    reread_lax = False  # for libyaml's events: read again what libyaml may read unlike PyYAML
-
-    def compose_node(self, parent: Node | None, index: Any) -> Any:
-        event = self.peek_event()  # type: ignore[attr-defined]
-        if isinstance(event, AliasEvent):
-            return _Alias(super().compose_node(parent, index), event.anchor, event.start_mark)  # type: ignore[misc]
-        self.composed += 1
-        if self.composed > MAX_NODES:
-            raise _Problem(Mark.of(event.start_mark), "yaml-size", TOO_BIG)
-        if not isinstance(event, CollectionStartEvent):
-            if self.reread_lax and not event.style and (not event.value or "?" in event.value):
-                raise _Reread  # libyaml places empty values elsewhere and reads a ? in `[0?]`, `a b?`
-            if event.anchor is None:  # PyYAML's compose_scalar_node without its calls: most nodes are these
-                self.get_event()  # type: ignore[attr-defined]
-                tag = (
-                    event.tag if event.tag not in (None, "!") else self.resolve(ScalarNode, event.value, event.implicit)
-                )
-                return ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
-            return super().compose_node(parent, index)  # type: ignore[misc]
-        if self.depth >= MAX_DEPTH:  # before PyYAML's recursive composer hits RecursionError
-            raise _Problem(Mark.of(event.start_mark), "yaml-depth", TOO_DEEP)
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)  # type: ignore[misc]
-        finally:
-            self.depth -= 1
-
-    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        """The tag of an untagged node: a plain scalar's is found from its text later, a quoted one is a str."""
-        if kind is ScalarNode:
-            return _PLAIN if implicit[0] else _CORE + "str"
-        return _CORE + ("seq" if kind is SequenceNode else "map")
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
 
 
-class _Loader(_Guarded, yaml.SafeLoader):
-    """PyYAML's pure-Python parser under the guards: the reference for every message."""
-
-
-_FastLoader: type | None = None
+_FastParser: type | None
 try:
-    from yaml.cyaml import CParser
+    from yaml.cyaml import CParser  # libyaml's parser, when PyYAML was built with it
 except ImportError:  # PyYAML built without libyaml: the pure-Python parser reads everything
-    pass
+    _FastParser = None
 else:
-
-    class _CLoader(_Guarded, Composer, CParser, SafeConstructor, Resolver):  # type: ignore[misc, valid-type]
-        """libyaml's parser for the events, PyYAML's composer (not libyaml's) under the guards."""
-
-        reread_lax = True
-
-        def __init__(self, stream: str) -> None:
-            CParser.__init__(self, stream)
-            Composer.__init__(self)
-            SafeConstructor.__init__(self)
-            Resolver.__init__(self)
-
-    _FastLoader = _CLoader
+    _FastParser = CParser
 
 
 def _describe(value: Any) -> str:
@@ -233,20 +175,56 @@ def _describe(value: Any) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return "a string"
-    return "a list" if isinstance(value, (list, SequenceNode)) else "a mapping"
+    return "a list" if isinstance(value, (list, SequenceStartEvent)) else "a mapping"
 
 
-class _Converter:
-    """Turns composed nodes into plain data, recording the mark of every value and key."""
+class _Reader:
+    """Reads a parser's events straight into plain data (no node tree), recording the mark of every value
+    and key, under the guards: nesting and size limits, anchors and aliases (each use of an alias keeps its
+    own position), YAML 1.2 core scalars.
 
-    def __init__(self, text: str) -> None:
+    An anchor's events are kept as they pass and read again at each use of its alias. With `lax` (libyaml's
+    parser), events libyaml may place or read unlike PyYAML raise _Reread."""
+
+    def __init__(self, parser: Any, text: str, lax: bool) -> None:
+        self.parser = parser
         self.text = text
+        self.lax = lax
         self.values: dict[tuple, Mark] = {}
         self.keys: dict[tuple, Mark] = {}
         self.count = 0
-        self.open: set[int] = set()  # ids of the collections being converted: alias loops
+        self.anchors: dict[str, tuple[yaml.Mark, list | None]] = {}  # name -> (its mark, its events once read)
+        self.recording: list[list] = []  # the events of the anchored collections being read
+        self.next: Callable[[], Any] = self.parsed  # where the next event comes from: the parser or an anchor
         self.alias: Mark | None = None  # the outermost alias being expanded
         self.scalars: dict[tuple[str, str], Any] = {}  # (tag, text) -> value
+
+    def parsed(self) -> Any:
+        event = self.parser.get_event()
+        for events in self.recording:
+            events.append(event)
+        return event
+
+    def document(self) -> Any:
+        """The one document of the stream, which must be a mapping."""
+        self.next()  # the stream's start
+        if type(self.next()) is StreamEndEvent:  # no document: nothing but comments
+            raise _Problem(Mark(1, 1), "empty", EMPTY)
+        root = self.next()
+        data = self.value(root, ())
+        self.next()  # the document's end
+        if type(after := self.next()) is not StreamEndEvent:
+            raise _Problem(Mark.of(after.start_mark), "yaml-syntax", SECOND_DOCUMENT)
+        if data is None and type(root) is ScalarEvent and not root.value:
+            raise _Problem(Mark(1, 1), "empty", EMPTY)
+        if not isinstance(data, dict):
+            mark = Mark.of(root.start_mark)
+            raise _Problem(mark, "type", f"a spec must be a mapping (key: value), not {_describe(data)}")
+        return data
+
+    def check_lax(self, event: Any) -> None:
+        if self.lax and not event.style and (not event.value or "?" in event.value):
+            raise _Reread  # libyaml places empty values elsewhere and reads a ? in `[0?]`, `a b?`
 
     def tick(self, mark: Mark) -> None:
         self.count += 1
@@ -256,51 +234,90 @@ class _Converter:
                 raise _Problem(self.alias, "yaml-alias", message)
             raise _Problem(mark, "yaml-size", TOO_BIG)
 
-    def value(self, node: Any, path: tuple, depth: int = 0, mark: Mark | None = None) -> Any:
+    def value(self, event: Any, path: tuple, depth: int = 0, mark: Mark | None = None) -> Any:
+        """The value that starts with `event` (already read); a collection's other events are read here."""
         if mark is None:
-            at = node.start_mark
+            at = event.start_mark
             mark = Mark(at.line + 1, at.column + 1)
-        if isinstance(node, _Alias):
-            if id(node.target) in self.open:
-                message = f"the alias *{node.name} is used inside its own anchor (recursive alias)"
-                raise _Problem(mark, "yaml-alias", message)
-            outer, self.alias = self.alias, self.alias or mark
-            value = self.value(node.target, path, depth, mark)
-            self.alias = outer
-            return value
+        kind = type(event)
+        if kind is AliasEvent:
+            return self.expand(event, path, depth, mark)
         self.tick(mark)
         self.values[path] = mark
-        if isinstance(node, ScalarNode):
-            return self.scalar(node, mark)
-        if depth >= MAX_DEPTH:  # reachable through aliases only
+        if kind is ScalarEvent:
+            self.check_lax(event)
+            if event.anchor is not None:
+                self.anchor(event, [event])
+            return self.scalar(event, mark)
+        if depth >= MAX_DEPTH:  # before Python's recursion limit, through aliases too
             raise _Problem(self.alias or mark, "yaml-depth", TOO_DEEP)
-        if node.tag not in (_CORE + "seq", _CORE + "map"):
-            raise _Problem(mark, "yaml-tag", f"unsupported tag {node.tag.replace(_CORE, '!!')}")
-        self.open.add(id(node))
-        if isinstance(node, SequenceNode):
-            result: Any = [self.value(v, (*path, i), depth + 1) for i, v in enumerate(node.value)]
+        if event.tag not in (None, "!", _CORE + ("seq" if kind is SequenceStartEvent else "map")):
+            raise _Problem(mark, "yaml-tag", f"unsupported tag {event.tag.replace(_CORE, '!!')}")
+        events = None
+        if event.anchor is not None:
+            self.anchor(event, None)
+            if self.alias is None:
+                self.recording.append(events := [event])
+        if kind is SequenceStartEvent:
+            result: Any = []
+            while type(item := self.next()) is not SequenceEndEvent:
+                result.append(self.value(item, (*path, len(result)), depth + 1))
         else:
-            result = self.mapping(node, path, depth)
-        self.open.discard(id(node))
+            result = self.mapping(event, path, depth)
+        if events is not None:
+            self.recording.remove(events)
+            self.anchors[event.anchor] = (event.start_mark, events)
         return result
 
-    def mapping(self, node: MappingNode, path: tuple, depth: int) -> dict[str, Any]:
-        start = node.start_mark.index  # `[1, ?]` is valid YAML: [1, {null: null}]
-        if (
-            self.text[start : start + 1] == "?"
-            and len(node.value) == 1
-            and all(isinstance(n, ScalarNode) and _kind(n) == "null" for n in node.value[0])
-        ):
-            raise _Problem(Mark.of(node.start_mark), "yaml-syntax", QUESTION_HINT)
+    def anchor(self, event: Any, events: list | None) -> None:
+        """Note an anchor as it is defined (its events None while they are read); not again at its alias' uses."""
+        if self.alias is not None:
+            return
+        if event.anchor in self.anchors:
+            first = self.anchors[event.anchor][0].line + 1
+            message = f"found duplicate anchor {event.anchor!r} (first defined at line {first})"
+            raise _Problem(Mark.of(event.start_mark), "yaml-syntax", message)
+        self.anchors[event.anchor] = (event.start_mark, events)
+
+    def anchored(self, event: Any, mark: Mark) -> list:
+        """The events of the anchor an alias names."""
+        if event.anchor not in self.anchors:
+            raise _Problem(mark, "yaml-syntax", f"found undefined alias {event.anchor!r}")
+        events = self.anchors[event.anchor][1]
+        if events is None:
+            message = f"the alias *{event.anchor} is used inside its own anchor (recursive alias)"
+            raise _Problem(mark, "yaml-alias", message)
+        return events
+
+    def expand(self, event: Any, path: tuple, depth: int, mark: Mark) -> Any:
+        """An alias' value: its anchor's events read again, the value at the alias' mark."""
+        events = iter(self.anchored(event, mark))
+        outer_next, outer_alias = self.next, self.alias
+        self.next, self.alias = events.__next__, self.alias or mark
+        try:
+            return self.value(next(events), path, depth, mark)
+        finally:
+            self.next, self.alias = outer_next, outer_alias
+
+    def mapping(self, event: Any, path: tuple, depth: int) -> dict[str, Any]:
+        start = event.start_mark.index  # `[1, ?]` is valid YAML: [1, {null: null}]
+        question = self.text[start : start + 1] == "?"
         result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            at = key_node.start_mark
+        while type(key_event := self.next()) is not MappingEndEvent:
+            at = key_event.start_mark
             key_mark = Mark(at.line + 1, at.column + 1)
-            key_node = key_node.target if isinstance(key_node, _Alias) else key_node
+            if type(key_event) is AliasEvent:
+                key_event = self.anchored(key_event, key_mark)[0]
+            elif type(key_event) is ScalarEvent:
+                self.check_lax(key_event)
+                if key_event.anchor is not None:
+                    self.anchor(key_event, [key_event])
             self.tick(key_mark)
-            key = self.scalar(key_node, key_mark) if isinstance(key_node, ScalarNode) else key_node
+            key = self.scalar(key_event, key_mark) if type(key_event) is ScalarEvent else key_event
             if not isinstance(key, str):
-                raw = key_node.value if isinstance(key_node, ScalarNode) else None
+                if question and not result and key is None and self.is_alone_null(path):
+                    raise _Problem(Mark.of(event.start_mark), "yaml-syntax", QUESTION_HINT)
+                raw = key_event.value if type(key_event) is ScalarEvent else None
                 quote = f'; write "{raw}" in quotes' if raw else ""
                 message = f"mapping keys must be plain names, not {_describe(key)}{quote}"
                 raise _Problem(key_mark, "yaml-syntax", message)
@@ -309,43 +326,60 @@ class _Converter:
                 message = f"duplicate key {key!r} (first defined at line {self.keys[entry].line})"
                 raise _Problem(key_mark, "duplicate-key", message)
             self.keys[entry] = key_mark
-            result[key] = self.value(value_node, entry, depth + 1)
+            result[key] = self.value(self.next(), entry, depth + 1)
         return result
 
-    def scalar(self, node: ScalarNode, mark: Mark) -> Any:
+    def is_alone_null(self, path: tuple) -> bool:
+        """After a null first key: whether its value is null too and ends the mapping (`[1, ?]`)."""
+        value = self.next()
+        return (
+            type(value) is ScalarEvent
+            and _kind(self.tag(value), value.value) == "null"
+            and type(self.next()) is MappingEndEvent
+        )
+
+    @staticmethod
+    def tag(event: Any) -> str:
+        """A scalar's tag; a plain untagged one's is found from its text later (`_kind`), a quoted one's is str."""
+        if event.tag not in (None, "!"):
+            return event.tag
+        return _PLAIN if event.implicit[0] else _CORE + "str"
+
+    def scalar(self, event: Any, mark: Mark) -> Any:
         """The scalar's value (YAML 1.2 core); scalars of the same tag and text, most of a spec's, resolved once."""
-        key = (node.tag, node.value)
+        key = (self.tag(event), event.value)
         if key in self.scalars:
             return self.scalars[key]
-        value = self.scalars[key] = self._resolve(node, mark)
+        value = self.scalars[key] = _resolve(*key, mark)
         return value
 
-    def _resolve(self, node: ScalarNode, mark: Mark) -> Any:
-        kind, text = _kind(node), node.value
-        if kind == "str":
-            return text
-        if kind not in _SCALARS:
-            raise _Problem(mark, "yaml-tag", f"unsupported tag {node.tag.replace(_CORE, '!!')}")
-        if node.tag != _PLAIN and not _SCALARS[kind].match(text):
-            raise _Problem(mark, "yaml-tag", f"{text!r} is not a valid {kind}")
-        if kind in ("bool", "null"):
-            return text.lower() == "true" if kind == "bool" else None
-        if kind == "float":  # float() reads 'inf', '-INF', 'NaN' once the dot is gone
-            special = text.lstrip("+-").lower() in (".inf", ".nan")
-            return float(text.replace(".", "", 1) if special else text)
-        base = _BASES.get(text[:2], 10)
-        try:
-            return int(text[2:] if base != 10 else text, base)
-        except ValueError:  # Python refuses decimal strings longer than 4300 digits
-            raise _Problem(mark, "yaml-number", f"an integer with {len(text)} digits") from None
+
+def _resolve(tag: str, text: str, mark: Mark) -> Any:
+    kind = _kind(tag, text)
+    if kind == "str":
+        return text
+    if kind not in _SCALARS:
+        raise _Problem(mark, "yaml-tag", f"unsupported tag {tag.replace(_CORE, '!!')}")
+    if tag != _PLAIN and not _SCALARS[kind].match(text):
+        raise _Problem(mark, "yaml-tag", f"{text!r} is not a valid {kind}")
+    if kind in ("bool", "null"):
+        return text.lower() == "true" if kind == "bool" else None
+    if kind == "float":  # float() reads 'inf', '-INF', 'NaN' once the dot is gone
+        special = text.lstrip("+-").lower() in (".inf", ".nan")
+        return float(text.replace(".", "", 1) if special else text)
+    base = _BASES.get(text[:2], 10)
+    try:
+        return int(text[2:] if base != 10 else text, base)
+    except ValueError:  # Python refuses decimal strings longer than 4300 digits
+        raise _Problem(mark, "yaml-number", f"an integer with {len(text)} digits") from None
 
 
-def _kind(node: ScalarNode) -> str:
+def _kind(tag: str, text: str) -> str:
     """A scalar's YAML 1.2 core type: its tag's, or for a plain untagged one the first type its text reads as."""
-    if node.tag == _PLAIN:
-        found = _PLAIN_KINDS.match(node.value)
+    if tag == _PLAIN:
+        found = _PLAIN_KINDS.match(text)
         return found.lastgroup if found and found.lastgroup else "str"
-    return node.tag.removeprefix(_CORE)
+    return tag.removeprefix(_CORE)
 
 
 def did_you_mean(word: str, choices: Any) -> str:
@@ -375,7 +409,7 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> _Problem:
     at, context = error.problem_mark or error.context_mark, " ".join(str(error.context).split())
     char = text[at.index : at.index + 1] if at else ""
     if error.context == "expected a single document in the stream":
-        message = "a spec is one YAML document, but a second one starts here"
+        message = SECOND_DOCUMENT
     elif char == "?":
         message = QUESTION_HINT
     elif context.startswith("found duplicate anchor") and error.context_mark:
@@ -390,16 +424,20 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> _Problem:
     return _Problem(Mark.of(at) if at else Mark(1, 1), "yaml-syntax", message)
 
 
-def _compose(text: str) -> Node | None:
-    if _FastLoader is not None and not _LAX.search(text) and not Reader.NON_PRINTABLE.search(text):
+def _read(text: str) -> tuple[Any, _Reader]:
+    """The document of `text` and its reader: read by libyaml's parser where it reads like PyYAML's,
+    else (and for every message but the guards') by PyYAML's."""
+    if _FastParser is not None and not _LAX.search(text) and not Reader.NON_PRINTABLE.search(text):
+        reader = _Reader(_FastParser(text), text, lax=True)
         try:
-            return _FastLoader(text).get_single_node()  # the guards' problems propagate as they are
+            return reader.document(), reader
         except (yaml.YAMLError, RecursionError, _Reread):
             pass  # read again below, for PyYAML's message and position
-    loader = None
+    parser = None
     try:
-        loader = _Loader(text)
-        return loader.get_single_node()
+        parser = _Parser(text)
+        reader = _Reader(parser, text, lax=False)
+        return reader.document(), reader
     except yaml.reader.ReaderError as error:
         char = error.character if isinstance(error.character, int) else ord(error.character)
         what = "a NUL byte" if char == 0 else f"the control character U+{char:04X}"
@@ -408,11 +446,7 @@ def _compose(text: str) -> Node | None:
     except yaml.MarkedYAMLError as error:
         raise _syntax_problem(error, text) from None
     except RecursionError:
-        mark = Mark.of(loader.get_mark()) if loader else Mark(1, 1)
-        raise _Problem(mark, "yaml-depth", TOO_DEEP) from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+        raise _Problem(Mark.of(parser.get_mark()) if parser else Mark(1, 1), "yaml-depth", TOO_DEEP) from None
 
 
 def load_yaml(source: str | bytes, file: str) -> Positioned:
@@ -422,22 +456,11 @@ def load_yaml(source: str | bytes, file: str) -> Positioned:
             Diagnostic(file, 1, 1, "io", f"the spec is larger than {MAX_BYTES // 2**20} MiB; a spec is a few kilobytes")
         )
     try:
-        text = _decode(source)
-        root = _compose(text)
-        if root is None or (isinstance(root, ScalarNode) and _kind(root) == "null" and not root.value):
-            raise _Problem(Mark(1, 1), "empty", EMPTY)
-        converter = _Converter(text)
-        if not isinstance(root, MappingNode):
-            mark = Mark.of(root.start_mark)
-            what = _describe(converter.scalar(root, mark) if isinstance(root, ScalarNode) else root)
-            raise _Problem(mark, "type", f"a spec must be a mapping (key: value), not {what}")
-        data = converter.value(root, ())
+        data, reader = _read(_decode(source))
     except _Problem as problem:
         mark, code, message = problem.args
         raise SpecError(Diagnostic(file, mark.line, mark.column, code, message)) from None
-    except RecursionError:
-        raise SpecError(Diagnostic(file, 1, 1, "yaml-depth", TOO_DEEP)) from None
-    return Positioned(data, file, converter.values, converter.keys)
+    return Positioned(data, file, reader.values, reader.keys)
 
 
 def load_yaml_file(path: str | os.PathLike) -> Positioned:

@@ -168,7 +168,7 @@ def shared_bounds(network: planner.Network) -> tuple[dict, str | None] | None:
     if found is None:
         return None
     p = found.proof
-    return plain(found.shapes), None if p is None else f"{p.node.name} {p.dim} {p.lower} {p.upper} {p.wanted}"
+    return found.shapes, None if p is None else f"{p.node.name} {p.dim} {p.lower} {p.upper} {p.wanted}"
 
 
 @settings(max_examples=80, deadline=None)

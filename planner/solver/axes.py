@@ -140,7 +140,7 @@ def apart(network: Network, bounds: Bounds | None) -> bool:
     if not all(OPS[node.op].axes_apart(node.model, network.dialect) for node in network.nodes):
         return False
     for shape in bounds.shapes.values():
-        largest = math.prod(d if isinstance(d, int) else int(d[1, 0, 0]) for d in shape)
+        largest = math.prod(d if isinstance(d, int) else d[1] for d in shape)
         if largest > INT64_MAX:
             return False
     return True

@@ -64,9 +64,9 @@ class Unreachable:
 
 @dataclass(frozen=True)
 class Bounds:
-    """Each tensor's dims: an int, or an int64 array [lo, hi] of shape (2, 1, 1), the all-lo and all-hi corners."""
+    """Each tensor's dims: an int (whatever the unknowns), or an interval (lo, hi), its all-lo and all-hi corners."""
 
-    shapes: dict[str, tuple[Any, ...]]
+    shapes: dict[str, tuple[int | Interval, ...]]
     proof: Unreachable | None  # the first `expect` outside its bounds (the pass stops there)
 
 
@@ -75,7 +75,7 @@ def cells(network: Network, bounds: Bounds) -> int:
     can have on its widest dim, times the values of its unknowns."""
     total = 0
     for node in network.nodes:
-        widths = [int(d[1, 0, 0] - d[0, 0, 0] + 1) for d in bounds.shapes.get(node.name, ()) if not isinstance(d, int)]
+        widths = [d[1] - d[0] + 1 for d in bounds.shapes.get(node.name, ()) if not isinstance(d, int)]
         choices = math.prod(u.domain.size() for u in node.unknowns)
         total += max(widths, default=1) * choices  # the widest dim: axes are mostly tied (square sizes)
     return total
@@ -96,27 +96,27 @@ def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
     is not monotone, too many values, an op not written for arrays, a dim with no size of at least 1)."""
     if not applies(network):
         return None
-    corners: list[Any] = []
+    corners: list[int | Interval] = []
     for term in network.input_shape:
         if isinstance(term, int):
             corners.append(term)
         else:
             values = term.domain.members() if term.domain.size() <= MAX_CHOICES else [term.domain.lo, term.domain.hi]
-            corners.append(np.array([min(values), max(values)], np.int64).reshape(2, 1, 1))
-    shapes: dict[str, tuple] = {"input": tuple(corners)}
+            corners.append((min(values), max(values)))
+    shapes: dict[str, tuple[int | Interval, ...]] = {"input": tuple(corners)}
     seen: dict[tuple, _Seen] = {}
     for node in network.nodes:
         deadline.ensure()
         inputs = tuple(shapes[name] for name in node.inputs)
         fixed = tuple(tuple(d if isinstance(d, int) else None for d in shape) for shape in inputs)
-        ends = [tuple(int(d[end, 0, 0]) for shape in inputs for d in shape if not isinstance(d, int)) for end in (0, 1)]
+        ends = [tuple(d[end] for shape in inputs for d in shape if not isinstance(d, int)) for end in (0, 1)]
         found = seen.setdefault((node.signature, fixed), _Seen()).extremes(network, node, fixed, ends)
         if found is None:
             return None
         at_lo, at_hi = found
         if node.expect is not None and len(node.expect) != len(at_lo):
             return None  # the exact pass says what is wrong with the `expect`
-        shape: list[Any] = []
+        shape: list[int | Interval] = []
         for d, (least, largest) in enumerate(zip(at_lo, at_hi, strict=True)):
             if isinstance(least, int):
                 shape.append(least)
@@ -129,7 +129,7 @@ def bound_pass(network: Network, deadline: Deadline) -> Bounds | None:
                 if not lower <= wanted <= upper:
                     return Bounds(shapes, Unreachable(node, d, lower, upper, wanted))
                 lower = upper = wanted
-            shape.append(np.array([lower, upper], np.int64).reshape(2, 1, 1))
+            shape.append((lower, upper))
         shapes[node.name] = tuple(shape)
     return Bounds(shapes, None)
 
@@ -211,7 +211,7 @@ def _evaluate(
 def required(network: Network, bounds: Bounds, deadline: Deadline) -> dict[str, tuple[Interval | None, ...]]:
     """For each tensor, per dim, the sizes (an interval within its forward bounds) from which every later
     `expect` stays within reach; None where that is no narrower than the forward bounds."""
-    forward = {name: [_interval(d) for d in shape] for name, shape in bounds.shapes.items()}
+    forward = {name: [None if isinstance(d, int) else d for d in shape] for name, shape in bounds.shapes.items()}
     need: dict[str, list[Interval | None]] = {name: [None] * len(shape) for name, shape in forward.items()}
     for node in reversed(network.nodes):
         deadline.ensure()
@@ -232,23 +232,19 @@ def required(network: Network, bounds: Bounds, deadline: Deadline) -> dict[str, 
     return {name: tuple(dims) for name, dims in need.items()}
 
 
-def _interval(dim: Any) -> Interval | None:
-    return None if isinstance(dim, int) else (int(dim[0, 0, 0]), int(dim[1, 0, 0]))
-
-
 def _preimage(
     network: Network, node: Node, bounds: Bounds, grid: dict[Unknown, np.ndarray], j: int, i: int, targets: list
 ) -> Interval | None:
     """The sizes of dim i of input j from which some value of the unknowns may give every targeted output dim
     in its interval: [least size whose largest outputs reach every lower end, greatest whose least outputs
     stay under every upper end], the other dims at their extremes. None when the layer does not evaluate."""
-    lo, hi = (int(v) for v in bounds.shapes[node.inputs[j]][i][:, 0, 0])
+    lo, hi = bounds.shapes[node.inputs[j]][i]  # type: ignore[misc]  # an interval: `required` skips ints
     evaluated: dict[tuple, list[np.ndarray] | None] = {}  # both searches begin with the same probes
 
     def outputs(sizes: np.ndarray, corner: int) -> list[np.ndarray] | None:
         inputs = []
         for k, name in enumerate(node.inputs):
-            dims: list[Any] = [d if isinstance(d, int) else int(d[corner, 0, 0]) for d in bounds.shapes[name]]
+            dims: list[Any] = [d if isinstance(d, int) else d[corner] for d in bounds.shapes[name]]
             if k == j:
                 dims[i] = sizes.reshape(-1, 1, 1)
             inputs.append(tuple(dims))

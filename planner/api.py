@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from planner.collector import paused
 from planner.deadline import Deadline, alarm_inside, interrupt_inside
 from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
 from planner.graph import Network, build_network
@@ -19,11 +20,13 @@ if TYPE_CHECKING:  # the executor (NumPy) is imported when a plan is verified, n
     from planner.executor.verify import Verification
 
 
+@paused
 def load(path: str | os.PathLike) -> Network:
     """Read, validate and resolve a spec file into a `Network`; raises SpecError with located diagnostics."""
     return _network(load_spec(path))
 
 
+@paused
 def loads(text: str, file: str = "<spec>") -> Network:
     """As `load`, from YAML text."""
     if not isinstance(text, (str, bytes)):
@@ -54,6 +57,7 @@ def verify(plan: Plan, *, seed: int = 0, network: Network | None = None, full_wi
     return verify_network_plan(network, plan, seed=seed, full_width=full_width)
 
 
+@paused
 def solve(
     spec: str | os.PathLike | Network,
     *,

@@ -1,8 +1,9 @@
 """One time limit for a whole command: reading the spec, solving, explaining and executing.
 
-Every stage that can take long checks the same `Deadline` (the YAML composer every few
-thousand nodes, the executor between layers, each Z3 call through `Deadline.check`), and
-`alarm` is the backstop for whatever runs in between: at the deadline plus a grace period
+Every stage that can take long checks the same `Deadline` (the passes between layers, the
+executor between layers, each Z3 call through `Deadline.check`), and `alarm` is the
+backstop for whatever runs in between (reading the spec among them, bounded by its size
+limits): at the deadline plus a grace period
 it raises `GaveUp` in the main thread. A give-up is `unknown` (exit 4), never "infeasible".
 """
 

@@ -219,3 +219,26 @@ def test_receptive_field_constraints_equal_brute_force():
         assert plan["c"][0][0] >= 12 and plan["c"][1][0] == 2
     found = [p.assignment for p in planner.solve(network, max_solutions=None, verify=False).plans]
     assert expected and sorted(map(sorted, map(dict.items, found))) == sorted(map(sorted, map(dict.items, expected)))
+
+
+def test_the_collector_is_paused_while_solving_and_running_again_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from planner import api
+
+    during: list[bool] = []
+    real = api.solve_network
+    monkeypatch.setattr(api, "solve_network", lambda *a, **k: during.append(gc.isenabled()) or real(*a, **k))
+    spec = ROOT / "specs" / "lenet5.yaml"
+    assert gc.isenabled()
+    assert planner.solve(spec, verify=False).status is planner.Status.SOLVED
+    assert during == [False] and gc.isenabled()
+    with pytest.raises(ValueError):
+        planner.solve(spec, max_solutions=-1)  # refused: the collector runs again all the same
+    assert gc.isenabled()
+    gc.disable()  # paused by the caller: left paused
+    try:
+        planner.solve(spec, verify=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

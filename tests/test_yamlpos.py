@@ -540,3 +540,35 @@ def test_non_ascii_marks() -> None:
     source = "name: é€😀\nx: [é, ok]\n"
     assert load_yaml(source, "f.yaml").value_marks[("x", 1)] == Mark(2, 8)
     assert outcome(source) == pure_python_outcome(source)
+
+
+@st.composite
+def shared_trees(draw: st.DrawFn) -> object:
+    """Nested lists and mappings in which some collections appear more than once: PyYAML dumps each
+    repeat as an alias of its first appearance, anchored, nested anchors and aliases of them included."""
+    leaves = st.one_of(
+        st.integers(-5, 5), st.sampled_from(["a", "b c", "?", "1.5", "on", ""]), st.booleans(), st.none()
+    )
+    pool: list[object] = []
+
+    def tree(depth: int) -> object:
+        if depth == 0 or draw(st.integers(0, 3)) == 0:
+            return draw(st.sampled_from(pool)) if pool and draw(st.booleans()) else draw(leaves)
+        size = draw(st.integers(0, 3))
+        value: object = (
+            [tree(depth - 1) for _ in range(size)]
+            if draw(st.booleans())
+            else {f"k{i}": tree(depth - 1) for i in range(size)}
+        )
+        pool.append(value)
+        return value
+
+    return {"a": tree(4), "b": tree(4), "c": tree(2)}
+
+
+@settings(deadline=None, max_examples=300)
+@given(shared_trees(), st.booleans())
+def test_dumped_trees_with_anchors_and_aliases_read_back_as_they_were(tree: object, flow: bool) -> None:
+    text = yaml.dump(tree, Dumper=yaml.SafeDumper, default_flow_style=flow)
+    assert load_yaml(text, "f.yaml").data == tree
+    assert pure_python_outcome(text) == outcome(text)

@@ -2,8 +2,8 @@
 
 PyYAML's parser gives the events; we read them straight into plain data (no node tree) so
 every value keeps its ``start_mark``, and :meth:`Positioned.locate` walks a pydantic error
-``loc`` back to the nearest node. Scalars resolve like YAML 1.2 core (``on``, ``yes``, ``2024-01-01``, ``1_000``
-stay strings). Every problem is a :class:`SpecError` with one located :class:`Diagnostic`.
+``loc`` back to the nearest node. Scalars resolve like YAML 1.2 core (``on``, ``yes``,
+``2024-01-01``, ``1_000`` stay strings). Every problem is a :class:`SpecError` with one located :class:`Diagnostic`.
 
 Events come from libyaml's C parser when PyYAML has it (six times faster on a 200-layer
 spec), read under our guards (nesting, size, aliases): libyaml's own composer has no depth
@@ -40,7 +40,7 @@ TOO_DEEP = f"the YAML is nested more than {MAX_DEPTH} levels deep"
 SECOND_DOCUMENT = "a spec is one YAML document, but a second one starts here"
 TOO_BIG = f"the document has more than {MAX_NODES} values; a spec is far smaller"
 _CORE = "tag:yaml.org,2002:"
-_PLAIN = "planner:plain"  # the tag of a plain untagged scalar until `_Converter.scalar` resolves it
+_PLAIN = "planner:plain"  # the tag of a plain untagged scalar until `_Reader.scalar` resolves it
 # where libyaml reads unlike PyYAML, in the text: tabs, tags, %, Unicode line breaks, a BOM
 # past the start, block scalars (`|#`); and in the events: see `_Guarded.reread_lax`
 _LAX = re.compile(r"[\t!%\x85\u2028\u2029\ufeff]|(?:^|[\s\[{,])[|>]", re.MULTILINE)
@@ -265,7 +265,7 @@ class _Reader:
         else:
             result = self.mapping(event, path, depth)
         if events is not None:
-            self.recording.remove(events)
+            self.recording.pop()  # the innermost anchor being read: this one
             self.anchors[event.anchor] = (event.start_mark, events)
         return result
 
@@ -315,7 +315,7 @@ class _Reader:
             self.tick(key_mark)
             key = self.scalar(key_event, key_mark) if type(key_event) is ScalarEvent else key_event
             if not isinstance(key, str):
-                if question and not result and key is None and self.is_alone_null(path):
+                if question and not result and key is None and self.is_alone_null():
                     raise _Problem(Mark.of(event.start_mark), "yaml-syntax", QUESTION_HINT)
                 raw = key_event.value if type(key_event) is ScalarEvent else None
                 quote = f'; write "{raw}" in quotes' if raw else ""
@@ -329,7 +329,7 @@ class _Reader:
             result[key] = self.value(self.next(), entry, depth + 1)
         return result
 
-    def is_alone_null(self, path: tuple) -> bool:
+    def is_alone_null(self) -> bool:
         """After a null first key: whether its value is null too and ends the mapping (`[1, ?]`)."""
         value = self.next()
         return (

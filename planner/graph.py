@@ -233,10 +233,7 @@ class _Builder:
     def _reference(self, ref: str, path: tuple, name: str, seen: dict[str, int], index: int) -> str:
         """A layer this one reads, checked: an earlier layer, `input`, or `s[i]`, one piece of a split `s`."""
         base, bracket, piece = ref.partition("[")
-        pieces = {
-            (m.name or default_name(m.op, i)): m.pieces for i, m in enumerate(self.spec.layers) if isinstance(m, Split)
-        }
-        count = pieces.get(base)
+        count = self._pieces.get(base)
         if count is not None and not bracket:
             message = f"split '{base}' has {count} outputs: read one of them, {base}[0] to {base}[{count - 1}]"
         elif bracket and count is None:
@@ -247,6 +244,13 @@ class _Builder:
             return ref if self._earlier(base, path, name, seen, index) else "input"
         self.error(path, "split-output", message, name)
         return "input"
+
+    @functools.cached_property
+    def _pieces(self) -> dict[str, int]:
+        """The number of outputs of each split, by name."""
+        return {
+            (m.name or default_name(m.op, i)): m.pieces for i, m in enumerate(self.spec.layers) if isinstance(m, Split)
+        }
 
     def _earlier(self, ref: str, path: tuple, name: str, seen: dict[str, int], index: int) -> bool:
         """Whether `ref` is the input or a layer before this one; an error saying why not."""

@@ -3,7 +3,7 @@
 A 200-layer solve makes some 15 000 short-lived containers (YAML values, models, states) and
 almost no cycles: reference counting frees them, but the collector still walks them as they
 pass, and those alive at a walk are promoted, which brings the full walks of the whole heap
-(50-70 ms in a process with NumPy, Z3 and pydantic loaded) around sooner. Paused, the work
+(49-74 ms measured in a process with NumPy, Z3, pydantic and OR-tools loaded) around sooner. Paused, the work
 leaves nothing but its result and the few cycles it made, collected at the next walk after
 it. Mercurial pauses its collector the same way (`util.nogc`) around its allocation bursts.
 """

@@ -222,9 +222,12 @@ class _Reader:
             raise _Problem(mark, "type", f"a spec must be a mapping (key: value), not {_describe(data)}")
         return data
 
-    def check_lax(self, event: Any) -> None:
+    def met_scalar(self, event: Any) -> None:
+        """A scalar event read from the text (a value or a key): libyaml's lax spots refused, its anchor noted."""
         if self.lax and not event.style and (not event.value or "?" in event.value):
             raise _Reread  # libyaml places empty values elsewhere and reads a ? in `[0?]`, `a b?`
+        if event.anchor is not None:
+            self.anchor(event, [event])
 
     def tick(self, mark: Mark) -> None:
         self.count += 1
@@ -245,9 +248,7 @@ class _Reader:
         self.tick(mark)
         self.values[path] = mark
         if kind is ScalarEvent:
-            self.check_lax(event)
-            if event.anchor is not None:
-                self.anchor(event, [event])
+            self.met_scalar(event)
             return self.scalar(event, mark)
         if depth >= MAX_DEPTH:  # before Python's recursion limit, through aliases too
             raise _Problem(self.alias or mark, "yaml-depth", TOO_DEEP)
@@ -309,9 +310,7 @@ class _Reader:
             if type(key_event) is AliasEvent:
                 key_event = self.anchored(key_event, key_mark)[0]
             elif type(key_event) is ScalarEvent:
-                self.check_lax(key_event)
-                if key_event.anchor is not None:
-                    self.anchor(key_event, [key_event])
+                self.met_scalar(key_event)
             self.tick(key_mark)
             key = self.scalar(key_event, key_mark) if type(key_event) is ScalarEvent else key_event
             if not isinstance(key, str):

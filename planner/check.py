@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
+from planner import signals
 from planner.deadline import Deadline, alarm, alarm_inside
 from planner.errors import Diagnostic
 from planner.solver.solve import Status
@@ -63,6 +64,11 @@ def spec_files(paths: list[str]) -> tuple[list[str], list[Diagnostic]]:
 
 def check_file(path: str, timeout: float | None = DEFAULT_TIMEOUT) -> CheckResult:
     """Load, solve and verify one spec within `timeout` seconds, all of it."""
+    with signals.watched():  # around the except too: what the alarm cut short is freed inside
+        return _check_file(path, timeout)
+
+
+def _check_file(path: str, timeout: float | None) -> CheckResult:
     from planner.api import solve  # imported here so worker processes import it once, lazily
 
     deadline = Deadline(timeout)

@@ -3,20 +3,20 @@
 Every stage that can take long checks the same `Deadline` (the passes between layers, the
 executor between layers, each Z3 call through `Deadline.check`), and `alarm` is the
 backstop for whatever runs in between (reading the spec among them, bounded by its size
-limits): at the deadline plus a grace period
-it raises `GaveUp` in the main thread. A give-up is `unknown` (exit 4), never "infeasible".
+limits): at the deadline plus a grace period it raises `GaveUp` in the main thread
+(planner/signals.py: never lost in a destructor). A give-up is `unknown` (exit 4), never
+"infeasible".
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+from planner import signals
 from planner.errors import GaveUp
 
 MAX_Z3_TIMEOUT_MS = 2**32 - 1  # Z3's timeout parameter is an unsigned 32-bit count of milliseconds
@@ -52,14 +52,20 @@ class Deadline:
     def check(self, solver: Any, *assumptions: Any) -> Any:
         """solver.check() within what is left of the deadline; raises GaveUp on unknown.
 
-        Z3 catches Ctrl-C itself and answers unknown: that is turned back into KeyboardInterrupt,
-        so an interrupted run never reads as a give-up.
+        A check cut short by Ctrl-C (by Z3's own handler, or by planner/signals.py's watcher while a
+        command runs) answers unknown: that is turned back into KeyboardInterrupt, so an interrupted
+        run never reads as a give-up.
         """
         import z3
 
         if self.end is not None:
             solver.set("timeout", max(1, min(MAX_Z3_TIMEOUT_MS, int(self.left() * 1000))))
-        outcome = solver.check(*assumptions)
+        signals.z3_leaves_sigint_to_python(solver)
+        signals.CHECKING.add(solver.ctx)
+        try:
+            outcome = solver.check(*assumptions)
+        finally:
+            signals.CHECKING.discard(solver.ctx)
         if outcome == z3.unknown:
             reason = solver.reason_unknown()
             if "interrupted" in reason or "canceled" in reason and self.left() > CANCEL_MARGIN:
@@ -102,43 +108,8 @@ def alarm(deadline: Deadline, grace: float = ALARM_GRACE) -> Iterator[None]:
 
     A no-op without a limit or outside the main thread (signals reach the main thread only).
     """
-    if deadline.end is None or threading.current_thread() is not threading.main_thread():
+    if deadline.end is None:
         yield
         return
-
-    def give_up(signum: int, frame: Any) -> None:
-        raise GaveUp("timeout")
-
-    previous = signal.signal(signal.SIGALRM, give_up)
-    signal.setitimer(signal.ITIMER_REAL, min(deadline.left() + grace, 1e9))
-    try:
+    with signals.alarm(min(deadline.left() + grace, 1e9)):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-class Signalled(BaseException):
-    """SIGTERM (or SIGINT) arrived: stop at once, cleaning up on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
-@contextlib.contextmanager
-def signals_end_the_command() -> Iterator[None]:
-    """SIGTERM ends the command as Ctrl-C does: through the `finally`s (workers stopped, no temporary
-    file left), with status 128 + the signal's number. Only the main thread can handle signals."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: object) -> None:
-        raise Signalled(signum)
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

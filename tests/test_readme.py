@@ -11,7 +11,7 @@ import shlex
 import pytest
 
 import planner
-from planner.cli import _parser
+from planner.commands import _parser
 from tests.conftest import ROOT, run
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

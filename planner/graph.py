@@ -57,6 +57,7 @@ class Node:
     params: dict[str, Any]  # axis params: tuple[Term, ...]; padding: Padding; the rest as written
     expect: tuple[int | None, ...] | None
     model: LayerBase
+    written_like: Node | None = field(default=None, compare=False, repr=False)  # an earlier layer written alike
 
     @property
     def path(self) -> tuple:
@@ -72,7 +73,15 @@ class Node:
         """Everything its evaluation reads but the shapes of its inputs and the values of its unknowns: the op,
         the parameters (each unknown as its place in `unknowns` and its domain), the model's other fields, the
         `expect` and which inputs are the network's input. Layers with equal signatures map equal inputs under
-        equal values of their unknowns to equal outputs, under the same rules (`planner.solver.tables`)."""
+        equal values of their unknowns to equal outputs, under the same rules (`planner.solver.tables`).
+
+        A layer written like an earlier one (`_written`) has its signature: made once for a chain of 200."""
+        if self.written_like is not None:
+            return self.written_like.signature
+        return self.own_signature()
+
+    def own_signature(self) -> tuple:
+        """The signature, made from this layer alone."""
         place = {u: n for n, u in enumerate(self.unknowns)}
         params = tuple((k, _hashable(v, place)) for k, v in self.params.items())
         fields = tuple((k, v) for k, v in vars(self.model).items() if k not in ("name", "expect"))
@@ -161,6 +170,7 @@ class _Builder:
         ranks = {"input": len(input_shape) - 2}  # spatial axes of each tensor: known before any size is
         nodes: list[Node] = []
         seen: dict[str, int] = {}
+        alike: dict[tuple, Node] = {}  # the first layer written each way
         for index, layer in enumerate(spec.layers):
             name = layer.name or default_name(layer.op, index)
             path = ("layers", index)
@@ -181,7 +191,9 @@ class _Builder:
             if "stride" in params and params["stride"] is None:
                 params["stride"] = params["kernel"]  # pooling: stride defaults to the kernel, unknowns included
             expect = None if layer.expect is None else tuple(None if e == "?" else e for e in layer.expect)
-            nodes.append(Node(name, layer.op, index, inputs, params, expect, layer))
+            written = _written(layer, rank, inputs)
+            nodes.append(Node(name, layer.op, index, inputs, params, expect, layer, written_like=alike.get(written)))
+            alike.setdefault(written, nodes[-1])
         constraints = tuple(self._constraint(text, position, nodes) for position, text in enumerate(spec.constraints))
         if spec.objective is not None and (spec.objective.minimize is None) == (spec.objective.maximize is None):
             self.error(
@@ -418,6 +430,17 @@ class _Builder:
         elif domain.size() == 0:
             self.error(path, "empty-domain", f"the domain {_describe(value)} of this {kind} holds no value")
         return domain.restrict(lower)
+
+
+def _written(layer: LayerBase, rank: int, inputs: tuple[str, ...]) -> tuple:
+    """How a layer is written, but for its name. Within one network, layers written alike have the same
+    parameters (their unknowns made from the same defaults and variables), so the same signature."""
+    fields = tuple((k, v) for k, v in vars(layer).items() if k != "name")
+    try:
+        hash(fields)
+    except TypeError:  # lists, domains written as mappings
+        fields = tuple((k, _hashable(v, {})) for k, v in fields)
+    return (rank, tuple(name == "input" for name in inputs), fields)
 
 
 def _count(n: int, one: str, many: str) -> str:

@@ -18,6 +18,7 @@ from planner.deadline import Deadline
 from planner.solver import bounds, reach, tables
 from planner.solver.states import lift
 from planner.walk import op_transfer
+from tests.conftest import ROOT
 from tests.random_specs import brute_force, load, specs
 
 TEMPLATES = (
@@ -103,6 +104,24 @@ def test_a_repeated_layer_is_read_from_its_table(monkeypatch):
     engine = reach.build(network, Deadline(None), counting=True)
     assert engine is not None and 1 <= len(built) <= 8
     assert len(engine.repeats) == 29  # the first layer reads the network's input: a signature of its own
+
+
+def signatures_hold(network: planner.Network) -> int:
+    """Each layer's signature is the one it makes alone; how many layers took theirs from an earlier one."""
+    for node in network.nodes:
+        assert node.signature == node.own_signature(), node.name
+    return sum(node.written_like is not None for node in network.nodes)
+
+
+def test_layers_written_alike_share_the_signature_each_would_make_alone():
+    files = sorted([*(ROOT / "specs").glob("*.yaml"), *(ROOT / "tests" / "specs" / "valid").glob("*.yaml")])
+    assert sum(signatures_hold(planner.load(path)) for path in files) > 100
+
+
+@settings(max_examples=100)
+@given(text=repeating_chains())
+def test_repeated_layers_share_the_signature_each_would_make_alone(text):
+    signatures_hold(planner.loads(text, "chain.yaml"))
 
 
 def test_layers_that_differ_share_no_table():

@@ -8,6 +8,7 @@ import functools
 import io
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 import planner
@@ -25,6 +26,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
 settings.load_profile("planner")
+
+
+@pytest.fixture(autouse=True)
+def _default_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text output at its default width, whatever $COLUMNS the tests run under (tests of it set it)."""
+    monkeypatch.delenv("COLUMNS", raising=False)
 
 
 def run(*argv: object) -> tuple[int, str, str]:

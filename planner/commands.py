@@ -111,26 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     draw.add_argument("--output", metavar="FILE.svg", required=True, type=_svg_file, help="the SVG file to write")
     draw.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
-    draw.add_argument(
-        "--plan",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
-    )
+    _plan_option(draw)
 
     export = commands.add_parser("export", help="a self-contained PyTorch nn.Module for the solved plan")
     export.add_argument("spec")
     export.add_argument("--to", choices=("pytorch",), required=True)
     export.add_argument("--output", metavar="FILE", help="write to FILE instead of standard output")
     export.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
-    export.add_argument(
-        "--plan",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
-    )
+    _plan_option(export)
 
     sizes = commands.add_parser("sizes", help="the input sizes the network accepts, as a closed form per axis")
     sizes.add_argument("spec")
@@ -161,13 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         help="seed of the random input (>= 0); weights depend on their shape only",
     )
     run.add_argument("--timeout", type=_positive_float, default=DEFAULT_SOLVE_TIMEOUT, metavar="S")
-    run.add_argument(
-        "--plan",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
-    )
+    _plan_option(run)
 
     imports = commands.add_parser("import", help="write a spec from a PyTorch module or an ONNX model")
     imports.add_argument(
@@ -190,6 +172,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     imports.add_argument("--free-layers", metavar="REGEX", help="free only the layers whose names REGEX finds")
     return parser
+
+
+def _plan_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--plan",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="take the N-th plan, in the order of solve --max-solutions (default 1)",
+    )
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -400,13 +392,11 @@ def _draw(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if plan is None:
         return status
     assert result.network is not None  # a solved result carries its network
-    if args.layer is None:
-        from planner import draw
+    from planner import draw
 
+    if args.layer is None:
         svg = draw.draw_network(result.network, plan)
     else:
-        from planner import draw
-
         svg = draw.draw_layer(result.network, plan, args.layer)
     return _write(svg, args.output, stdout, stderr)
 

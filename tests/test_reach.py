@@ -352,3 +352,37 @@ def test_carry_sums_the_counts_of_the_moves_into_each_target_exactly(targets_per
     for s, t in zip(source.tolist(), target.tolist(), strict=True):
         expected[t] += counts[s]
     assert states.carry(counts, source, target, n_targets).tolist() == expected
+
+
+def walked(engine: reach.Reach) -> tuple:
+    """What the plans' walks give: the first plans in order, a few by rank, the best by params."""
+    listed = list(itertools.islice(engine.plans(), 200))
+    count = engine.count()
+    ranked = [engine.plan_at(r) for r in sorted({0, count // 3, count - 1})]
+    return listed, count, ranked
+
+
+@settings(max_examples=80)
+@given(spec=specs(dialects=("pytorch", "onnx"), max_assignments=300), data=st.data())
+def test_walks_over_the_kept_moves_equal_walks_that_evaluate_each_step_again(spec, data):
+    network, _ = load(spec, data, 300)
+    engines = {}
+    budget = reach.MAX_ARRIVALS
+    for limit in (budget, 0, 7):  # every step's moves kept, none, those of the first steps only
+        reach.MAX_ARRIVALS = limit
+        try:
+            engines[limit] = (
+                reach.build(network, Deadline(None)),
+                reach.build(network, Deadline(None), objective="params"),
+            )
+        finally:
+            reach.MAX_ARRIVALS = budget
+    kept, best = engines[budget]
+    if kept is None or not kept.feasible:
+        return
+    assert sum(s.arrivals is not None for s in kept.stages) == len(kept.stages) - 1  # all but the input's
+    assert all(s.arrivals is None for s in engines[0][0].stages)
+    for again, again_best in (engines[0], engines[7]):
+        assert walked(again) == walked(kept)
+        if best is not None:
+            assert list(itertools.islice(again_best.best(5), 5)) == list(itertools.islice(best.best(5), 5))

@@ -46,10 +46,12 @@ from planner.graph import Network, Node
 from planner.objective import LayerView, objective_value
 from planner.ops import OPS, Transfer
 from planner.solver.states import (
+    MAX_ARRIVALS,
     MAX_CELLS,
     MAX_STATES,
     MAX_VALUE,
     NO_COMPLETION,
+    Arrivals,
     Code,
     Declined,
     Hashed,
@@ -102,6 +104,7 @@ class Reach:
         layers = [(step.node, step.fresh) for step in self.steps if step.node is not None]
         self.repeats = repeated(layers) if tabulated else {}  # the signature numbers of the layers that repeat
         self.tables: dict[tuple, Table] = {}  # by (signature number, input layout)
+        self.arrivals_kept = 0  # moves kept in the stages (`Stage.arrivals`)
         if forward:  # else the steps alone, for `planner.solver.descent`
             self._forward()
 
@@ -165,10 +168,9 @@ class Reach:
         for n in range(len(self.steps) - 1, -1, -1):
             self.deadline.ensure()
             stage, after = self.stages[n], self.stages[n + 1]
-            moves = self.moves(self.steps[n], stage, np.arange(stage.size))
-            child = after.index_of(moves.keys)
+            state, child, value = self._arrivals(n)
             alive = np.asarray(need(after.backward)[np.maximum(child, 0)] != 0) & (child >= 0)
-            state, child = moves.state[alive], child[alive]
+            state, child = state[alive], child[alive]
             if counts:
                 stage.backward = carry(need(after.backward), child, state, stage.size)
             else:
@@ -177,7 +179,7 @@ class Reach:
                 stage.backward = alive_states
             if self.objective is not None:
                 best = np.full(stage.size, NO_COMPLETION, np.int64)
-                np.minimum.at(best, state, need(moves.value)[alive] + need(after.best)[child])
+                np.minimum.at(best, state, need(value)[alive] + need(after.best)[child])
                 stage.best = best
 
     # --- one step -----------------------------------------------------------------------
@@ -348,6 +350,9 @@ class Reach:
         kept = {u: v[first] for u, v in moves.kept.items()}
         forward = carry(need(before.forward), moves.state, inverse, len(first)) if self.counting else None
         stage = Stage(tensors, kept, rows[first], len(first), forward, code)
+        if not self.counting and self.arrivals_kept + len(inverse) <= MAX_ARRIVALS:  # for the walks of the plans
+            stage.arrivals = Arrivals(moves.state, moves.choice, inverse, moves.value)
+            self.arrivals_kept += len(inverse)
         if self.ordered:
             self._order(stage, moves, inverse, before, n_choices)
         return stage
@@ -372,16 +377,28 @@ class Reach:
 
     # --- plans ----------------------------------------------------------------------------
 
+    def _arrivals(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Step n's moves from every state of stage n: parent states, child states (-1: none), values."""
+        kept = self.stages[n + 1].arrivals
+        if kept is not None:
+            return kept.parent, kept.child, kept.value
+        stage = self.stages[n]
+        moves = self.moves(self.steps[n], stage, np.arange(stage.size))
+        return moves.state, self.stages[n + 1].index_of(moves.keys), moves.value
+
     def _children(self, n: int, state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Step n's valid choices from one state of stage n, in order, with their child states (alive only)."""
         self.deadline.ensure()
-        moves = self.moves(self.steps[n], self.stages[n], np.array([state]))
-        child = self.stages[n + 1].index_of(moves.keys)
+        kept = self.stages[n + 1].arrivals
+        if kept is not None:
+            choice, child, value = kept.of(state)
+        else:
+            moves = self.moves(self.steps[n], self.stages[n], np.array([state]))
+            choice, child, value = moves.choice, self.stages[n + 1].index_of(moves.keys), moves.value
         alive = child >= 0
         if self.stages[n + 1].backward is not None:
             alive &= np.asarray(need(self.stages[n + 1].backward)[np.maximum(child, 0)] != 0)
-        value = moves.value[alive] if moves.value is not None else None
-        return moves.choice[alive], child[alive], value
+        return choice[alive], child[alive], value[alive] if value is not None else None
 
     def assignment(self, path: list[int]) -> dict[Unknown, int]:
         """The values a path of choices (from the input, whole or partial) gives the unknowns."""

@@ -23,6 +23,7 @@ from planner.graph import Network, Node
 MAX_STATES = 250_000  # states between two layers
 MAX_CHOICES = 50_000  # values of one layer's fresh unknowns
 MAX_CELLS = 8_000_000  # states x choices x lanes evaluated in one call
+MAX_ARRIVALS = 2_000_000  # moves kept from a forward pass, over all its steps (`Stage.arrivals`)
 MAX_LANES = 20_000  # sizes of a for_all set served together
 MAX_VALUE = 2**31  # larger sizes or values could overflow int64 products: Z3 handles them
 SAFE = 2**62  # counts below this add up in int64 without overflow
@@ -64,6 +65,7 @@ class Stage:
     by_rank: np.ndarray | None = None  # the states in the order of their ranks
     back: tuple[np.ndarray, np.ndarray] | None = None  # that plan's last move: parent state and choice
     reached: np.ndarray | None = None  # with an objective: the best value of a partial plan reaching each state
+    arrivals: Arrivals | None = None  # the moves into it, kept from the forward pass while they are few enough
     _index: dict[bytes, int] | None = field(default=None, repr=False)
 
     def index_of(self, rows: np.ndarray) -> np.ndarray:
@@ -170,6 +172,30 @@ class Step:
     choices: np.ndarray  # (C, len(fresh)) values, rows in lexicographic order
     live: tuple[str, ...]  # tensors read after this step
     keep: tuple[Unknown, ...]  # unknowns used after this step
+
+
+class Arrivals:
+    """The moves of one step from every state before it, by parent state then choice: each one's parent,
+    choice, the state it leads to and its part of the objective (what the step's evaluation gives, kept,
+    so that the backward pass and the plans' walks read them instead of evaluating the step again)."""
+
+    def __init__(self, parent: np.ndarray, choice: np.ndarray, child: np.ndarray, value: np.ndarray | None):
+        order = None
+        if len(parent) > 1:
+            step = np.diff(parent)
+            if (step < 0).any() or ((step == 0) & (np.diff(choice) < 0)).any():
+                order = np.lexsort((choice, parent))
+        self.parent, self.choice, self.child = (a if order is None else a[order] for a in (parent, choice, child))
+        self.value = value if value is None or order is None else value[order]
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+    def of(self, state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The choices from one parent state, in order, with their child states and values."""
+        lo, hi = np.searchsorted(self.parent, [state, state + 1])
+        value = None if self.value is None else self.value[lo:hi]
+        return self.choice[lo:hi], self.child[lo:hi], value
 
 
 @dataclass(frozen=True)

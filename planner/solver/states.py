@@ -188,9 +188,6 @@ class Arrivals:
         self.parent, self.choice, self.child = (a if order is None else a[order] for a in (parent, choice, child))
         self.value = value if value is None or order is None else value[order]
 
-    def __len__(self) -> int:
-        return len(self.parent)
-
     def of(self, state: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The choices from one parent state, in order, with their child states and values."""
         lo, hi = np.searchsorted(self.parent, [state, state + 1])

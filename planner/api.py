@@ -9,10 +9,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from planner.collector import paused
-from planner.deadline import Deadline, alarm_inside, interrupt_inside
+from planner.deadline import Deadline, alarm_inside
 from planner.errors import Diagnostic, GaveUp, InternalError, SpecError
 from planner.graph import Network, build_network
 from planner.plan import Plan
+from planner.signals import ending_inside
 from planner.solver.solve import SolveResult, Status, solve_network
 from planner.spec.load import LoadedSpec, load_spec, load_spec_text
 
@@ -91,8 +92,8 @@ def solve(
     except SpecError as e:
         return SolveResult(file, Status.INVALID, diagnostics=e.diagnostics)
     except Exception as e:
-        if interrupt_inside(e):
-            raise KeyboardInterrupt from e
+        if (ending := ending_inside(e)) is not None:  # Ctrl-C or SIGTERM, wrapped by the call it interrupted
+            raise ending from e
         if (gave_up := alarm_inside(e)) is None:
             raise
         return SolveResult(file, Status.UNKNOWN, diagnostics=[_gave_up(file, gave_up, "reading the spec")])
@@ -110,8 +111,8 @@ def solve(
     except SpecError as e:
         return SolveResult(network.file, Status.INVALID, diagnostics=e.diagnostics, network=network)
     except Exception as e:
-        if interrupt_inside(e):
-            raise KeyboardInterrupt from e
+        if (ending := ending_inside(e)) is not None:  # Ctrl-C or SIGTERM, wrapped by the call it interrupted
+            raise ending from e
         if (gave_up := alarm_inside(e)) is None:
             raise
         return SolveResult(

@@ -21,11 +21,19 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
 
             return commands.run(sys.argv[1:] if argv is None else argv, stdout or sys.stdout, stderr)
         except (KeyboardInterrupt, signals.Signalled) as e:
-            signals.answered()
-            signum = e.signum if isinstance(e, signals.Signalled) else signal.SIGINT
-            print(f"planner: interrupted by {signal.Signals(signum).name}", file=stderr)
-            # CPython flags a KeyboardInterrupt that left an exec of a string (dataclasses and namedtuple
-            # make their methods so) as unhandled even when caught later, and under `python -m` then
-            # kills itself with SIGINT at exit instead of exiting 130. Its next such exec clears the flag.
-            exec("")
-            return signals.exit_status(signum)
+            return _ended(e, stderr)
+        except Exception as e:  # while the commands load: the signal wrapped by what it interrupted
+            if (ending := signals.ending_inside(e)) is None:
+                raise
+            return _ended(ending, stderr)
+
+
+def _ended(ending: BaseException, stderr: TextIO) -> int:
+    signals.answered()
+    signum = ending.signum if isinstance(ending, signals.Signalled) else signal.SIGINT
+    print(f"planner: interrupted by {signal.Signals(signum).name}", file=stderr)
+    # CPython flags a KeyboardInterrupt that left an exec of a string (dataclasses and namedtuple
+    # make their methods so) as unhandled even when caught later, and under `python -m` then
+    # kills itself with SIGINT at exit instead of exiting 130. Its next such exec clears the flag.
+    exec("")
+    return signals.exit_status(signum)

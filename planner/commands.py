@@ -17,7 +17,7 @@ from typing import TextIO
 
 from planner import api
 from planner.check import DEFAULT_TIMEOUT, check, spec_files
-from planner.deadline import Deadline, alarm, alarm_inside, interrupt_inside
+from planner.deadline import Deadline, alarm, alarm_inside
 from planner.errors import GaveUp, SpecError, UsageError
 from planner.plan import Plan
 from planner.report.escape import visible
@@ -25,6 +25,7 @@ from planner.report.output import emit, writable
 from planner.report.progress import Progress
 from planner.report.reporters import CHECK_REPORTER_BY_NAME, SOLVE_REPORTER_BY_NAME
 from planner.report.text import DEFAULT_TABLE, parse_columns
+from planner.signals import ending_inside
 from planner.solver.solve import SolveResult, Status
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_BUG, EXIT_UNKNOWN = 0, 1, 2, 3, 4
@@ -276,8 +277,8 @@ def run(argv: list[str], stdout: TextIO, stderr: TextIO) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except Exception as e:  # a bug (InternalError or worse): one line, no traceback unless --debug
-        if interrupt_inside(e):  # Ctrl-C, wrapped by the call it interrupted: ended in planner/cli.py
-            raise KeyboardInterrupt from e
+        if (ending := ending_inside(e)) is not None:  # a signal, wrapped by the call it interrupted: see cli.py
+            raise ending from e
         if (gave_up := alarm_inside(e)) is not None:  # the alarm, wrapped by the call it interrupted
             print(f"planner: gave up ({gave_up.reason}); allow more time with --timeout", file=stderr)
             return EXIT_UNKNOWN

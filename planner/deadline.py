@@ -89,19 +89,6 @@ def alarm_inside(error: BaseException) -> GaveUp | None:
     return None
 
 
-def interrupt_inside(error: BaseException) -> bool:
-    """True when Ctrl-C landed inside a call that wrapped the KeyboardInterrupt in an error of its own
-    (ctypes: `ArgumentError: argument 1: KeyboardInterrupt`)."""
-    cause: BaseException | None = error
-    for _ in range(32):  # a cause chain, never a loop
-        if cause is None:
-            break
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return type(error).__name__ == "ArgumentError" and "KeyboardInterrupt" in str(error)
-
-
 @contextlib.contextmanager
 def alarm(deadline: Deadline, grace: float = ALARM_GRACE) -> Iterator[None]:
     """Raise GaveUp in the main thread at `deadline` plus `grace`, if the work is still running then.

@@ -25,6 +25,7 @@ import _thread
 import contextlib
 import gc
 import os
+import re
 import signal
 import sys
 import threading
@@ -55,6 +56,30 @@ class Signalled(BaseException):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C, raised by planner's handler (a class of its own, so that it can be watched on its way up)."""
+
+
+def ending_inside(error: BaseException) -> BaseException | None:
+    """The Ctrl-C or SIGTERM that `error` wraps, as a new exception to raise from it; None when it wraps none.
+
+    A call the signal interrupted may report it as its own error: chained (`__set_name__` in a class
+    being made wraps it in RuntimeError) or in a message (ctypes, on the way into Z3: `ArgumentError:
+    argument 1: KeyboardInterrupt`)."""
+    cause: BaseException | None = error
+    for _ in range(32):  # a cause chain, never a loop
+        if cause is None:
+            break
+        if isinstance(cause, Signalled):
+            return Signalled(cause.signum)
+        if isinstance(cause, KeyboardInterrupt):
+            return KeyboardInterrupt()
+        cause = cause.__cause__ or cause.__context__
+    if type(error).__name__ == "ArgumentError":
+        text = str(error)
+        if "KeyboardInterrupt" in text:
+            return KeyboardInterrupt()
+        if (named := re.search(r"Signalled: (\d+)", text)) is not None:
+            return Signalled(int(named.group(1)))
+    return None
 
 
 class _Watch:

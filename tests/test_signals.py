@@ -162,19 +162,21 @@ def test_ctrl_c_interrupts_a_z3_check_at_once() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_while_the_commands_load_exits_130_with_one_line() -> None:
-    code = """
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_commands_load_ends_with_one_line(signum: int) -> None:
+    code = f"""
 import os, signal, sys
 import planner.cli
 
-class CtrlCWhileImporting:
+class SignalledWhileImporting:
     def find_spec(self, name, path=None, target=None):
         if name == "planner.commands":
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), {int(signum)})
         return None
 
-sys.meta_path.insert(0, CtrlCWhileImporting())
+sys.meta_path.insert(0, SignalledWhileImporting())
 sys.exit(planner.cli.main(["solve", "specs/dcgan_generator.yaml"]))
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout, done.stderr) == (130, "", "planner: interrupted by SIGINT\n")
+    name = signal.Signals(signum).name
+    assert (done.returncode, done.stdout, done.stderr) == (128 + signum, "", f"planner: interrupted by {name}\n")

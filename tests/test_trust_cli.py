@@ -395,17 +395,21 @@ def test_the_alarm_wrapped_by_the_call_it_interrupted_is_still_a_give_up() -> No
     assert alarm_inside(ValueError("argument 1: something else")) is None
 
 
-def test_ctrl_c_wrapped_by_the_call_it_interrupted_is_still_an_interrupt() -> None:
+def test_a_signal_wrapped_by_the_call_it_interrupted_is_still_that_signal() -> None:
     import ctypes
 
-    from planner.deadline import interrupt_inside
+    from planner.signals import Signalled, ending_inside
 
-    assert interrupt_inside(ctypes.ArgumentError("argument 1: KeyboardInterrupt: "))
-    try:
+    assert type(ending_inside(ctypes.ArgumentError("argument 1: KeyboardInterrupt: "))) is KeyboardInterrupt
+    assert ending_inside(ctypes.ArgumentError("argument 1: Signalled: 15")).signum == 15
+    for raised in (KeyboardInterrupt(), Signalled(15)):
         try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as e:
-            raise RuntimeError("while encoding") from e
-    except RuntimeError as chained:
-        assert interrupt_inside(chained)
-    assert not interrupt_inside(ValueError("argument 1: GaveUp: timeout"))
+            try:
+                raise raised
+            except BaseException as e:
+                raise RuntimeError("Error calling __set_name__") from e  # what a class being made does
+        except RuntimeError as chained:
+            found = ending_inside(chained)
+        assert type(found) is type(raised) and found is not raised
+        assert getattr(found, "signum", None) == getattr(raised, "signum", None)
+    assert ending_inside(ValueError("argument 1: GaveUp: timeout")) is None
